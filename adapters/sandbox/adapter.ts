@@ -1,0 +1,223 @@
+/**
+ * The sandbox adapter: speaks adapters/sandbox/protocol.ts to the sandbox simulator. It is the
+ * reference implementation of the adapter contract and the provider used by `npm start`.
+ */
+import { parse as parseCsv } from 'csv-parse/sync';
+import type {
+  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
+  PaymentAdapter, RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+} from '../contract.js';
+import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { CODES, SANDBOX_MERCHANT, verify, withSignature, type Fields } from './protocol.js';
+
+/** A callback older than this is refused as a replay (duplicates inside it are deduplicated). */
+export const CALLBACK_TOLERANCE_SECONDS = 24 * 3600;
+export const SANDBOX_TIMEOUT_MS = 5_000;
+
+const STATUS_OUTCOME: Record<string, Outcome> = {
+  SUCCESS: 'succeeded',
+  PENDING: 'pending',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+};
+
+function base(ctx: AdapterContext): string {
+  return (ctx.credentials.base_url ?? ctx.publicUrl).replace(/\/$/, '');
+}
+
+function secretOf(ctx: AdapterContext): string {
+  const s = ctx.credentials.secret;
+  if (!s) throw new Error('sandbox credentials have no secret');
+  return s;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function timeoutMs(ctx: AdapterContext): number {
+  return Number(ctx.credentials.timeout_ms ?? SANDBOX_TIMEOUT_MS);
+}
+
+/** Calls the simulator's JSON API; returns null when we cannot know what happened. */
+async function call(ctx: AdapterContext, path: string, fields: Fields): Promise<Record<string, unknown> | { unknown: string }> {
+  try {
+    const res = await ctx.http.request({
+      method: 'POST',
+      url: `${base(ctx)}/sandbox/api/${path}`,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(withSignature(fields, secretOf(ctx))),
+      timeoutMs: timeoutMs(ctx),
+    });
+    if (res.status >= 500) return { unknown: `simulator answered HTTP ${res.status}` };
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      return { unknown: 'unparseable answer' };
+    }
+    if (body.code !== CODES.badRequest && body.code !== CODES.badSignature && !verify(body as Fields, secretOf(ctx))) {
+      return { unknown: 'answer signature does not verify' };
+    }
+    return body;
+  } catch (err) {
+    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError) return { unknown: err.message };
+    throw err;
+  }
+}
+
+function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind: 'callback' | 'return'): VerifyResult {
+  const required = ['merchant', 'reference', 'txn_id', 'status', 'amount', 'currency', 'ts', 'sig'];
+  for (const k of required) {
+    if (typeof fields[k] !== 'string' && typeof fields[k] !== 'number') {
+      return { ok: false, reason: 'malformed', message: `missing field ${k}` };
+    }
+  }
+  const flat: Fields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v !== 'string' && typeof v !== 'number') return { ok: false, reason: 'malformed', message: `field ${k} is not a scalar` };
+    flat[k] = v;
+  }
+  if (!verify(flat, secretOf(ctx))) return { ok: false, reason: 'signature', message: 'signature does not verify' };
+  const ts = Number(flat.ts);
+  const age = ctx.clock.now().getTime() / 1000 - ts;
+  if (!Number.isFinite(ts) || age > CALLBACK_TOLERANCE_SECONDS) {
+    return { ok: false, reason: 'stale', message: `message timestamp ${flat.ts} is outside the accepted window` };
+  }
+  const amount = Number(flat.amount);
+  if (!Number.isSafeInteger(amount)) return { ok: false, reason: 'malformed', message: 'amount is not an integer' };
+  const status = String(flat.status);
+  return {
+    ok: true,
+    notification: {
+      reference: String(flat.reference),
+      providerTxnId: String(flat.txn_id),
+      eventType: `${kind}.${status}`,
+      outcome: STATUS_OUTCOME[status] ?? 'unknown',
+      amount,
+      currency: String(flat.currency),
+      code: typeof flat.code === 'string' ? flat.code : undefined,
+      payload: flat,
+    },
+  };
+}
+
+export const sandboxAdapter: PaymentAdapter = {
+  id: 'sandbox',
+  displayName: 'Sandbox (test provider)',
+  sandbox: true,
+  notifyMethod: 'POST',
+
+  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
+    const res = await call(ctx, 'orders', {
+      merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
+      reference: req.reference,
+      amount: req.amount,
+      currency: req.currency,
+      description: req.description.slice(0, 200),
+      return_url: req.returnUrl,
+      notify_url: req.notifyUrl,
+      expires_at: Math.floor(req.expiresAt.getTime() / 1000),
+      ts: Math.floor(ctx.clock.now().getTime() / 1000),
+    });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    if (res.code === CODES.success && typeof res.pay_url === 'string') {
+      return { outcome: 'pending', checkout: { type: 'redirect', url: res.pay_url }, providerTxnId: String(res.txn_id ?? '') || undefined };
+    }
+    if (res.code === CODES.systemError || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
+    return { outcome: 'failed', code: `sandbox_${String(res.code)}`, message: String(res.message ?? 'refused') };
+  },
+
+  peekReference(msg: InboundHttp): string | null {
+    if (msg.method === 'GET') return first(msg.query.reference) ?? null;
+    try {
+      const body = JSON.parse(msg.rawBody) as { reference?: unknown };
+      return typeof body.reference === 'string' ? body.reference : null;
+    } catch {
+      return null;
+    }
+  },
+
+  verifyNotification(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
+    let body: unknown;
+    try {
+      body = JSON.parse(msg.rawBody);
+    } catch {
+      return { ok: false, reason: 'malformed', message: 'body is not JSON' };
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'malformed', message: 'body is not an object' };
+    return parseMessage(ctx, body as Record<string, unknown>, 'callback');
+  },
+
+  verifyReturn(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(msg.query)) fields[k] = first(v);
+    return parseMessage(ctx, fields, 'return');
+  },
+
+  answer(kind: AnswerKind): CallbackAnswer {
+    const map: Record<AnswerKind, [string, string]> = {
+      ok: [CODES.success, 'Confirm Success'],
+      already_confirmed: [CODES.duplicate, 'Order already confirmed'],
+      unknown_order: [CODES.notFound, 'Order not found'],
+      amount_mismatch: [CODES.amountInvalid, 'Invalid amount'],
+      bad_signature: [CODES.badSignature, 'Invalid signature'],
+      malformed: [CODES.badRequest, 'Invalid request'],
+      error: [CODES.systemError, 'Unknown error'],
+    };
+    const [code, message] = map[kind];
+    return { status: 200, contentType: 'application/json', body: JSON.stringify({ code, message }) };
+  },
+
+  async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
+    const res = await call(ctx, 'query', {
+      merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
+      reference: q.reference,
+      ts: Math.floor(ctx.clock.now().getTime() / 1000),
+    });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: String(res.code), message: 'order not found' };
+    const outcome = STATUS_OUTCOME[String(res.status)] ?? 'unknown';
+    return {
+      outcome,
+      amount: res.amount === undefined ? undefined : Number(res.amount),
+      providerTxnId: res.txn_id ? String(res.txn_id) : undefined,
+      code: String(res.code),
+    };
+  },
+
+  async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
+    const res = await call(ctx, 'refund', {
+      merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
+      reference: req.paymentReference,
+      refund_reference: req.refundReference,
+      amount: req.amount,
+      reason: req.reason.slice(0, 200),
+      ts: Math.floor(ctx.clock.now().getTime() / 1000),
+    });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = String(res.code);
+    if (code === CODES.success) return { outcome: 'succeeded', providerRefundId: String(res.refund_id), code };
+    if (code === CODES.pending) return { outcome: 'pending', providerRefundId: String(res.refund_id), code };
+    if (code === CODES.systemError) return { outcome: 'unknown', code, message: String(res.message ?? '') };
+    return { outcome: 'failed', code, message: String(res.message ?? 'refund refused') };
+  },
+
+  /**
+   * Sandbox settlement report: CSV with a header row
+   * `txn_id,reference,amount,fee,paid_at,status` (paid_at ISO 8601, status SUCCESS|REFUNDED|FAILED).
+   */
+  parseSettlement(content: string): SettlementLine[] {
+    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+    return rows.map((r, i) => {
+      const amount = Number(r.amount);
+      const fee = Number(r.fee ?? 0);
+      const occurredAt = new Date(r.paid_at ?? '');
+      const status = ({ SUCCESS: 'succeeded', REFUNDED: 'refunded', FAILED: 'failed' } as const)[r.status as 'SUCCESS'];
+      if (!r.txn_id || !r.reference || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || Number.isNaN(occurredAt.getTime()) || !status) {
+        throw new Error(`settlement line ${i + 2} is malformed`);
+      }
+      return { providerRef: r.txn_id, ourRef: r.reference, amount, fee, occurredAt, status };
+    });
+  },
+};

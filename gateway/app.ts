@@ -1,0 +1,155 @@
+/**
+ * buildApp(options) → a ready fastify instance: plugins, routes, error handling, the sandbox
+ * simulator when sandbox mode is on. No listening, no migrations: server.ts does those.
+ */
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Db } from './db/knex.js';
+import type { Config } from './config.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Deps } from './deps.js';
+import { FeegateError } from './errors.js';
+import { ApiKeyResolver } from './tenants/api-keys.js';
+import { Metrics } from './http/metrics.js';
+import { authPlugin } from './http/auth.js';
+import { idempotencyPlugin } from './http/idempotency-hooks.js';
+import { errorHandlerPlugin } from './http/error-handler.js';
+import { ErrorBody } from './http/schemas.js';
+import { billRoutes } from './bills/routes.js';
+import { paymentRoutes } from './payments/routes.js';
+import { tenantRoutes } from './tenants/routes.js';
+import { callbackRoutes } from './callbacks/routes.js';
+import { ProviderRegistry, type CredentialResolver } from '../adapters/registry.js';
+import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-client.js';
+import { sandboxAdapter } from '../adapters/sandbox/adapter.js';
+import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
+import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
+import './http/fastify-types.js';
+
+export interface AppOptions {
+  config: Config;
+  db: Db;
+  clock?: Clock;
+  /** Outbound HTTP for adapters; defaults to fetch, with calls to our own URL served in-process. */
+  http?: HttpClient;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface App extends FastifyInstance {
+  sandbox?: SandboxSimulator;
+}
+
+/**
+ * Calls to our own public URL (the mounted simulator, and the simulator's callbacks to us) are
+ * served in-process through fastify's inject: the same routes, no socket.
+ */
+function localFirstClient(app: FastifyInstance, publicUrl: string, fallback: HttpClient): HttpClient {
+  return {
+    async request(req) {
+      if (!req.url.startsWith(publicUrl + '/')) return fallback.request(req);
+      const res = app.inject({
+        method: req.method,
+        url: req.url.slice(publicUrl.length),
+        headers: req.headers,
+        payload: req.body,
+      });
+      const r = await withTimeout(Promise.resolve(res), req.timeoutMs ?? 10_000, req.url);
+      return { status: r.statusCode, headers: r.headers as Record<string, string>, body: r.body };
+    },
+  };
+}
+
+export async function buildApp(opts: AppOptions): Promise<App> {
+  const { config, db } = opts;
+  const clock = opts.clock ?? systemClock;
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
+  const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> =>
+    provider === 'sandbox' ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT } : {};
+  const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
+  if (config.sandbox) providers.register(sandboxAdapter);
+
+  const deps: Deps = { db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics() };
+  app.decorate('deps', deps);
+
+  await app.register(errorHandlerPlugin);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'feegate API',
+        version: '0.1.0',
+        description: 'Cashless payment and e-receipt gateway for Vietnamese public fees and tuition. '
+          + 'Authenticate with `Authorization: Bearer fg_test_...`. Send `Idempotency-Key` on every POST. '
+          + 'Errors are `{ "error": { "code", "message", "details" } }` with stable codes.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'fg_live_… or fg_test_…' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  app.addSchema(ErrorBody);
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  await app.register(authPlugin);
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.principal?.keyId ?? req.ip,
+    errorResponseBuilder: (_req, ctx) => new FeegateError('FEEGATE_ERR_RATE_LIMITED', `More than ${ctx.max} requests a minute; retry in ${ctx.after}`),
+  });
+  await app.register(idempotencyPlugin);
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-request-id', req.id);
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const open = { auth: false, rateLimit: false } as const;
+  app.get('/healthz', { config: open, schema: { tags: ['ops'], summary: 'Liveness and database reachability' } }, async (_req, reply) => {
+    try {
+      await db.raw('select 1');
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send(new FeegateError('FEEGATE_ERR_SERVICE_UNAVAILABLE', 'The database does not answer').toJSON());
+    }
+  });
+  app.get('/metrics', { config: open, schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  app.get('/openapi.json', { config: open, schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(billRoutes);
+  await app.register(paymentRoutes);
+  await app.register(tenantRoutes);
+  await app.register(callbackRoutes);
+
+  if (config.sandbox) {
+    const sim = new SandboxSimulator({ secret: config.sandboxSecret, http, clock, publicUrl: config.publicUrl });
+    app.sandbox = sim;
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config ?? {}), auth: false, rateLimit: false } as typeof route.config;
+      });
+      await scope.register(simulatorRoutes(sim));
+    }, { prefix: '/sandbox' });
+  }
+  await app.ready();
+  return app;
+}

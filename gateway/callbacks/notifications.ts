@@ -1,0 +1,63 @@
+/**
+ * A provider's server-to-server notification, in this order:
+ *   1. verify (signature, shape, freshness): a message that fails changes nothing and is logged;
+ *   2. find the order;
+ *   3. integrity: amount and currency must equal ours, or nothing is credited;
+ *   4. dedupe on (provider, provider transaction id, event type) and transition, in one transaction.
+ * The answer is in the provider's own format, chosen by the adapter.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Deps } from '../deps.js';
+import { vnd } from '../money.js';
+import type { AnswerKind, CallbackAnswer, InboundHttp, PaymentAdapter } from '../../adapters/contract.js';
+import type { PaymentRow } from '../payments/model.js';
+import { applyProviderOutcome } from '../payments/payments.js';
+
+export interface NotificationResult {
+  answer: CallbackAnswer;
+  kind: AnswerKind;
+  paymentId?: string;
+}
+
+export async function handleNotification(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp, log: FastifyBaseLogger): Promise<NotificationResult> {
+  const done = (kind: AnswerKind, paymentId?: string): NotificationResult => {
+    deps.metrics.callbacks.inc({ provider: adapter.id, result: kind });
+    return { answer: adapter.answer(kind), kind, paymentId };
+  };
+  const reference = adapter.peekReference(msg);
+  const payment = reference
+    ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
+    : undefined;
+  const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+  const verified = adapter.verifyNotification(ctx, msg);
+  if (!verified.ok) {
+    log.warn({ provider: adapter.id, reason: verified.reason, detail: verified.message, reference }, 'callback refused');
+    return done(verified.reason === 'signature' ? 'bad_signature' : 'malformed');
+  }
+  const n = verified.notification;
+  if (!payment || n.reference !== payment.reference) {
+    log.warn({ provider: adapter.id, reference: n.reference }, 'callback for an unknown order');
+    return done('unknown_order');
+  }
+  if (n.amount !== vnd(payment.amount) || n.currency !== payment.currency) {
+    log.warn(
+      { provider: adapter.id, payment_id: payment.id, expected: vnd(payment.amount), got: n.amount, currency: n.currency },
+      'callback amount or currency differs from the payment: not credited',
+    );
+    return done('amount_mismatch', payment.id);
+  }
+  const kind = await deps.db.transaction(async (trx): Promise<AnswerKind> => {
+    const inserted = await trx.raw(
+      `INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING id`,
+      [adapter.id, n.providerTxnId, n.eventType, payment.id, n.outcome, n.amount, JSON.stringify(n.payload), deps.clock.now()],
+    );
+    if ((inserted as { rows: unknown[] }).rows.length === 0) return 'already_confirmed';
+    const r = await applyProviderOutcome(trx, deps, payment.id, n.outcome, {
+      source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
+    });
+    if (r?.refused) log.info({ payment_id: payment.id, from: r.from, outcome: n.outcome, why: r.refused }, 'callback recorded, state kept');
+    return r && r.changed ? 'ok' : 'already_confirmed';
+  });
+  return done(kind, payment.id);
+}

@@ -1,0 +1,94 @@
+/**
+ * Provider-facing routes: /v1/notify/<provider> (server-to-server, in the provider's own method and
+ * format; no API key, the signature is the authentication) and /v1/return/<provider> (the payer's
+ * browser coming back; shows the status we hold and never credits anything).
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { InboundHttp } from '../../adapters/contract.js';
+import type { PaymentRow } from '../payments/model.js';
+import { handleNotification } from './notifications.js';
+
+const PUBLIC = { auth: false, rateLimit: false } as const;
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const STATUS_TEXT: Record<string, [string, string]> = {
+  succeeded: ['Thanh toán thành công', 'Payment succeeded'],
+  refunded: ['Đã hoàn tiền', 'Refunded'],
+  partially_refunded: ['Đã hoàn một phần', 'Partly refunded'],
+  pending: ['Đang xử lý', 'Processing: this page refreshes by itself'],
+  created: ['Đang xử lý', 'Processing: this page refreshes by itself'],
+  unknown: ['Đang xác minh với đơn vị thanh toán', 'Being confirmed with the provider'],
+  failed: ['Thanh toán không thành công', 'Payment failed'],
+  cancelled: ['Đã huỷ', 'Cancelled'],
+  expired: ['Đã hết hạn', 'Expired'],
+};
+
+function statusPage(reply: FastifyReply, code: number, title: string, body: string, refresh = false) {
+  return reply
+    .code(code)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(`<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">${refresh ? '<meta http-equiv="refresh" content="3">' : ''}
+<style>body{font:16px system-ui;max-width:32rem;margin:3rem auto;padding:0 1rem}</style></head><body>${body}</body></html>`);
+}
+
+function inbound(req: { method: string; query: unknown; headers: InboundHttp['headers'] }, rawBody: string): InboundHttp {
+  return { method: req.method, query: (req.query ?? {}) as InboundHttp['query'], headers: req.headers, rawBody };
+}
+
+export async function callbackRoutes(app: FastifyInstance): Promise<void> {
+  const deps = app.deps;
+  // Callbacks are verified over the exact bytes received: keep bodies as strings here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  for (const adapter of deps.providers.list()) {
+    if (adapter.sandbox && !deps.config.sandbox) continue;
+    app.route({
+      method: adapter.notifyMethod,
+      url: `/v1/notify/${adapter.id}`,
+      config: PUBLIC,
+      schema: { tags: ['callbacks'], summary: `${adapter.displayName}: server-to-server notification (IPN)` },
+      handler: async (req, reply) => {
+        const result = await handleNotification(deps, adapter, inbound(req, typeof req.body === 'string' ? req.body : ''), req.log);
+        const a = result.answer;
+        reply.code(a.status);
+        if (a.contentType) reply.type(a.contentType);
+        return reply.send(a.body ?? '');
+      },
+    });
+
+    app.get(`/v1/return/${adapter.id}`, {
+      config: PUBLIC,
+      schema: { tags: ['callbacks'], summary: `${adapter.displayName}: the payer's browser returns here` },
+    }, async (req, reply) => {
+      const msg = inbound(req, '');
+      const reference = adapter.peekReference(msg);
+      const payment = reference
+        ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
+        : undefined;
+      const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+      const verified = adapter.verifyReturn(ctx, msg);
+      if (!verified.ok || !payment) {
+        req.log.warn({ provider: adapter.id, reference, reason: verified.ok ? 'unknown order' : verified.message }, 'return refused');
+        return statusPage(reply, 400, 'Không xác minh được', '<h1>Không xác minh được kết quả</h1><p>We could not verify this return link.</p>');
+      }
+      // What the browser says is only a hint; the page shows what we hold.
+      if (payment.return_url) {
+        const url = new URL(payment.return_url);
+        url.searchParams.set('payment_id', payment.id);
+        url.searchParams.set('status', payment.status);
+        return reply.redirect(url.toString(), 303);
+      }
+      const [vi, en] = STATUS_TEXT[payment.status] ?? [payment.status, payment.status];
+      const amount = new Intl.NumberFormat('vi-VN').format(Number(payment.amount));
+      return statusPage(
+        reply, 200, vi,
+        `<h1>${esc(vi)}</h1><p>${esc(en)}</p><p>Mã giao dịch / reference: <code>${esc(payment.reference)}</code><br>Số tiền / amount: ${amount} ₫</p>`,
+        ['pending', 'created', 'unknown'].includes(payment.status),
+      );
+    });
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Environment → typed configuration. Every variable the gateway reads is here and in the
+ * README's configuration table; nothing else reads process.env.
+ */
+import path from 'node:path';
+
+export type Mode = 'development' | 'production';
+
+export interface Config {
+  mode: Mode;
+  host: string;
+  port: number;
+  /** Base URL the outside world reaches us at (checkout redirects, callbacks, docs links). */
+  publicUrl: string;
+  /** postgres://… for PostgreSQL; undefined means embedded PGlite under dataDir. */
+  databaseUrl?: string;
+  databasePoolMax: number;
+  dataDir: string;
+  sandbox: boolean;
+  /** Shared secret the sandbox provider signs with (dev value when unset). */
+  sandboxSecret: string;
+  logLevel: string;
+  bodyLimit: number;
+  rateLimitPerMinute: number;
+  /** Run background jobs (janitor, audit sealer) in this process. */
+  jobs: boolean;
+  /** How long a claimed Idempotency-Key stays locked before a retry may resume it. */
+  idempotencyLockSeconds: number;
+  /** Delay before a checkout with no answer is considered abandoned, when the bill has no due date. */
+  checkoutTtlSeconds: number;
+}
+
+const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^[0-9]+$/.test(raw)) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return Number(raw);
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const modeRaw = env.FEEGATE_MODE ?? 'development';
+  if (modeRaw !== 'development' && modeRaw !== 'production') {
+    throw new Error(`FEEGATE_MODE must be development or production, got "${modeRaw}"`);
+  }
+  const mode: Mode = modeRaw;
+  const port = int(env, 'PORT', 3000);
+  const host = env.HOST ?? '127.0.0.1';
+  const config: Config = {
+    mode,
+    host,
+    port,
+    publicUrl: (env.PUBLIC_URL ?? `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`).replace(/\/$/, ''),
+    databaseUrl: env.DATABASE_URL || undefined,
+    databasePoolMax: int(env, 'DATABASE_POOL_MAX', 20),
+    dataDir: path.resolve(env.FEEGATE_DATA_DIR ?? './data'),
+    sandbox: bool(env, 'FEEGATE_SANDBOX', mode === 'development'),
+    sandboxSecret: env.FEEGATE_SANDBOX_SECRET ?? DEV_SANDBOX_SECRET,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    bodyLimit: int(env, 'BODY_LIMIT_BYTES', 256 * 1024),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),
+    jobs: bool(env, 'FEEGATE_JOBS', true),
+    idempotencyLockSeconds: int(env, 'IDEMPOTENCY_LOCK_SECONDS', 60),
+    checkoutTtlSeconds: int(env, 'CHECKOUT_TTL_SECONDS', 15 * 60),
+    ...overrides,
+  };
+  validateConfig(config);
+  return config;
+}
+
+/** Production refuses what only makes sense on a laptop. */
+export function validateConfig(config: Config): void {
+  if (config.mode === 'production') {
+    if (config.sandbox) {
+      throw new Error('FEEGATE_MODE=production refuses the sandbox provider: unset FEEGATE_SANDBOX');
+    }
+    if (!config.databaseUrl) {
+      throw new Error('FEEGATE_MODE=production needs DATABASE_URL (PostgreSQL); the embedded database is for development');
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** Migrations are TypeScript modules listed here in order (works the same under tsx and tap). */
+import type { Knex } from 'knex';
+import * as m0001 from './0001_core.js';
+
+const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
+  '0001_core': m0001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};

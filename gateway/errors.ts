@@ -1,0 +1,71 @@
+/**
+ * Every error the API can return, declared once. The code is stable (clients switch on it);
+ * the message is for people and may improve. The README's error table is generated from this list
+ * (`npm run cli -- errors`).
+ */
+export const ERRORS = {
+  FEEGATE_ERR_VALIDATION: { status: 400, message: 'The request does not match the schema' },
+  FEEGATE_ERR_MALFORMED_BODY: { status: 400, message: 'The request body could not be parsed' },
+  FEEGATE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported Content-Type' },
+  FEEGATE_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
+  FEEGATE_ERR_AMOUNT_INVALID: { status: 400, message: 'Amounts are integer VND from 1 to 10^15' },
+  FEEGATE_ERR_AMOUNT_MISMATCH: { status: 400, message: 'The amounts do not add up' },
+  FEEGATE_ERR_AUTH_MISSING: { status: 401, message: 'An API key is required (Authorization: Bearer fg_...)' },
+  FEEGATE_ERR_AUTH_INVALID: { status: 401, message: 'The API key is not valid' },
+  FEEGATE_ERR_AUTH_REVOKED: { status: 401, message: 'The API key has been revoked' },
+  FEEGATE_ERR_FORBIDDEN_ROLE: { status: 403, message: "The API key's role does not allow this" },
+  FEEGATE_ERR_NOT_FOUND: { status: 404, message: 'No such route' },
+  FEEGATE_ERR_BILL_NOT_FOUND: { status: 404, message: 'No such bill' },
+  FEEGATE_ERR_PAYMENT_NOT_FOUND: { status: 404, message: 'No such payment' },
+  FEEGATE_ERR_API_KEY_NOT_FOUND: { status: 404, message: 'No such API key' },
+  FEEGATE_ERR_BILL_EXISTS: { status: 409, message: 'A bill with this external reference exists with other content' },
+  FEEGATE_ERR_BILL_NOT_PAYABLE: { status: 409, message: 'The bill cannot be paid in its current state' },
+  FEEGATE_ERR_BILL_NOT_CANCELLABLE: { status: 409, message: 'The bill cannot be cancelled in its current state' },
+  FEEGATE_ERR_PAYMENT_IN_PROGRESS: { status: 409, message: 'The bill already has a payment in progress' },
+  FEEGATE_ERR_PAYMENT_AMOUNT_INVALID: { status: 400, message: 'The payment amount does not fit the bill' },
+  FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE: { status: 409, message: 'The payment cannot be refunded in its current state' },
+  FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE: { status: 400, message: 'The refund is above what is left to refund' },
+  FEEGATE_ERR_REFUND_IN_PROGRESS: { status: 409, message: 'The payment has a refund whose outcome is not yet known' },
+  FEEGATE_ERR_PROVIDER_UNKNOWN: { status: 400, message: 'No such provider, or it is not enabled' },
+  FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' },
+  FEEGATE_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used with other parameters' },
+  FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still in progress' },
+  FEEGATE_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests for this API key' },
+  FEEGATE_ERR_CALLBACK_SIGNATURE: { status: 400, message: 'The callback signature does not verify' },
+  FEEGATE_ERR_CALLBACK_MALFORMED: { status: 400, message: 'The callback could not be parsed' },
+  FEEGATE_ERR_CALLBACK_UNKNOWN_ORDER: { status: 404, message: 'The callback names an order we do not know' },
+  FEEGATE_ERR_CALLBACK_AMOUNT_MISMATCH: { status: 400, message: 'The callback amount or currency differs from the payment' },
+  FEEGATE_ERR_CALLBACK_STALE: { status: 400, message: 'The callback is older than the accepted window' },
+  FEEGATE_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  FEEGATE_ERR_SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class FeegateError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details?: unknown;
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'FeegateError';
+    this.code = code;
+    this.statusCode = ERRORS[code].status;
+    this.details = details;
+  }
+  toJSON(): { error: { code: ErrorCode; message: string; details?: unknown } } {
+    return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } };
+  }
+}
+
+export function fail(code: ErrorCode, message?: string, details?: unknown): never {
+  throw new FeegateError(code, message, details);
+}
+
+/** PostgreSQL unique_violation, optionally on a named constraint. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string; message?: string } | null;
+  if (!e || e.code !== '23505') return false;
+  if (!constraint) return true;
+  return e.constraint === constraint || (e.message ?? '').includes(constraint);
+}

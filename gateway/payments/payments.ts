@@ -1,0 +1,204 @@
+/**
+ * Creating and reading payments. A payment is created for a bill and a provider: our reference
+ * is allocated and stored first (so a status query can always find the order later), then the
+ * provider is asked for a checkout outside any transaction, then the outcome is applied through
+ * the transition function. A timeout there leaves the payment `unknown`, never failed.
+ */
+import crypto from 'node:crypto';
+import type { Trx } from '../db/knex.js';
+import type { Deps } from '../deps.js';
+import { endOfVnDay } from '../clock.js';
+import { appendAudit } from '../audit/audit-log.js';
+import { FeegateError, fail, isUniqueViolation } from '../errors.js';
+import { vnd } from '../money.js';
+import { claimIdempotency, completeIdempotency, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
+import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
+import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
+import type { CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
+import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
+import { transitionPayment, type TransitionResult, type TransitionSource } from './transition.js';
+
+export interface PaymentInput {
+  bill_id: string;
+  provider: string;
+  amount?: number;
+  return_url?: string;
+}
+
+/** The first janitor check of a payment whose outcome we do not know. */
+export const FIRST_CHECK_DELAY_MS = 60_000;
+
+export function newReference(): string {
+  return `FG${crypto.randomBytes(10).toString('hex').toUpperCase()}`;
+}
+
+export function adapterFor(deps: Deps, provider: string): PaymentAdapter {
+  const adapter = deps.providers.get(provider);
+  if (!adapter || (adapter.sandbox && !deps.config.sandbox)) {
+    fail('FEEGATE_ERR_PROVIDER_UNKNOWN', `Provider "${provider}" is not enabled`, {
+      enabled: deps.providers.list().filter((a) => !a.sandbox || deps.config.sandbox).map((a) => a.id),
+    });
+  }
+  return adapter;
+}
+
+const actorOf = (who: ApiKeyPrincipal) => `api_key:${who.keyId}`;
+
+export async function createPayment(
+  deps: Deps,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  idem?: IdemContext,
+  clientIp?: string,
+): Promise<PaymentJson> {
+  const { db, clock, config } = deps;
+  const adapter = adapterFor(deps, input.provider);
+  const lock = config.idempotencyLockSeconds;
+  const recoverId = idem?.mode === 'recover' ? (idem.recovery?.payment_id as string | undefined) : undefined;
+
+  const { payment, description } = await db.transaction(async (trx) => {
+    await claimIdempotency(trx, clock, idem, lock);
+    if (recoverId) {
+      const p = (await trx('payments').where({ id: recoverId, tenant_id: who.tenantId }).first()) as PaymentRow;
+      const bill = (await trx('bills').where({ id: p.bill_id }).first()) as BillRow;
+      return { payment: p, description: bill.description };
+    }
+    const bill = (await trx('bills').where({ id: input.bill_id, tenant_id: who.tenantId }).forUpdate().first()) as BillRow | undefined;
+    if (!bill) fail('FEEGATE_ERR_BILL_NOT_FOUND');
+    const now = clock.now();
+    const reason = notPayableReason(bill, now);
+    if (reason) fail('FEEGATE_ERR_BILL_NOT_PAYABLE', `The bill cannot be paid: ${reason}`, { bill_status: bill.status });
+    const due = vnd(bill.total_amount) - vnd(bill.amount_paid);
+    const amount = input.amount ?? due;
+    if (amount !== due && !(bill.allow_partial && amount <= due)) {
+      fail('FEEGATE_ERR_PAYMENT_AMOUNT_INVALID', bill.allow_partial ? `The amount must be at most ${due}` : `The amount must be ${due}`, { amount_due: due });
+    }
+    let expiresAt = new Date(now.getTime() + config.checkoutTtlSeconds * 1000);
+    const dueDate = dateOnly(bill.due_date);
+    if (dueDate && endOfVnDay(dueDate) < expiresAt) expiresAt = endOfVnDay(dueDate);
+    let p: PaymentRow;
+    try {
+      [p] = (await trx('payments')
+        .insert({
+          tenant_id: who.tenantId,
+          bill_id: bill.id,
+          reference: newReference(),
+          provider: adapter.id,
+          amount,
+          status: 'created',
+          return_url: input.return_url ?? null,
+          expires_at: expiresAt,
+          next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
+          created_at: now,
+          updated_at: now,
+        })
+        .returning('*')) as [PaymentRow];
+    } catch (err) {
+      if (isUniqueViolation(err, 'payments_one_in_flight_per_bill')) {
+        const other = (await trx('payments').where({ bill_id: bill.id }).whereIn('status', ['created', 'pending', 'unknown']).first('id', 'status')) as
+          | { id: string; status: string }
+          | undefined;
+        throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS', undefined, other ? { payment_id: other.id, status: other.status } : undefined);
+      }
+      throw err;
+    }
+    await appendAudit(trx, clock, {
+      tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: p.id,
+      data: { bill_id: bill.id, provider: adapter.id, amount, reference: p.reference },
+    });
+    await setRecoveryPoint(trx, idem, { payment_id: p.id });
+    return { payment: p, description: bill.description || bill.external_ref };
+  });
+
+  let current = payment;
+  if (payment.status === 'created') {
+    const result = await askForCheckout(deps, adapter, payment, description, clientIp);
+    current = await db.transaction(async (trx) => {
+      const r = await applyCheckoutResult(trx, deps, payment.id, result, actorOf(who));
+      await completeIdempotency(trx, clock, idem, 201, paymentJson(r.payment));
+      return r.payment;
+    });
+  } else {
+    await completeIdempotency(db, clock, idem, 201, paymentJson(current));
+  }
+  return paymentJson(current);
+}
+
+async function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
+  const base = deps.config.publicUrl;
+  let result: CheckoutResult;
+  try {
+    const ctx = await deps.providers.context(adapter.id, p.tenant_id);
+    result = await adapter.createCheckout(ctx, {
+      reference: p.reference,
+      amount: vnd(p.amount),
+      currency: 'VND',
+      description,
+      returnUrl: `${base}/v1/return/${adapter.id}`,
+      notifyUrl: `${base}/v1/notify/${adapter.id}`,
+      expiresAt: p.expires_at,
+      clientIp,
+    });
+  } catch (err) {
+    // An adapter that throws has not told us what happened at the provider.
+    result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
+  }
+  deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
+  return result;
+}
+
+async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, result: CheckoutResult, actor: string): Promise<TransitionResult> {
+  const now = deps.clock.now();
+  switch (result.outcome) {
+    case 'pending':
+      return transitionPayment(trx, deps.clock, paymentId, {
+        to: 'pending', source: 'api', actor, checkout: result.checkout, providerTxnId: result.providerTxnId ?? null,
+      });
+    case 'failed':
+      return transitionPayment(trx, deps.clock, paymentId, {
+        to: 'failed', source: 'api', actor, failure: { code: result.code, message: result.message },
+      });
+    default:
+      return transitionPayment(trx, deps.clock, paymentId, {
+        to: 'unknown', source: 'api', actor,
+        failure: { code: 'provider_unknown', message: result.message },
+        nextCheckAt: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
+      });
+  }
+}
+
+/** Maps a provider outcome to the state it asks for; `unknown` asks for nothing. */
+export function statusForOutcome(outcome: Outcome): PaymentStatus | null {
+  switch (outcome) {
+    case 'succeeded': return 'succeeded';
+    case 'failed': return 'failed';
+    case 'cancelled': return 'cancelled';
+    case 'pending': return 'pending';
+    default: return null;
+  }
+}
+
+/** Applies what the provider said (callback or query) through the transition function. */
+export async function applyProviderOutcome(
+  trx: Trx,
+  deps: Deps,
+  paymentId: string,
+  outcome: Outcome,
+  opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
+): Promise<TransitionResult | null> {
+  const to = statusForOutcome(outcome);
+  if (!to) return null;
+  return transitionPayment(trx, deps.clock, paymentId, {
+    to,
+    source: opts.source,
+    actor: opts.actor,
+    providerTxnId: opts.providerTxnId ?? null,
+    failure: to === 'failed' || to === 'cancelled' ? { code: opts.code ?? to, message: opts.message ?? `provider reported ${to}` } : undefined,
+  });
+}
+
+export async function getPayment(deps: Deps, tenantId: string, id: string): Promise<PaymentRow> {
+  const p = (await deps.db('payments').where({ id, tenant_id: tenantId }).first()) as PaymentRow | undefined;
+  if (!p) fail('FEEGATE_ERR_PAYMENT_NOT_FOUND');
+  return p;
+}

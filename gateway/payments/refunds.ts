@@ -1,0 +1,140 @@
+/**
+ * Refunds, full and partial. The amount is reserved under the payment's row lock (pending,
+ * unknown and succeeded refunds all count), so concurrent refunds can never exceed what was
+ * collected; the provider is called outside the transaction; the outcome is applied under the
+ * lock again. A refund whose answer was lost stays `unknown` until the provider is asked.
+ */
+import crypto from 'node:crypto';
+import type { Trx } from '../db/knex.js';
+import type { Deps } from '../deps.js';
+import { appendAudit } from '../audit/audit-log.js';
+import { fail } from '../errors.js';
+import { vnd } from '../money.js';
+import { accounts, postEntry } from '../ledger/ledger.js';
+import { claimIdempotency, completeIdempotency, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
+import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
+import type { RefundResult } from '../../adapters/contract.js';
+import { refundJson, type PaymentRow, type RefundRow } from './model.js';
+import { lockPayment, transitionPayment } from './transition.js';
+import { adapterFor } from './payments.js';
+
+export interface RefundInput {
+  amount?: number;
+  reason?: string;
+}
+
+/** Sum of refunds that hold part of the payment: everything but failed ones. */
+async function reserved(trx: Trx, paymentId: string): Promise<number> {
+  const [row] = (await trx('refunds').where({ payment_id: paymentId }).whereNot({ status: 'failed' }).sum({ s: 'amount' })) as [{ s: string | number | null }];
+  return vnd(row.s);
+}
+
+export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: string, input: RefundInput, idem?: IdemContext) {
+  const { db, clock, config } = deps;
+  const actor = `api_key:${who.keyId}`;
+  const recoverId = idem?.mode === 'recover' ? (idem.recovery?.refund_id as string | undefined) : undefined;
+
+  const { refund, payment } = await db.transaction(async (trx) => {
+    await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
+    if (recoverId) {
+      const r = (await trx('refunds').where({ id: recoverId }).first()) as RefundRow;
+      return { refund: r, payment: (await trx('payments').where({ id: r.payment_id }).first()) as PaymentRow };
+    }
+    const p = (await trx('payments').where({ id: paymentId, tenant_id: who.tenantId }).forUpdate().first()) as PaymentRow | undefined;
+    if (!p) fail('FEEGATE_ERR_PAYMENT_NOT_FOUND');
+    if (p.status !== 'succeeded' && p.status !== 'partially_refunded') {
+      fail('FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE', `A ${p.status} payment cannot be refunded`, { payment_status: p.status });
+    }
+    const refundable = vnd(p.amount) - (await reserved(trx, p.id));
+    if (refundable <= 0) fail('FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE', 'Nothing is left to refund', { refundable: 0 });
+    const amount = input.amount ?? refundable;
+    if (amount > refundable) fail('FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', `At most ${refundable} VND can be refunded`, { refundable });
+    const now = clock.now();
+    const [r] = (await trx('refunds')
+      .insert({
+        tenant_id: p.tenant_id,
+        payment_id: p.id,
+        reference: `RF${crypto.randomBytes(10).toString('hex').toUpperCase()}`,
+        amount,
+        status: 'pending',
+        reason: input.reason ?? '',
+        created_at: now,
+        updated_at: now,
+      })
+      .returning('*')) as [RefundRow];
+    await appendAudit(trx, clock, {
+      tenantId: p.tenant_id, actor, action: 'refund.created', entityType: 'refund', entityId: r.id,
+      data: { payment_id: p.id, amount, reason: input.reason ?? '' },
+    });
+    await setRecoveryPoint(trx, idem, { refund_id: r.id });
+    return { refund: r, payment: p };
+  });
+
+  let current = refund;
+  if (refund.status === 'pending') {
+    const adapter = adapterFor(deps, payment.provider);
+    let result: RefundResult;
+    try {
+      const ctx = await deps.providers.context(adapter.id, payment.tenant_id);
+      result = await adapter.refund(ctx, {
+        refundReference: refund.reference,
+        paymentReference: payment.reference,
+        providerTxnId: payment.provider_txn_id,
+        amount: vnd(refund.amount),
+        paymentAmount: vnd(payment.amount),
+        reason: refund.reason,
+        paidAt: payment.succeeded_at,
+      });
+    } catch (err) {
+      result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
+    }
+    deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'refund', outcome: result.outcome });
+    current = await db.transaction(async (trx) => {
+      const r = await applyRefundResult(trx, deps, refund.id, result, actor);
+      await completeIdempotency(trx, clock, idem, 201, refundJson(r));
+      return r;
+    });
+  } else {
+    await completeIdempotency(db, clock, idem, 201, refundJson(current));
+  }
+  return refundJson(current);
+}
+
+/** Applies a provider's refund answer: journal, payment state and audit in one transaction. */
+export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, result: RefundResult, actor: string): Promise<RefundRow> {
+  const { clock } = deps;
+  const r0 = (await trx('refunds').where({ id: refundId }).first('payment_id')) as { payment_id: string };
+  const p = (await lockPayment(trx, r0.payment_id))!;
+  const r = (await trx('refunds').where({ id: refundId }).forUpdate().first()) as RefundRow;
+  if (r.status === 'succeeded' || r.status === 'failed') return r; // already final
+  const now = clock.now();
+  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome };
+  if (result.providerRefundId) patch.provider_refund_id = result.providerRefundId;
+  if (result.outcome === 'failed') patch.failure_message = result.message ?? result.code ?? 'refused';
+  if (result.outcome === 'unknown') patch.failure_message = result.message ?? null;
+  const [updated] = (await trx('refunds').where({ id: r.id }).update(patch).returning('*')) as RefundRow[];
+  if (result.outcome === 'succeeded') {
+    const amount = vnd(r.amount);
+    await postEntry(trx, clock, {
+      tenantId: p.tenant_id,
+      kind: 'refund.succeeded',
+      paymentId: p.id,
+      refundId: r.id,
+      transfers: [{ debit: accounts.feesCollected, credit: accounts.providerClearing(p.provider), amount }],
+    });
+    const total = vnd(p.amount_refunded) + amount;
+    await transitionPayment(trx, clock, p.id, {
+      to: total >= vnd(p.amount) ? 'refunded' : 'partially_refunded',
+      source: 'refund',
+      actor,
+      amountRefunded: total,
+    });
+  }
+  if (result.outcome !== r.status) {
+    await appendAudit(trx, clock, {
+      tenantId: p.tenant_id, actor, action: `refund.${result.outcome}`, entityType: 'refund', entityId: r.id,
+      data: { payment_id: p.id, amount: vnd(r.amount), provider_refund_id: result.providerRefundId ?? null },
+    });
+  }
+  return updated!;
+}
