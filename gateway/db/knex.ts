@@ -24,6 +24,8 @@ export interface DbOptions {
   /** PGlite directory; undefined or 'memory://' for an in-memory database. */
   pgliteDir?: string;
   poolMax?: number;
+  /** An existing PGlite instance (tests load a migrated template into one). */
+  pglite?: PGlite;
 }
 
 export function createDb(opts: DbOptions): Db {
@@ -39,7 +41,7 @@ export function createDb(opts: DbOptions): Db {
   if (dir) fs.mkdirSync(dir, { recursive: true });
   // int8 comes back as number/BigInt here and as string from node-postgres: every bigint column is
   // read through money.vnd() or Number(), never passed through raw.
-  const pglite = new PGlite(dir);
+  const pglite = opts.pglite ?? new PGlite(dir);
   return makeKnex({
     client: ClientPgLite as unknown as typeof Knex.Client,
     dialect: 'postgres',

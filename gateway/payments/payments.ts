@@ -15,7 +15,7 @@ import { claimIdempotency, completeIdempotency, setRecoveryPoint, type IdemConte
 import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
 import type { CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
-import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
+import { IN_FLIGHT, paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
 import { transitionPayment, type TransitionResult, type TransitionSource } from './transition.js';
 
 export interface PaymentInput {
@@ -76,6 +76,11 @@ export async function createPayment(
     let expiresAt = new Date(now.getTime() + config.checkoutTtlSeconds * 1000);
     const dueDate = dateOnly(bill.due_date);
     if (dueDate && endOfVnDay(dueDate) < expiresAt) expiresAt = endOfVnDay(dueDate);
+    // The bill row is locked, so this check cannot race; the partial unique index backs it up.
+    const other = (await trx('payments').where({ bill_id: bill.id }).whereIn('status', IN_FLIGHT).first('id', 'status')) as
+      | { id: string; status: string }
+      | undefined;
+    if (other) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS', undefined, { payment_id: other.id, status: other.status });
     let p: PaymentRow;
     try {
       [p] = (await trx('payments')
@@ -94,12 +99,7 @@ export async function createPayment(
         })
         .returning('*')) as [PaymentRow];
     } catch (err) {
-      if (isUniqueViolation(err, 'payments_one_in_flight_per_bill')) {
-        const other = (await trx('payments').where({ bill_id: bill.id }).whereIn('status', ['created', 'pending', 'unknown']).first('id', 'status')) as
-          | { id: string; status: string }
-          | undefined;
-        throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS', undefined, other ? { payment_id: other.id, status: other.status } : undefined);
-      }
+      if (isUniqueViolation(err, 'payments_one_in_flight_per_bill')) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS');
       throw err;
     }
     await appendAudit(trx, clock, {

@@ -1,0 +1,103 @@
+/** Builds a gateway on a test database with a manual clock, and seeds tenants with keys. */
+import type { Db } from '../../gateway/db/knex.js';
+import { loadConfig, type Config } from '../../gateway/config.js';
+import { buildApp, type App } from '../../gateway/app.js';
+import { ManualClock } from '../../gateway/clock.js';
+import { createTenant } from '../../gateway/tenants/tenants.js';
+import { createApiKey, type Role } from '../../gateway/tenants/api-keys.js';
+import type { SandboxSimulator } from '../../adapters/sandbox/simulator.js';
+
+export const PUBLIC_URL = 'http://feegate.test';
+
+export interface TestApp {
+  app: App;
+  sim: SandboxSimulator;
+  clock: ManualClock;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export async function makeApp(db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z')): Promise<TestApp> {
+  const config = loadConfig({}, {
+    publicUrl: PUBLIC_URL,
+    dataDir: '/nonexistent-test-data-dir',
+    sandbox: true,
+    jobs: false,
+    ...overrides,
+  });
+  const app = await buildApp({ config, db, clock, logger: false });
+  return { app, sim: app.sandbox!, clock, db, close: () => app.close() };
+}
+
+export interface Seeded {
+  tenantId: string;
+  code: string;
+  keys: Record<Role, string>;
+}
+
+let counter = 0;
+export async function seedTenant(db: Db, clock: ManualClock, code = `ward-${process.pid}-${++counter}`): Promise<Seeded> {
+  return db.transaction(async (trx) => {
+    const tenant = await createTenant(trx, clock, { code, name: `UBND ${code}`, kind: 'agency', taxCode: '0101234567' }, 'test');
+    const keys = {} as Record<Role, string>;
+    for (const role of ['integration', 'finance', 'admin'] as const) {
+      keys[role] = (await createApiKey(trx, clock, { tenantId: tenant.id, role, mode: 'test', actor: 'test' })).secret;
+    }
+    return { tenantId: tenant.id, code, keys };
+  });
+}
+
+export interface CallResult {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  headers: Record<string, unknown>;
+}
+
+/** A small client over app.inject. */
+export function client(app: App, key?: string) {
+  const call = async (method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
+    const res = await app.inject({
+      method,
+      url,
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    let parsed: unknown = res.body;
+    try {
+      parsed = JSON.parse(res.body);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.statusCode, body: parsed, headers: res.headers };
+  };
+  return {
+    get: (url: string, headers?: Record<string, string>) => call('GET', url, undefined, headers),
+    post: (url: string, body?: unknown, headers?: Record<string, string>) => call('POST', url, body ?? {}, headers),
+  };
+}
+
+export function billInput(overrides: Record<string, unknown> = {}) {
+  return {
+    external_ref: `HS-${Math.random().toString(36).slice(2, 10)}`,
+    kind: 'procedure_fee',
+    dossier_code: 'G01.123.456.789-260310-0001',
+    procedure_code: '1.001612',
+    description: 'Lệ phí đăng ký hộ tịch',
+    payer: { name: 'Trần Thị Bình', id_number: '001190012345' },
+    items: [
+      { fee_code: 'LP01', name: 'Lệ phí đăng ký khai sinh', amount: 50_000, legal_basis: 'TT 85/2019/TT-BTC' },
+      { fee_code: 'LP02', name: 'Phí sao y', amount: 8_000 },
+    ],
+    ...overrides,
+  };
+}
+
+/** Creates a bill and a sandbox payment for it; returns both. */
+export async function billAndPayment(app: App, key: string, billOverrides: Record<string, unknown> = {}) {
+  const api = client(app, key);
+  const bill = await api.post('/v1/bills', billInput(billOverrides));
+  if (bill.status !== 201) throw new Error(`bill: ${bill.status} ${JSON.stringify(bill.body)}`);
+  const pay = await api.post('/v1/payments', { bill_id: bill.body.id, provider: 'sandbox' });
+  if (pay.status !== 201) throw new Error(`payment: ${pay.status} ${JSON.stringify(pay.body)}`);
+  return { bill: bill.body, payment: pay.body };
+}

@@ -1,0 +1,125 @@
+/**
+ * Every database test runs on both engines: embedded PGlite and a real PostgreSQL.
+ * - PGlite: an in-memory instance loaded from a migrated template (built once, cached on disk).
+ * - PostgreSQL: a fresh database per test, dropped afterwards. PG_TEST_URL (default
+ *   postgres://postgres@127.0.0.1:5432/postgres) names the server. Without one, the PostgreSQL runs
+ *   are skipped and say so; with CI=true a missing PostgreSQL fails the run.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { createDb, migrate, type Db } from '../../gateway/db/knex.js';
+
+export type Engine = 'pglite' | 'postgres';
+type Test = typeof t;
+
+export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const migrationsDir = path.resolve(import.meta.dirname, '../../gateway/db/migrations');
+
+function migrationsHash(): string {
+  const h = crypto.createHash('sha256');
+  for (const f of fs.readdirSync(migrationsDir).sort()) h.update(f).update(fs.readFileSync(path.join(migrationsDir, f)));
+  return h.digest('hex').slice(0, 16);
+}
+
+let pgReachable: Promise<boolean> | undefined;
+export function postgresAvailable(): Promise<boolean> {
+  pgReachable ??= (async () => {
+    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+    try {
+      await c.connect();
+      await c.query('select 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.end().catch(() => {});
+    }
+  })();
+  return pgReachable;
+}
+
+async function pgliteTemplate(): Promise<Blob> {
+  const file = path.join(os.tmpdir(), `feegate-pglite-${migrationsHash()}.tar.gz`);
+  if (fs.existsSync(file)) return new Blob([fs.readFileSync(file)], { type: 'application/x-gzip' });
+  const pglite = new PGlite();
+  const db = createDb({ pglite });
+  await migrate(db);
+  const dump = await pglite.dumpDataDir('gzip');
+  await db.destroy();
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+  fs.renameSync(tmp, file); // atomic: parallel test processes never read half a file
+  return new Blob([fs.readFileSync(file)], { type: 'application/x-gzip' });
+}
+
+export interface TestDb {
+  db: Db;
+  engine: Engine;
+  /** For PostgreSQL: the database's URL (to start other processes on it). */
+  url?: string;
+}
+
+export async function openTestDb(engine: Engine): Promise<TestDb & { close(): Promise<void> }> {
+  if (engine === 'pglite') {
+    const pglite = new PGlite({ loadDataDir: await pgliteTemplate() });
+    const db = createDb({ pglite });
+    await migrate(db); // no-op on the template; applies anything newer
+    return { db, engine, close: () => db.destroy() };
+  }
+  const name = `feegate_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  const db = createDb({ url: url.toString(), poolMax: 10 });
+  await migrate(db);
+  return {
+    db, engine, url: url.toString(),
+    close: async () => {
+      await db.destroy();
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** Runs `fn` as one subtest per engine, each on a fresh database. */
+export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void>, opts: { engines?: Engine[] } = {}): void {
+  for (const engine of opts.engines ?? (['pglite', 'postgres'] as Engine[])) {
+    t.test(`${title} [${engine}]`, async (tt) => {
+      if (engine === 'postgres' && !(await postgresAvailable())) {
+        if (process.env.CI === 'true') {
+          tt.fail(`PostgreSQL is not reachable at ${PG_URL} (CI=true: this is a failure, not a skip)`);
+          return;
+        }
+        tt.plan(0, `skip: PostgreSQL not reachable at ${PG_URL}`);
+        return;
+      }
+      const env = await openTestDb(engine);
+      tt.teardown(() => env.close());
+      await fn(tt as unknown as Test, env);
+    });
+  }
+}
+
+/** Row counts of every feegate table: "nothing was written" is this staying equal. */
+export async function snapshot(db: Db): Promise<Record<string, number | string>> {
+  const tables = ['tenants', 'api_keys', 'bills', 'bill_items', 'payments', 'refunds', 'provider_events', 'ledger_transfers', 'audit_log', 'idempotency_keys'];
+  const out: Record<string, number | string> = {};
+  for (const table of tables) {
+    const [{ n }] = (await db(table).count({ n: '*' })) as [{ n: string | number }];
+    out[table] = Number(n);
+  }
+  const statuses = (await db('payments').select('id', 'status', 'amount_refunded').orderBy('id')) as unknown[];
+  out.payments_state = crypto.createHash('sha256').update(JSON.stringify(statuses)).digest('hex');
+  return out;
+}
