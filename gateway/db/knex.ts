@@ -16,6 +16,17 @@ pg.types.setTypeParser(1082, (v: string) => v);
 export type Db = Knex;
 export type Trx = Knex.Transaction;
 
+/**
+ * knex-pglite 0.14 labels a delete "DEL", so knex returns the raw result instead of the row count
+ * for .del(); name it DELETE as node-postgres does.
+ */
+class PgLiteClient extends (ClientPgLite as unknown as { new (config: Knex.Config): Knex.Client }) {
+  override processResponse(obj: { method?: string }, runner: unknown): unknown {
+    const fixed = obj.method === 'del' ? { ...obj, method: 'delete' } : obj;
+    return (super.processResponse as (o: unknown, r: unknown) => unknown)(fixed, runner);
+  }
+}
+
 const makeKnex: typeof knexPkg = ((knexPkg as unknown as { knex?: typeof knexPkg }).knex ?? knexPkg);
 
 export interface DbOptions {
@@ -43,7 +54,7 @@ export function createDb(opts: DbOptions): Db {
   // read through money.vnd() or Number(), never passed through raw.
   const pglite = opts.pglite ?? new PGlite(dir);
   return makeKnex({
-    client: ClientPgLite as unknown as typeof Knex.Client,
+    client: PgLiteClient as unknown as typeof Knex.Client,
     dialect: 'postgres',
     connection: () => ({ pglite }) as unknown as Knex.StaticConnectionConfig,
     acquireConnectionTimeout: 30_000,

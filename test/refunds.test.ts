@@ -1,0 +1,85 @@
+import { eachDb } from './helpers/db.js';
+import { billAndPayment, client, makeApp, seedTenant } from './helpers/app.js';
+import { balances } from '../gateway/ledger/ledger.js';
+
+eachDb('refunds: partial then full, journal follows, never above collected', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const { payment } = await billAndPayment(env.app, ten.keys.integration);
+  const fin = client(env.app, ten.keys.finance);
+  const early = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 1000 });
+  t.equal(early.body.error.code, 'FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE', 'a pending payment cannot be refunded');
+  await env.sim.complete(payment.reference, 'success');
+
+  const r1 = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 8_000, reason: 'Thu thừa phí sao y' });
+  t.equal(r1.status, 201);
+  t.equal(r1.body.status, 'succeeded');
+  let p = (await fin.get(`/v1/payments/${payment.id}`)).body;
+  t.equal(p.status, 'partially_refunded');
+  t.equal(p.amount_refunded, 8_000);
+
+  const over = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 50_001 });
+  t.equal(over.status, 400);
+  t.equal(over.body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE');
+  t.equal(over.body.error.details.refundable, 50_000);
+
+  const r2 = await fin.post(`/v1/payments/${payment.id}/refunds`, {});
+  t.equal(r2.body.amount, 50_000, 'without amount: the rest');
+  p = (await fin.get(`/v1/payments/${payment.id}`)).body;
+  t.equal(p.status, 'refunded');
+  t.equal(p.amount_refunded, 58_000);
+  const none = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 1 });
+  t.equal(none.body.error.code, 'FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE');
+
+  const list = (await fin.get(`/v1/payments/${payment.id}/refunds`)).body;
+  t.same(list.data.map((r: { amount: number }) => r.amount), [8_000, 50_000]);
+  const bal = await balances(db, ten.tenantId);
+  t.same(bal.map((b) => [b.account, b.balance]), [['fees_collected', 0], ['provider_clearing:sandbox', 0]], 'collected and refunded net to zero');
+});
+
+eachDb('refunds: concurrent requests never exceed what was collected', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const { payment } = await billAndPayment(env.app, ten.keys.integration);
+  await env.sim.complete(payment.reference, 'success');
+  const fin = client(env.app, ten.keys.finance);
+  const results = await Promise.all(Array.from({ length: 10 }, () => fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })));
+  const ok = results.filter((r) => r.status === 201);
+  t.equal(ok.length, 5, 'five refunds of 10,000 fit in 58,000');
+  t.ok(results.filter((r) => r.status !== 201).every((r) => r.body.error.code === 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE'));
+  const [{ s }] = (await db('refunds').where({ payment_id: payment.id }).sum({ s: 'amount' })) as [{ s: string }];
+  t.equal(Number(s), 50_000);
+});
+
+eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never double)', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const { payment } = await billAndPayment(env.app, ten.keys.integration);
+  await env.sim.complete(payment.reference, 'success');
+  const fin = client(env.app, ten.keys.finance);
+  const order = env.sim.orders.get(payment.reference)!;
+
+  order.scenario.refund = 'fail';
+  const failed = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 20_000 });
+  t.equal(failed.body.status, 'failed');
+  t.equal((await fin.get(`/v1/payments/${payment.id}`)).body.status, 'succeeded', 'a failed refund changes nothing');
+
+  order.scenario.refund = 'timeout';
+  order.scenario.delayMs = 300;
+  const providers = env.app.deps.providers;
+  const orig = providers.context.bind(providers);
+  providers.context = async (p, tid) => {
+    const c = await orig(p, tid);
+    return { ...c, credentials: { ...c.credentials, timeout_ms: '100' } };
+  };
+  const unknown = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 20_000 });
+  providers.context = orig;
+  t.equal(unknown.body.status, 'unknown', 'a refund with no answer is unknown');
+  const more = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_001 });
+  t.equal(more.body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'the unknown refund still holds its amount');
+  const bal = await balances(db, ten.tenantId);
+  t.equal(bal.find((b) => b.account === 'fees_collected')!.balance, -58_000, 'nothing booked for refunds without the provider\'s yes');
+});
