@@ -20,10 +20,10 @@ export type Trx = Knex.Transaction;
  * knex-pglite 0.14 labels a delete "DEL", so knex returns the raw result instead of the row count
  * for .del(); name it DELETE as node-postgres does.
  */
-class PgLiteClient extends (ClientPgLite as unknown as { new (config: Knex.Config): Knex.Client }) {
+type ResponseProcessor = { processResponse(obj: { method?: string }, runner: unknown): unknown };
+class PgLiteClient extends (ClientPgLite as unknown as { new (config: Knex.Config): ResponseProcessor }) {
   override processResponse(obj: { method?: string }, runner: unknown): unknown {
-    const fixed = obj.method === 'del' ? { ...obj, method: 'delete' } : obj;
-    return (super.processResponse as (o: unknown, r: unknown) => unknown)(fixed, runner);
+    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
   }
 }
 
