@@ -9,13 +9,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { createDb, migrate, type Db } from '../../gateway/db/knex.js';
 
 export type Engine = 'pglite' | 'postgres';
-type Test = typeof t;
 
 export const PG_URL = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const migrationsDir = path.resolve(import.meta.dirname, '../../gateway/db/migrations');
@@ -106,7 +105,7 @@ export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void
       }
       const env = await openTestDb(engine);
       tt.teardown(() => env.close());
-      await fn(tt as unknown as Test, env);
+      await fn(tt, env);
     });
   }
 }

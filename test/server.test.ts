@@ -1,0 +1,101 @@
+/** The README contract: `npm start` runs the gateway, prints where to go, and the demo payment works. */
+import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { openTestDb, postgresAvailable } from './helpers/db.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer(env: Record<string, string>): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
+    cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const deadline = Date.now() + 60_000;
+  while (!/Demo payment:/.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    out: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function clickThrough(t: Test, out: string) {
+  const payUrl = /Demo payment: +(\S+)/.exec(out)?.[1];
+  const apiKey = /Demo API key: +(\S+)/.exec(out)?.[1];
+  t.ok(payUrl && apiKey, 'prints the demo payment and key');
+  const docsUrl = /API docs: +(\S+)/.exec(out)![1]!;
+  t.equal((await fetch(docsUrl)).status, 200, 'the API docs answer');
+  const page = await fetch(payUrl!);
+  t.match(await page.text(), /Sandbox provider/);
+  // Pay as a person would: press "Pay" on the provider's page, follow the redirects.
+  const back = await fetch(payUrl!, { method: 'POST', body: new URLSearchParams({ result: 'success' }) });
+  t.equal(back.status, 200);
+  t.match(await back.text(), /Thanh toán thành công/, 'the return page shows success');
+  const payments = await (await fetch(new URL('/v1/payments?limit=1', payUrl).toString(), { headers: { authorization: `Bearer ${apiKey}` } })).json();
+  t.equal(payments.data[0].status, 'succeeded');
+}
+
+t.test('npm start on the embedded database', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-start-'));
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const server = await startServer({ PORT: String(port), FEEGATE_DATA_DIR: dataDir });
+  t.match(server.out(), new RegExp(`listening on http://127.0.0.1:${port} \\(database: embedded PGlite`));
+  await clickThrough(t, server.out());
+  t.equal(await server.stop(), 0, 'SIGTERM shuts down cleanly');
+  t.ok(fs.existsSync(path.join(dataDir, 'pglite')), 'data lives under the data directory');
+
+  // A second start reuses the data and the demo key.
+  const again = await startServer({ PORT: String(port), FEEGATE_DATA_DIR: dataDir });
+  t.equal(/Demo API key: +(\S+)/.exec(again.out())?.[1], /Demo API key: +(\S+)/.exec(server.out())?.[1]);
+  t.equal(await again.stop(), 0);
+});
+
+t.test('DATABASE_URL switches to PostgreSQL', async (t) => {
+  if (!(await postgresAvailable())) {
+    if (process.env.CI === 'true') t.fail('PostgreSQL is not reachable (CI=true)');
+    else t.plan(0, 'skip: PostgreSQL not reachable');
+    return;
+  }
+  const pg = await openTestDb('postgres');
+  t.teardown(() => pg.close());
+  await pg.db.destroy();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-start-'));
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const server = await startServer({ PORT: String(await freePort()), FEEGATE_DATA_DIR: dataDir, DATABASE_URL: pg.url! });
+  t.match(server.out(), /\(database: PostgreSQL\)/);
+  await clickThrough(t, server.out());
+  t.equal(await server.stop(), 0);
+});
+
+t.test('production mode refuses the sandbox', async (t) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
+    cwd: root, env: { ...process.env, FEEGATE_MODE: 'production', FEEGATE_SANDBOX: 'true', DATABASE_URL: 'postgres://127.0.0.1:1/none' },
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  t.equal(code, 1);
+  t.match(err, /refuses the sandbox/);
+});
