@@ -135,6 +135,14 @@ export interface PaymentAdapter {
   readonly sandbox: boolean;
   /** The HTTP method the provider uses for its server-to-server notification. */
   readonly notifyMethod: 'GET' | 'POST';
+  /**
+   * `local`: createCheckout makes no network call and nothing exists at the provider until the
+   * payer arrives (a signed redirect like VNPay's, a VietQR payload); the core then creates the
+   * payment and its checkout in one transaction. `remote`: createCheckout creates an order at the
+   * provider (MoMo, ZaloPay); the core stores the payment first, calls outside any transaction,
+   * and applies the answer after.
+   */
+  readonly checkoutFlow: 'local' | 'remote';
 
   createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult>;
   /** Our reference from an unverified message, only to find whose credentials verify it. */

@@ -25,7 +25,7 @@ import { tenantRoutes } from './tenants/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
 import { ProviderRegistry, type CredentialResolver } from '../adapters/registry.js';
 import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-client.js';
-import { sandboxAdapter } from '../adapters/sandbox/adapter.js';
+import { sandboxAdapter, sandboxApiAdapter } from '../adapters/sandbox/adapter.js';
 import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
 import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
 import './http/fastify-types.js';
@@ -77,9 +77,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
   const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> =>
-    provider === 'sandbox' ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT } : {};
+    provider.startsWith('sandbox') ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT } : {};
   const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
-  if (config.sandbox) providers.register(sandboxAdapter);
+  if (config.sandbox) {
+    providers.register(sandboxAdapter);
+    providers.register(sandboxApiAdapter);
+  }
 
   const deps: Deps = { db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics() };
   app.decorate('deps', deps);
@@ -123,7 +126,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
 
   const open = { auth: false, rateLimit: false } as const;
-  app.get('/healthz', { config: open, schema: { tags: ['ops'], summary: 'Liveness and database reachability' } }, async (_req, reply) => {
+  app.get('/livez', { config: open, schema: { tags: ['ops'], summary: 'Liveness: the process answers (no database call)' } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: open, schema: { tags: ['ops'], summary: 'Readiness: the database answers' } }, async (_req, reply) => {
     try {
       await db.raw('select 1');
       return { status: 'ok' };

@@ -1,5 +1,5 @@
 import { eachDb, snapshot } from './helpers/db.js';
-import { billAndPayment, billInput, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, billInput, client, makeApp, seedTenant } from './helpers/app.js';
 
 eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (t, { db }) => {
   const env = await makeApp(db, { bodyLimit: 64 * 1024 });
@@ -7,7 +7,7 @@ eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (
   const ten = await seedTenant(db, env.clock);
   const other = await seedTenant(db, env.clock);
   const paid = await billAndPayment(env.app, ten.keys.integration);
-  await env.sim.complete(paid.payment.reference, 'success');
+  await payAt(env.sim, paid.payment, 'success');
   const cancelled = (await client(env.app, ten.keys.integration).post('/v1/bills', billInput())).body;
   await client(env.app, ten.keys.integration).post(`/v1/bills/${cancelled.id}/cancel`);
   const otherBill = (await client(env.app, other.keys.integration).post('/v1/bills', billInput())).body;

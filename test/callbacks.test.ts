@@ -1,5 +1,5 @@
 import { eachDb, snapshot } from './helpers/db.js';
-import { billAndPayment, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
 import { withSignature } from '../adapters/sandbox/protocol.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
@@ -14,18 +14,18 @@ eachDb('callbacks: duplicate, out-of-order and delayed callbacks credit exactly 
 
   env.sim.queueScenario({ callback: 'duplicate' });
   const a = (await billAndPayment(env.app, ten.keys.integration)).payment;
-  const oa = (await env.sim.complete(a.reference, 'success'))!;
+  const oa = (await payAt(env.sim, a, 'success'))!;
   t.same(oa.deliveries.map((d) => JSON.parse(d.answer).code), ['00', '06'], 'second delivery answered "already confirmed"');
 
   env.sim.queueScenario({ callback: 'out_of_order' });
   const b = (await billAndPayment(env.app, ten.keys.integration)).payment;
-  const ob = (await env.sim.complete(b.reference, 'success'))!;
+  const ob = (await payAt(env.sim, b, 'success'))!;
   t.same(ob.deliveries.map((d) => JSON.parse(d.answer).code), ['00', '06'], 'a stale PENDING after SUCCESS changes nothing');
   t.equal((await api.get(`/v1/payments/${b.id}`)).body.status, 'succeeded');
 
   env.sim.queueScenario({ callback: 'delayed' });
   const c = (await billAndPayment(env.app, ten.keys.integration)).payment;
-  await env.sim.complete(c.reference, 'success');
+  await payAt(env.sim, c, 'success');
   t.equal((await api.get(`/v1/payments/${c.id}`)).body.status, 'pending', 'nothing arrived yet');
   t.equal(await env.sim.flush(c.reference), 1);
   t.equal((await api.get(`/v1/payments/${c.id}`)).body.status, 'succeeded');
@@ -84,7 +84,7 @@ eachDb('the browser return never credits; it shows what we hold', async (t, { db
   const ten = await seedTenant(db, env.clock);
   env.sim.queueScenario({ callback: 'lost' });
   const { payment } = await billAndPayment(env.app, ten.keys.integration);
-  const order = (await env.sim.complete(payment.reference, 'success'))!;
+  const order = (await payAt(env.sim, payment, 'success'))!;
   t.equal(order.deliveries.length, 0, 'the callback was lost');
   const before = await snapshot(db);
   const page = await env.app.inject({ method: 'GET', url: `/v1/return/sandbox?${env.sim.returnQuery(order)}` });
@@ -113,7 +113,7 @@ eachDb('return_url: the payer is sent back to the portal with our status', async
   const api = client(env.app, ten.keys.integration);
   const bill = (await api.post('/v1/bills', (await import('./helpers/app.js')).billInput())).body;
   const p = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox', return_url: 'https://dichvucong.example/ket-qua?ma=1' })).body;
-  const order = (await env.sim.complete(p.reference, 'success'))!;
+  const order = (await payAt(env.sim, p, 'success'))!;
   const res = await env.app.inject({ method: 'GET', url: `/v1/return/sandbox?${env.sim.returnQuery(order)}` });
   t.equal(res.statusCode, 303);
   const loc = new URL(String(res.headers.location));

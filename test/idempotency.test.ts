@@ -61,15 +61,15 @@ eachDb('Idempotency-Key: a request racing one in flight gets 409', async (t, { d
   const bill = (await api.post('/v1/bills', billInput())).body;
   env.sim.queueScenario({ create: 'timeout', delayMs: 400 }); // the provider takes 400 ms to answer
   const h = { 'idempotency-key': 'race-1' };
-  const slow = api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' }, h);
+  const slow = api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox_api' }, h);
   await new Promise((r) => setTimeout(r, 150));
-  const racing = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' }, h);
+  const racing = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox_api' }, h);
   t.equal(racing.status, 409);
   t.equal(racing.body.error.code, 'FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
   const first = await slow;
   t.equal(first.status, 201);
   t.equal(first.body.status, 'pending');
-  const after = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' }, h);
+  const after = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox_api' }, h);
   t.same(after.body, first.body, 'once finished, the key replays');
 });
 
@@ -79,12 +79,12 @@ eachDb('Idempotency-Key: a retry after a crash resumes from the recovery point',
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.integration);
   const bill = (await api.post('/v1/bills', billInput())).body;
-  const body = { bill_id: bill.id, provider: 'sandbox' };
+  const body = { bill_id: bill.id, provider: 'sandbox_api' };
   // What the first transaction leaves behind when the process dies before asking the provider:
   // a `created` payment, and the key in flight with that payment as its recovery point.
   const now = env.clock.now();
   const [p] = await db('payments').insert({
-    tenant_id: ten.tenantId, bill_id: bill.id, reference: newReference(), provider: 'sandbox', amount: 58_000,
+    tenant_id: ten.tenantId, bill_id: bill.id, reference: newReference(), provider: 'sandbox_api', amount: 58_000,
     status: 'created', expires_at: new Date(now.getTime() + 900_000), created_at: now, updated_at: now,
   }).returning('*');
   const { fingerprint } = await import('../gateway/http/idempotency.js');

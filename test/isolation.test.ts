@@ -3,7 +3,7 @@
  * The expected roles are written here from the spec, independently of the routes' config.
  */
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, billInput, client, makeApp, seedTenant, type Seeded } from './helpers/app.js';
+import { billAndPayment, payAt, billInput, client, makeApp, seedTenant, type Seeded } from './helpers/app.js';
 import type { Role } from '../gateway/tenants/api-keys.js';
 
 interface World {
@@ -61,7 +61,7 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
   // A world per tenant: a paid bill with its payment, and a spare API key.
   const world = async (s: Seeded): Promise<World> => {
     const { bill, payment } = await billAndPayment(env.app, s.keys.integration);
-    await env.sim.complete(payment.reference, 'success');
+    await payAt(env.sim, payment, 'success');
     const key = (await client(env.app, s.keys.admin).post('/v1/api-keys', { role: 'finance', label: 'spare' })).body;
     return { bill: bill.id, payment: payment.id, key: key.id, tenant: s.tenantId };
   };

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
 eachDb('a sandbox payment goes created → pending → succeeded once, with journal and bill', async (t, { db }) => {
@@ -12,10 +12,15 @@ eachDb('a sandbox payment goes created → pending → succeeded once, with jour
   t.equal(bill.total_amount, 58_000, 'total is the sum of the items');
   t.equal(payment.status, 'pending');
   t.equal(payment.amount, 58_000);
-  t.match(payment.checkout, { type: 'redirect', url: `http://feegate.test/sandbox/pay/${payment.reference}` });
+  t.equal(payment.checkout.type, 'redirect');
+  const url = new URL(payment.checkout.url);
+  t.equal(url.origin + url.pathname, 'http://feegate.test/sandbox/pay', 'a redirect to the provider');
+  t.equal(url.searchParams.get('reference'), payment.reference);
+  t.equal(url.searchParams.get('amount'), '58000');
+  t.equal(env.sim.orders.size, 0, 'nothing exists at the provider before the payer arrives');
 
   // The payer pays at the provider; the provider calls back.
-  const done = await env.sim.complete(payment.reference, 'success');
+  const done = await payAt(env.sim, payment, 'success');
   t.equal(done?.deliveries.length, 1);
   t.equal(JSON.parse(done!.deliveries[0]!.answer).code, '00', 'the callback was confirmed in the provider format');
 
@@ -50,11 +55,11 @@ eachDb('one in-flight payment per bill; after a failure the bill can be paid aga
   t.equal(second.body.error.code, 'FEEGATE_ERR_PAYMENT_IN_PROGRESS');
   t.equal(second.body.error.details.payment_id, payment.id);
 
-  await env.sim.complete(payment.reference, 'fail');
+  await payAt(env.sim, payment, 'fail');
   t.equal((await api.get(`/v1/payments/${payment.id}`)).body.status, 'failed');
   const third = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' });
   t.equal(third.status, 201);
-  await env.sim.complete(third.body.reference, 'cancel');
+  await payAt(env.sim, third.body, 'cancel');
   t.equal((await api.get(`/v1/payments/${third.body.id}`)).body.status, 'cancelled');
   t.same(await balances(db, ten.tenantId), [], 'no money moved');
 });
@@ -85,13 +90,13 @@ eachDb('partial payments of a tuition bill that allows them', async (t, { db }) 
   const over = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox', amount: 1_500_001 });
   t.equal(over.body.error.code, 'FEEGATE_ERR_PAYMENT_AMOUNT_INVALID');
   const p1 = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox', amount: 500_000 })).body;
-  await env.sim.complete(p1.reference, 'success');
+  await payAt(env.sim, p1, 'success');
   let b = (await api.get(`/v1/bills/${bill.id}`)).body;
   t.equal(b.status, 'partially_paid');
   t.equal(b.amount_due, 1_000_000);
   const p2 = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' })).body;
   t.equal(p2.amount, 1_000_000, 'without an amount, the rest is due');
-  await env.sim.complete(p2.reference, 'success');
+  await payAt(env.sim, p2, 'success');
   b = (await api.get(`/v1/bills/${bill.id}`)).body;
   t.equal(b.status, 'paid');
 
@@ -102,17 +107,24 @@ eachDb('partial payments of a tuition bill that allows them', async (t, { db }) 
   t.equal(partial.body.error.code, 'FEEGATE_ERR_PAYMENT_AMOUNT_INVALID');
 });
 
-eachDb('a provider that fails or does not answer at checkout: failed, or unknown (never failed)', async (t, { db }) => {
+eachDb('an API checkout (provider creates the order): succeeds, fails, or unknown (never failed)', async (t, { db }) => {
   const env = await makeApp(db);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
+  const ok = (await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api')).payment;
+  t.equal(ok.status, 'pending');
+  t.ok(ok.provider_transaction_id, 'the provider gave its transaction id');
+  t.ok(env.sim.orders.get(ok.reference), 'the order exists at the provider');
+  await payAt(env.sim, ok, 'success');
+  t.equal((await client(env.app, ten.keys.finance).get(`/v1/payments/${ok.id}`)).body.status, 'succeeded');
+
   env.sim.queueScenario({ create: 'fail' });
-  const failed = (await billAndPayment(env.app, ten.keys.integration)).payment;
+  const failed = (await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api')).payment;
   t.equal(failed.status, 'failed');
   t.match(failed.failure, { code: 'sandbox_02' });
 
   env.sim.queueScenario({ create: 'unknown' });
-  const unknown = (await billAndPayment(env.app, ten.keys.integration)).payment;
+  const unknown = (await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api')).payment;
   t.equal(unknown.status, 'unknown', 'a system error is unknown');
 
   // A timeout: the adapter gives up after its timeout; the order exists at the provider.
@@ -120,7 +132,7 @@ eachDb('a provider that fails or does not answer at checkout: failed, or unknown
   const saved = env.app.deps.providers;
   const orig = saved.context.bind(saved);
   saved.context = async (p, tid) => ({ ...(await orig(p, tid)), credentials: { ...(await orig(p, tid)).credentials, timeout_ms: '100' } });
-  const timedOut = (await billAndPayment(env.app, ten.keys.integration)).payment;
+  const timedOut = (await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api')).payment;
   saved.context = orig;
   t.equal(timedOut.status, 'unknown', 'a timeout is unknown, never failed');
   t.match(timedOut.failure.message, /no answer/);

@@ -1,5 +1,5 @@
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
 eachDb('refunds: partial then full, journal follows, never above collected', async (t, { db }) => {
@@ -10,7 +10,7 @@ eachDb('refunds: partial then full, journal follows, never above collected', asy
   const fin = client(env.app, ten.keys.finance);
   const early = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 1000 });
   t.equal(early.body.error.code, 'FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE', 'a pending payment cannot be refunded');
-  await env.sim.complete(payment.reference, 'success');
+  await payAt(env.sim, payment, 'success');
 
   const r1 = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 8_000, reason: 'Thu thừa phí sao y' });
   t.equal(r1.status, 201);
@@ -43,7 +43,7 @@ eachDb('refunds: concurrent requests never exceed what was collected', async (t,
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const { payment } = await billAndPayment(env.app, ten.keys.integration);
-  await env.sim.complete(payment.reference, 'success');
+  await payAt(env.sim, payment, 'success');
   const fin = client(env.app, ten.keys.finance);
   const results = await Promise.all(Array.from({ length: 10 }, () => fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })));
   const ok = results.filter((r) => r.status === 201);
@@ -58,7 +58,7 @@ eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const { payment } = await billAndPayment(env.app, ten.keys.integration);
-  await env.sim.complete(payment.reference, 'success');
+  await payAt(env.sim, payment, 'success');
   const fin = client(env.app, ten.keys.finance);
   const order = env.sim.orders.get(payment.reference)!;
 

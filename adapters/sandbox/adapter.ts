@@ -1,6 +1,10 @@
 /**
- * The sandbox adapter: speaks adapters/sandbox/protocol.ts to the sandbox simulator. It is the
- * reference implementation of the adapter contract and the provider used by `npm start`.
+ * The sandbox adapters: they speak adapters/sandbox/protocol.ts to the sandbox simulator and are
+ * the reference implementations of the adapter contract, one per checkout archetype:
+ * - `sandbox`: the checkout is a redirect URL we sign ourselves (like VNPay and PayGov); nothing
+ *   exists at the provider until the payer arrives. The provider `npm start` uses.
+ * - `sandbox_api`: the checkout is created by a signed call to the provider (like MoMo and
+ *   ZaloPay), which can fail, time out or answer nonsense.
  */
 import { parse as parseCsv } from 'csv-parse/sync';
 import type {
@@ -8,7 +12,7 @@ import type {
   PaymentAdapter, RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
-import { CODES, SANDBOX_MERCHANT, verify, withSignature, type Fields } from './protocol.js';
+import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
 
 /** A callback older than this is refused as a replay (duplicates inside it are deduplicated). */
 export const CALLBACK_TOLERANCE_SECONDS = 24 * 3600;
@@ -102,31 +106,24 @@ function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind
   };
 }
 
-export const sandboxAdapter: PaymentAdapter = {
-  id: 'sandbox',
-  displayName: 'Sandbox (test provider)',
+function orderFields(ctx: AdapterContext, req: CheckoutRequest): Fields {
+  return {
+    merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
+    reference: req.reference,
+    amount: req.amount,
+    currency: req.currency,
+    description: req.description.slice(0, 200),
+    return_url: req.returnUrl,
+    notify_url: req.notifyUrl,
+    expires_at: Math.floor(req.expiresAt.getTime() / 1000),
+    ts: Math.floor(ctx.clock.now().getTime() / 1000),
+  };
+}
+
+/** What both sandbox adapters share: verification, answers, query, refund, settlement. */
+const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'createCheckout'> = {
   sandbox: true,
   notifyMethod: 'POST',
-
-  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
-    const res = await call(ctx, 'orders', {
-      merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
-      reference: req.reference,
-      amount: req.amount,
-      currency: req.currency,
-      description: req.description.slice(0, 200),
-      return_url: req.returnUrl,
-      notify_url: req.notifyUrl,
-      expires_at: Math.floor(req.expiresAt.getTime() / 1000),
-      ts: Math.floor(ctx.clock.now().getTime() / 1000),
-    });
-    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
-    if (res.code === CODES.success && typeof res.pay_url === 'string') {
-      return { outcome: 'pending', checkout: { type: 'redirect', url: res.pay_url }, providerTxnId: String(res.txn_id ?? '') || undefined };
-    }
-    if (res.code === CODES.systemError || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
-    return { outcome: 'failed', code: `sandbox_${String(res.code)}`, message: String(res.message ?? 'refused') };
-  },
 
   peekReference(msg: InboundHttp): string | null {
     if (msg.method === 'GET') return first(msg.query.reference) ?? null;
@@ -219,5 +216,35 @@ export const sandboxAdapter: PaymentAdapter = {
       }
       return { providerRef: r.txn_id, ourRef: r.reference, amount, fee, occurredAt, status };
     });
+  },
+};
+
+/** The signed redirect checkout: computed here, no call to the provider. */
+export const sandboxAdapter: PaymentAdapter = {
+  ...common,
+  id: 'sandbox',
+  displayName: 'Sandbox (redirect checkout)',
+  checkoutFlow: 'local',
+  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
+    const fields = withSignature(orderFields(ctx, req), secretOf(ctx));
+    const query = `${canonicalString(fields)}&sig=${fields.sig}`;
+    return { outcome: 'pending', checkout: { type: 'redirect', url: `${base(ctx)}/sandbox/pay?${query}` } };
+  },
+};
+
+/** The API checkout: a signed create call to the provider. */
+export const sandboxApiAdapter: PaymentAdapter = {
+  ...common,
+  id: 'sandbox_api',
+  displayName: 'Sandbox (API checkout)',
+  checkoutFlow: 'remote',
+  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
+    const res = await call(ctx, 'orders', orderFields(ctx, req));
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    if (res.code === CODES.success && typeof res.pay_url === 'string') {
+      return { outcome: 'pending', checkout: { type: 'redirect', url: res.pay_url }, providerTxnId: String(res.txn_id ?? '') || undefined };
+    }
+    if (res.code === CODES.systemError || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
+    return { outcome: 'failed', code: `sandbox_${String(res.code)}`, message: String(res.message ?? 'refused') };
   },
 };

@@ -103,6 +103,28 @@ export class SandboxSimulator {
     return { status: 200, body: this.signed({ code: CODES.success, pay_url: this.payUrl(reference), txn_id: order.txnId }) };
   }
 
+  /**
+   * The payer's browser arriving with a signed redirect checkout (the `sandbox` adapter's flow):
+   * the order is created at the provider on this first visit, as with VNPay.
+   */
+  open(query: Record<string, unknown>): { ok: true; order: SimOrder } | { ok: false; code: string; message: string } {
+    const f = fieldsOf(query);
+    if (!f) return { ok: false, code: CODES.badRequest, message: 'bad request' };
+    if (!verify(f, this.opts.secret)) return { ok: false, code: CODES.badSignature, message: 'invalid signature' };
+    if (Number(f.expires_at) && Number(f.expires_at) < nowSec(this.opts.clock)) return { ok: false, code: CODES.failed, message: 'the checkout has expired' };
+    const res = this.createOrder(f);
+    const order = this.orders.get(String(f.reference));
+    if (res.body.code !== CODES.success || !order) return { ok: false, code: String(res.body.code), message: String(res.body.message ?? 'refused') };
+    return { ok: true, order };
+  }
+
+  /** open() from a checkout URL, for tests acting as the browser. */
+  openUrl(url: string): SimOrder {
+    const r = this.open(Object.fromEntries(new URL(url).searchParams));
+    if (!r.ok) throw new Error(`sandbox refused the checkout: ${r.code} ${r.message}`);
+    return r.order;
+  }
+
   payUrl(reference: string): string {
     return `${this.opts.publicUrl}/sandbox/pay/${encodeURIComponent(reference)}`;
   }
@@ -318,6 +340,11 @@ type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fiel
       return reply.code(res.status).send(res.body);
     });
 
+    app.get<{ Querystring: Record<string, string> }>('/pay', hide, async (req, reply) => {
+      const r = sim.open(req.query);
+      if (!r.ok) return reply.code(400).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><h1>Sandbox provider</h1><p>Error ${esc(r.code)}: ${esc(r.message)}</p>`);
+      return reply.type('text/html; charset=utf-8').send(payPage(r.order));
+    });
     app.get<{ Params: { reference: string } }>('/pay/:reference', hide, async (req, reply) => {
       const o = sim.orders.get(req.params.reference);
       if (!o) return reply.code(404).type('text/plain').send('order not found');

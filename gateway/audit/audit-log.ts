@@ -24,8 +24,9 @@ export interface AuditInput {
   data?: Record<string, unknown>;
 }
 
-export async function appendAudit(trx: Trx, clock: Clock, rec: AuditInput): Promise<void> {
-  await trx('audit_log').insert({
+/** The row appendAudit writes (also used by statements that insert it themselves). */
+export function auditRow(clock: Clock, rec: AuditInput) {
+  return {
     tenant_id: rec.tenantId,
     actor: rec.actor,
     action: rec.action,
@@ -33,7 +34,11 @@ export async function appendAudit(trx: Trx, clock: Clock, rec: AuditInput): Prom
     entity_id: rec.entityId,
     data: JSON.stringify(rec.data ?? {}),
     created_at: clock.now(),
-  });
+  };
+}
+
+export async function appendAudit(trx: Trx, clock: Clock, rec: AuditInput): Promise<void> {
+  await trx('audit_log').insert(auditRow(clock, rec));
 }
 
 interface AuditRow {

@@ -5,7 +5,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { FeegateError, type ErrorCode } from '../errors.js';
-import { IdempotencyRaceError, lookupIdempotency } from './idempotency.js';
+import { IdempotencyRaceError, answerFromKey } from './idempotency.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'FEEGATE_ERR_MALFORMED_BODY',
@@ -44,9 +44,9 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     } else if (error instanceof IdempotencyRaceError && req.idem) {
       // Someone else claimed the key first: answer as if we had arrived after them.
       try {
-        const found = await lookupIdempotency(app.deps.db, app.deps.clock, req.idem.tenantId, req.idem.key, req.idem.fingerprint);
-        if (found.kind === 'replay') return reply.code(found.status).header('idempotent-replayed', 'true').send(found.body);
-        err = new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
+        const found = await answerFromKey(app.deps.db, req.idem.tenantId, req.idem.key, req.idem.fingerprint);
+        req.idem.completed = true;
+        return reply.code(found.status).header('idempotent-replayed', 'true').send(found.body);
       } catch (e) {
         err = e instanceof FeegateError ? e : new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
       }

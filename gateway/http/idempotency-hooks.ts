@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { FeegateError } from '../errors.js';
-import { completeIdempotency, fingerprint, lookupIdempotency, validKey } from './idempotency.js';
+import { completeIdempotency, fingerprint, validKey } from './idempotency.js';
 import './fastify-types.js';
 
 /** Errors that must not be stored as the key's answer (they describe the key, not the request). */
@@ -11,29 +11,20 @@ const NOT_STORED = new Set(['FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS', 'FEEGATE_ERR_
 export const idempotencyPlugin = fp(async (app: FastifyInstance) => {
   app.decorateRequest('idem', undefined);
 
-  app.addHook('preHandler', async (req, reply) => {
+  // No database work here: the handler claims the key in its own first transaction.
+  app.addHook('preHandler', async (req) => {
     if (!req.routeOptions.config.idempotent || !req.principal) return;
     const raw = req.headers['idempotency-key'];
     if (raw === undefined) return;
     const key = Array.isArray(raw) ? raw[0] ?? '' : raw;
     if (!validKey(key)) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID');
     const path = req.url.split('?')[0]!;
-    const fp = fingerprint(req.method, path, req.body);
-    const { db, clock } = app.deps;
-    const found = await lookupIdempotency(db, clock, req.principal.tenantId, key, fp);
-    if (found.kind === 'replay') {
-      reply.header('idempotent-replayed', 'true');
-      return reply.code(found.status).send(found.body);
-    }
     req.idem = {
       tenantId: req.principal.tenantId,
       key,
       method: req.method,
       path,
-      fingerprint: fp,
-      mode: found.kind === 'new' ? 'fresh' : 'recover',
-      lockedUntil: found.kind === 'recover' ? found.lockedUntil : undefined,
-      recovery: found.kind === 'recover' ? found.recovery : null,
+      fingerprint: fingerprint(req.method, path, req.body),
       completed: false,
     };
   });

@@ -5,10 +5,12 @@
  * - a request racing one still in flight with the same key is a 409 (FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS);
  * - requests rejected by validation are not stored; keys are kept at least 24 hours.
  *
- * The key is claimed inside the handler's first transaction and completed in its last, so a
- * payment costs no extra commits; a claim that outlived a crashed process can be taken over after
- * its lock expires, resuming from the recovery point the handler recorded (Brandur Leach's
- * "idempotency keys with recovery points").
+ * The key is claimed by one statement inside the handler's first transaction and completed in its
+ * last, so idempotency costs no extra commit and no look-up on the happy path. A claim that
+ * outlived a crashed process is taken over once its lock expires, and the handler resumes from the
+ * recovery point it recorded (Brandur Leach's "idempotency keys with recovery points"). When the
+ * claim finds the key taken, the request is answered from what the key holds: a replay, a 422 or
+ * a 409.
  */
 import crypto from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -24,11 +26,6 @@ export interface IdemContext {
   method: string;
   path: string;
   fingerprint: string;
-  mode: 'fresh' | 'recover';
-  /** For 'recover': the lock we take over (compare-and-set). */
-  lockedUntil?: Date;
-  /** For 'recover': what the crashed attempt recorded. */
-  recovery?: Record<string, unknown> | null;
   completed: boolean;
 }
 
@@ -59,41 +56,42 @@ export function fingerprint(method: string, path: string, body: unknown): string
     .digest('hex');
 }
 
-export type Lookup =
-  | { kind: 'new' }
-  | { kind: 'replay'; status: number; body: unknown }
-  | { kind: 'recover'; lockedUntil: Date; recovery: Record<string, unknown> | null };
-
-/** What to do with a request carrying this key. Throws the 409/422 errors. */
-export async function lookupIdempotency(db: Db, clock: Clock, tenantId: string, key: string, fp: string): Promise<Lookup> {
+/**
+ * The answer a taken key gives: its stored response, or the 422/409 error it stands for.
+ * (Called when a claim did not succeed.)
+ */
+export async function answerFromKey(db: Db, tenantId: string, key: string, fp: string): Promise<{ status: number; body: unknown }> {
   const row = (await db('idempotency_keys').where({ tenant_id: tenantId, key }).first()) as IdemRow | undefined;
-  if (!row) return { kind: 'new' };
-  if (row.fingerprint !== fp) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_KEY_REUSED');
-  if (row.status === 'done') return { kind: 'replay', status: row.response_status ?? 200, body: row.response_body };
-  if (row.locked_until && row.locked_until.getTime() > clock.now().getTime()) {
-    throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
-  }
-  return { kind: 'recover', lockedUntil: row.locked_until ?? new Date(0), recovery: row.recovery };
+  if (row && row.fingerprint !== fp) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_KEY_REUSED');
+  if (row?.status === 'done') return { status: row.response_status ?? 200, body: row.response_body };
+  throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
 }
 
-/** Claims the key inside the handler's first transaction. */
-export async function claimIdempotency(trx: Trx, clock: Clock, ctx: IdemContext | undefined, lockSeconds: number): Promise<void> {
-  if (!ctx) return;
+/**
+ * Claims the key, first thing in the handler's first transaction, in one statement: a new key is
+ * inserted; a key left in flight by a crashed request (lock expired, same parameters) is taken
+ * over and its recovery point returned. Any other state throws IdempotencyRaceError, which the
+ * error handler turns into the key's answer (answerFromKey).
+ */
+export async function claimIdempotency(
+  trx: Trx,
+  clock: Clock,
+  ctx: IdemContext | undefined,
+  lockSeconds: number,
+): Promise<Record<string, unknown> | null> {
+  if (!ctx) return null;
   const now = clock.now();
   const lockedUntil = new Date(now.getTime() + lockSeconds * 1000);
-  if (ctx.mode === 'fresh') {
-    const rows = await trx.raw(
-      `INSERT INTO idempotency_keys (tenant_id, key, method, path, fingerprint, status, locked_until, created_at)
-       VALUES (?, ?, ?, ?, ?, 'in_flight', ?, ?) ON CONFLICT (tenant_id, key) DO NOTHING RETURNING key`,
-      [ctx.tenantId, ctx.key, ctx.method, ctx.path, ctx.fingerprint, lockedUntil, now],
-    );
-    if ((rows as { rows: unknown[] }).rows.length === 0) throw new IdempotencyRaceError();
-  } else {
-    const n = await trx('idempotency_keys')
-      .where({ tenant_id: ctx.tenantId, key: ctx.key, status: 'in_flight', locked_until: ctx.lockedUntil ?? null })
-      .update({ locked_until: lockedUntil });
-    if (n === 0) throw new IdempotencyRaceError();
-  }
+  const { rows } = (await trx.raw(
+    `INSERT INTO idempotency_keys AS k (tenant_id, key, method, path, fingerprint, status, locked_until, created_at)
+     VALUES (?, ?, ?, ?, ?, 'in_flight', ?, ?)
+     ON CONFLICT (tenant_id, key) DO UPDATE SET locked_until = EXCLUDED.locked_until
+       WHERE k.status = 'in_flight' AND k.locked_until <= ? AND k.fingerprint = EXCLUDED.fingerprint
+     RETURNING k.recovery`,
+    [ctx.tenantId, ctx.key, ctx.method, ctx.path, ctx.fingerprint, lockedUntil, now, now],
+  )) as { rows: { recovery: Record<string, unknown> | null }[] };
+  if (rows.length === 0) throw new IdempotencyRaceError();
+  return rows[0]!.recovery;
 }
 
 /** Records how far the handler got, so a retry after a crash resumes instead of redoing. */
@@ -114,6 +112,19 @@ export async function completeIdempotency(trx: Trx | Db, clock: Clock, ctx: Idem
     [ctx.tenantId, ctx.key, ctx.method, ctx.path, ctx.fingerprint, status, JSON.stringify(body ?? null), clock.now()],
   );
   ctx.completed = true;
+}
+
+/**
+ * The UPDATE that completes a key this transaction claimed, for a handler that folds it into one
+ * of its own statements (as a CTE). Null without a key.
+ */
+export function idempotencyCompletion(ctx: IdemContext | undefined, status: number, body: unknown): { sql: string; bindings: string[] | (string | number)[] } | null {
+  if (!ctx) return null;
+  return {
+    sql: `UPDATE idempotency_keys SET status = 'done', response_status = ?, response_body = ?, locked_until = NULL
+          WHERE tenant_id = ? AND key = ? AND status = 'in_flight'`,
+    bindings: [status, JSON.stringify(body ?? null), ctx.tenantId, ctx.key],
+  };
 }
 
 /** Deletes keys past retention. Returns how many. */

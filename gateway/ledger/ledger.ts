@@ -23,17 +23,21 @@ export interface Transfer {
   amount: Vnd;
 }
 
-export async function postEntry(
-  trx: Trx,
-  clock: Clock,
-  e: { tenantId: string; kind: string; transfers: Transfer[]; paymentId?: string; refundId?: string },
-): Promise<string> {
+export interface Entry {
+  tenantId: string;
+  kind: string;
+  transfers: Transfer[];
+  paymentId?: string;
+  refundId?: string;
+}
+
+/** The rows of one journal entry (checked), for postEntry or a statement that inserts them itself. */
+export function entryRows(clock: Clock, e: Entry) {
   if (e.transfers.length === 0) throw new Error('a journal entry needs at least one transfer');
   const entryId = crypto.randomUUID();
   const at = clock.now();
-  await trx('ledger_transfers').insert(
-    e.transfers.map((t) => {
-      if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw new Error(`transfer amount ${t.amount} is not a positive integer`);
+  return e.transfers.map((t) => {
+    if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw new Error(`transfer amount ${t.amount} is not a positive integer`);
       return {
         tenant_id: e.tenantId,
         entry_id: entryId,
@@ -45,9 +49,11 @@ export async function postEntry(
         refund_id: e.refundId ?? null,
         created_at: at,
       };
-    }),
-  );
-  return entryId;
+  });
+}
+
+export async function postEntry(trx: Trx, clock: Clock, e: Entry): Promise<void> {
+  await trx('ledger_transfers').insert(entryRows(clock, e));
 }
 
 export interface AccountBalance {

@@ -8,14 +8,14 @@ import crypto from 'node:crypto';
 import type { Trx } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { endOfVnDay } from '../clock.js';
-import { appendAudit } from '../audit/audit-log.js';
+import { appendAudit, auditRow } from '../audit/audit-log.js';
 import { FeegateError, fail, isUniqueViolation } from '../errors.js';
 import { vnd } from '../money.js';
-import { claimIdempotency, completeIdempotency, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
+import { claimIdempotency, completeIdempotency, idempotencyCompletion, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
 import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
-import type { CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
-import { IN_FLIGHT, paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
+import type { CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
+import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
 import { transitionPayment, type TransitionResult, type TransitionSource } from './transition.js';
 
 export interface PaymentInput {
@@ -44,6 +44,47 @@ export function adapterFor(deps: Deps, provider: string): PaymentAdapter {
 
 const actorOf = (who: ApiKeyPrincipal) => `api_key:${who.keyId}`;
 
+interface PayableBill {
+  bill: BillRow;
+  amount: number;
+  expiresAt: Date;
+  description: string;
+}
+
+/**
+ * Locks the bill and checks it can take this payment, in one statement: it exists for this
+ * tenant, is payable today, has no payment in flight (the lock makes this check race-free; the
+ * partial unique index backs it up), and the amount fits.
+ */
+async function lockPayableBill(trx: Trx, deps: Deps, who: ApiKeyPrincipal, input: PaymentInput): Promise<PayableBill> {
+  const { rows } = (await trx.raw(
+    `SELECT b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
+                  WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight
+       FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`,
+    [input.bill_id, who.tenantId],
+  )) as { rows: (BillRow & { in_flight: { id: string; status: string } | null })[] };
+  const bill = rows[0];
+  if (!bill) fail('FEEGATE_ERR_BILL_NOT_FOUND');
+  const now = deps.clock.now();
+  const reason = notPayableReason(bill, now);
+  if (reason) fail('FEEGATE_ERR_BILL_NOT_PAYABLE', `The bill cannot be paid: ${reason}`, { bill_status: bill.status });
+  if (bill.in_flight) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS', undefined, { payment_id: bill.in_flight.id, status: bill.in_flight.status });
+  const due = vnd(bill.total_amount) - vnd(bill.amount_paid);
+  const amount = input.amount ?? due;
+  if (amount !== due && !(bill.allow_partial && amount <= due)) {
+    fail('FEEGATE_ERR_PAYMENT_AMOUNT_INVALID', bill.allow_partial ? `The amount must be at most ${due}` : `The amount must be ${due}`, { amount_due: due });
+  }
+  let expiresAt = new Date(now.getTime() + deps.config.checkoutTtlSeconds * 1000);
+  const dueDate = dateOnly(bill.due_date);
+  if (dueDate && endOfVnDay(dueDate) < expiresAt) expiresAt = endOfVnDay(dueDate);
+  return { bill, amount, expiresAt, description: bill.description || bill.external_ref };
+}
+
+function inFlightViolation(err: unknown): never {
+  if (isUniqueViolation(err, 'payments_one_in_flight_per_bill')) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS');
+  throw err;
+}
+
 export async function createPayment(
   deps: Deps,
   who: ApiKeyPrincipal,
@@ -51,63 +92,96 @@ export async function createPayment(
   idem?: IdemContext,
   clientIp?: string,
 ): Promise<PaymentJson> {
-  const { db, clock, config } = deps;
   const adapter = adapterFor(deps, input.provider);
-  const lock = config.idempotencyLockSeconds;
-  const recoverId = idem?.mode === 'recover' ? (idem.recovery?.payment_id as string | undefined) : undefined;
+  return adapter.checkoutFlow === 'local'
+    ? createWithLocalCheckout(deps, adapter, who, input, idem, clientIp)
+    : createWithRemoteCheckout(deps, adapter, who, input, idem, clientIp);
+}
 
+/**
+ * A checkout we sign ourselves: the payment, its checkout, its audit record and the idempotent
+ * response are written in ONE transaction (claim, lock, one insert statement). Nothing exists at
+ * the provider before the payer follows the URL, which they only get after the commit.
+ */
+async function createWithLocalCheckout(
+  deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+): Promise<PaymentJson> {
+  const { db, clock, config } = deps;
+  const ctx = await deps.providers.context(adapter.id, who.tenantId);
+  return db.transaction(async (trx) => {
+    await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
+    const { bill, amount, expiresAt, description } = await lockPayableBill(trx, deps, who, input);
+    const now = clock.now();
+    const reference = newReference();
+    // Local by contract: signing a URL, no I/O, so it may run inside the transaction.
+    const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, amount, expiresAt, description, clientIp));
+    deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
+    const row: PaymentRow = {
+      id: crypto.randomUUID(), tenant_id: who.tenantId, bill_id: bill.id, reference, provider: adapter.id, amount, currency: 'VND',
+      status: result.outcome === 'pending' ? 'pending' : result.outcome === 'failed' ? 'failed' : 'unknown',
+      amount_refunded: 0, provider_txn_id: result.outcome === 'pending' ? result.providerTxnId ?? null : null,
+      checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
+      failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
+      failure_message: result.outcome === 'pending' ? null : result.message,
+      expires_at: expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS), check_count: 0,
+      created_at: now, updated_at: now, succeeded_at: null,
+    };
+    const json = paymentJson(row);
+    const ins = trx('payments').insert({ ...row, checkout: row.checkout ? JSON.stringify(row.checkout) : null }).toSQL();
+    const audit = trx('audit_log').insert(auditRow(clock, {
+      tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: row.id,
+      data: { bill_id: bill.id, provider: adapter.id, amount, reference, status: row.status },
+    })).toSQL();
+    const done = idempotencyCompletion(idem, 201, json);
+    const ctes = [`p AS (${ins.sql} RETURNING id)`, `a AS (${audit.sql})`, ...(done ? [`k AS (${done.sql})`] : [])];
+    try {
+      await trx.raw(`WITH ${ctes.join(', ')} SELECT id FROM p`, [...ins.bindings, ...audit.bindings, ...(done?.bindings ?? [])]);
+    } catch (err) {
+      inFlightViolation(err);
+    }
+    if (idem) idem.completed = true;
+    return json;
+  });
+}
+
+/**
+ * A checkout the provider creates: store the payment first (our reference exists before the
+ * provider hears of it), call the provider outside any transaction, apply its answer through the
+ * transition function. A crash in between is resumed by a retry with the same Idempotency-Key,
+ * or settled by the janitor's status query.
+ */
+async function createWithRemoteCheckout(
+  deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+): Promise<PaymentJson> {
+  const { db, clock, config } = deps;
   const { payment, description } = await db.transaction(async (trx) => {
-    await claimIdempotency(trx, clock, idem, lock);
+    const recovery = await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
+    const recoverId = recovery?.payment_id as string | undefined;
     if (recoverId) {
       const p = (await trx('payments').where({ id: recoverId, tenant_id: who.tenantId }).first()) as PaymentRow;
       const bill = (await trx('bills').where({ id: p.bill_id }).first()) as BillRow;
-      return { payment: p, description: bill.description };
+      return { payment: p, description: bill.description || bill.external_ref };
     }
-    const bill = (await trx('bills').where({ id: input.bill_id, tenant_id: who.tenantId }).forUpdate().first()) as BillRow | undefined;
-    if (!bill) fail('FEEGATE_ERR_BILL_NOT_FOUND');
+    const { bill, amount, expiresAt, description } = await lockPayableBill(trx, deps, who, input);
     const now = clock.now();
-    const reason = notPayableReason(bill, now);
-    if (reason) fail('FEEGATE_ERR_BILL_NOT_PAYABLE', `The bill cannot be paid: ${reason}`, { bill_status: bill.status });
-    const due = vnd(bill.total_amount) - vnd(bill.amount_paid);
-    const amount = input.amount ?? due;
-    if (amount !== due && !(bill.allow_partial && amount <= due)) {
-      fail('FEEGATE_ERR_PAYMENT_AMOUNT_INVALID', bill.allow_partial ? `The amount must be at most ${due}` : `The amount must be ${due}`, { amount_due: due });
-    }
-    let expiresAt = new Date(now.getTime() + config.checkoutTtlSeconds * 1000);
-    const dueDate = dateOnly(bill.due_date);
-    if (dueDate && endOfVnDay(dueDate) < expiresAt) expiresAt = endOfVnDay(dueDate);
-    // The bill row is locked, so this check cannot race; the partial unique index backs it up.
-    const other = (await trx('payments').where({ bill_id: bill.id }).whereIn('status', IN_FLIGHT).first('id', 'status')) as
-      | { id: string; status: string }
-      | undefined;
-    if (other) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS', undefined, { payment_id: other.id, status: other.status });
     let p: PaymentRow;
     try {
       [p] = (await trx('payments')
         .insert({
-          tenant_id: who.tenantId,
-          bill_id: bill.id,
-          reference: newReference(),
-          provider: adapter.id,
-          amount,
-          status: 'created',
-          return_url: input.return_url ?? null,
-          expires_at: expiresAt,
-          next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
-          created_at: now,
-          updated_at: now,
+          tenant_id: who.tenantId, bill_id: bill.id, reference: newReference(), provider: adapter.id, amount, status: 'created',
+          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
+          created_at: now, updated_at: now,
         })
         .returning('*')) as [PaymentRow];
     } catch (err) {
-      if (isUniqueViolation(err, 'payments_one_in_flight_per_bill')) throw new FeegateError('FEEGATE_ERR_PAYMENT_IN_PROGRESS');
-      throw err;
+      inFlightViolation(err);
     }
     await appendAudit(trx, clock, {
       tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: p.id,
-      data: { bill_id: bill.id, provider: adapter.id, amount, reference: p.reference },
+      data: { bill_id: bill.id, provider: adapter.id, amount, reference: p.reference, status: 'created' },
     });
     await setRecoveryPoint(trx, idem, { payment_id: p.id });
-    return { payment: p, description: bill.description || bill.external_ref };
+    return { payment: p, description };
   });
 
   let current = payment;
@@ -124,21 +198,23 @@ export async function createPayment(
   return paymentJson(current);
 }
 
-async function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
+function checkoutRequest(
+  deps: Deps, adapter: PaymentAdapter, reference: string, amount: number, expiresAt: Date, description: string, clientIp?: string,
+): CheckoutRequest {
   const base = deps.config.publicUrl;
+  return {
+    reference, amount, currency: 'VND', description,
+    returnUrl: `${base}/v1/return/${adapter.id}`,
+    notifyUrl: `${base}/v1/notify/${adapter.id}`,
+    expiresAt, clientIp,
+  };
+}
+
+async function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
   let result: CheckoutResult;
   try {
     const ctx = await deps.providers.context(adapter.id, p.tenant_id);
-    result = await adapter.createCheckout(ctx, {
-      reference: p.reference,
-      amount: vnd(p.amount),
-      currency: 'VND',
-      description,
-      returnUrl: `${base}/v1/return/${adapter.id}`,
-      notifyUrl: `${base}/v1/notify/${adapter.id}`,
-      expiresAt: p.expires_at,
-      clientIp,
-    });
+    result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, p.reference, vnd(p.amount), p.expires_at, description, clientIp));
   } catch (err) {
     // An adapter that throws has not told us what happened at the provider.
     result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };

@@ -32,10 +32,9 @@ async function reserved(trx: Trx, paymentId: string): Promise<number> {
 export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: string, input: RefundInput, idem?: IdemContext) {
   const { db, clock, config } = deps;
   const actor = `api_key:${who.keyId}`;
-  const recoverId = idem?.mode === 'recover' ? (idem.recovery?.refund_id as string | undefined) : undefined;
-
   const { refund, payment } = await db.transaction(async (trx) => {
-    await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
+    const recovery = await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
+    const recoverId = recovery?.refund_id as string | undefined;
     if (recoverId) {
       const r = (await trx('refunds').where({ id: recoverId }).first()) as RefundRow;
       return { refund: r, payment: (await trx('payments').where({ id: r.payment_id }).first()) as PaymentRow };

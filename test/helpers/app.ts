@@ -93,11 +93,19 @@ export function billInput(overrides: Record<string, unknown> = {}) {
 }
 
 /** Creates a bill and a sandbox payment for it; returns both. */
-export async function billAndPayment(app: App, key: string, billOverrides: Record<string, unknown> = {}) {
+export async function billAndPayment(app: App, key: string, billOverrides: Record<string, unknown> = {}, provider = 'sandbox') {
   const api = client(app, key);
   const bill = await api.post('/v1/bills', billInput(billOverrides));
   if (bill.status !== 201) throw new Error(`bill: ${bill.status} ${JSON.stringify(bill.body)}`);
-  const pay = await api.post('/v1/payments', { bill_id: bill.body.id, provider: 'sandbox' });
+  const pay = await api.post('/v1/payments', { bill_id: bill.body.id, provider });
   if (pay.status !== 201) throw new Error(`payment: ${pay.status} ${JSON.stringify(pay.body)}`);
   return { bill: bill.body, payment: pay.body };
+}
+
+/** The payer at the provider: follows the checkout URL (first visit creates the order), then chooses. */
+export async function payAt(sim: SandboxSimulator, payment: { reference: string; checkout: { url?: string } | null }, result: 'success' | 'fail' | 'cancel' = 'success') {
+  if (!sim.orders.has(payment.reference)) sim.openUrl(payment.checkout!.url!);
+  const order = await sim.complete(payment.reference, result);
+  if (!order) throw new Error(`no order ${payment.reference} at the provider`);
+  return order;
 }

@@ -1,0 +1,164 @@
+/**
+ * npm run bench: throughput and latency of the gateway on PostgreSQL, measured with autocannon
+ * against a real server process on this machine (server and load generator share the cores).
+ *   (a) GET /livez: a trivial route, the ceiling of fastify + this machine
+ *   (b) POST /v1/payments with a fresh Idempotency-Key and a fresh bill per request
+ *   (c) POST /v1/notify/sandbox: verified callback → dedupe → transition → journal → audit
+ * BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), PG_BENCH_URL (server to use),
+ * BENCH_CASES (e.g. "b,c"), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof" to profile the server).
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { createDb, migrate } from '../../gateway/db/knex.js';
+import { systemClock } from '../../gateway/clock.js';
+import { createTenant } from '../../gateway/tenants/tenants.js';
+import { createApiKey } from '../../gateway/tenants/api-keys.js';
+import { withSignature } from '../../adapters/sandbox/protocol.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const BASE = process.env.PG_BENCH_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SECRET = 'bench-sandbox-secret';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Result { name: string; rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
+
+async function run(name: string, opts: autocannon.Options): Promise<Result> {
+  const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
+  return {
+    name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+    errors: r.errors + r.timeouts, non2xx: r.non2xx, total: r.requests.total,
+  };
+}
+
+async function main() {
+  const dbName = 'feegate_bench';
+  const admin = new pg.Client({ connectionString: BASE });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const url = new URL(BASE);
+  url.pathname = `/${dbName}`;
+  const dbUrl = url.toString();
+  const db = createDb({ url: dbUrl, poolMax: 4 });
+  await migrate(db);
+
+  // One school with a key, and enough bills and pending payments for every request.
+  const { tenantId, key } = await db.transaction(async (trx) => {
+    const t = await createTenant(trx, systemClock, { code: 'bench-school', name: 'Trường Bench', kind: 'school', taxCode: '0101234567' });
+    const k = await createApiKey(trx, systemClock, { tenantId: t.id, role: 'integration', mode: 'test', actor: 'bench' });
+    return { tenantId: t.id, key: k.secret };
+  });
+  const N = 100_000;
+  const seedBills = async (prefix: string) =>
+    ((await db.raw(
+      `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+       SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
+       FROM generate_series(1, ?) g RETURNING id`, [tenantId, prefix, N],
+    )) as { rows: { id: string }[] }).rows.map((r) => r.id);
+  const billsForPayments = await seedBills('pay-');
+  const billsForCallbacks = await seedBills('cb-');
+  await db.raw(
+    `INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM bills WHERE tenant_id = ?`,
+    [tenantId],
+  );
+  const refs = ((await db.raw(
+    `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
+     SELECT ?, id, 'FGB' || md5(id::text), 'sandbox', 1500000, 'pending', now() + interval '1 day', now(), now()
+     FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, billsForCallbacks],
+  )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+  await db.destroy();
+
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-bench-'));
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'gateway/server.ts'], {
+    cwd: root,
+    env: {
+      ...process.env, PORT: String(port), DATABASE_URL: dbUrl, FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'error',
+      FEEGATE_SANDBOX_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    server.stdout!.on('data', (d) => { out += d; if (out.includes('listening on')) resolve(); });
+    server.on('exit', (c) => reject(new Error(`server exited ${c}: ${out}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const results: Result[] = [];
+  try {
+    const cases = (process.env.BENCH_CASES ?? 'a,b,c').split(',');
+    await run('warm-up', { url: `${base}/livez`, duration: 2 });
+    if (cases.includes('a')) results.push(await run('(a) GET /livez (trivial)', { url: `${base}/livez` }));
+
+    let i = 0;
+    if (cases.includes('b')) results.push(await run('(b) POST /v1/payments', {
+      url: base,
+      requests: [{
+        method: 'POST',
+        path: '/v1/payments',
+        setupRequest: (req) => {
+          const bill = billsForPayments[i++ % billsForPayments.length];
+          return {
+            ...req,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': `bench-${i}-${bill}` },
+            body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }),
+          };
+        },
+      }],
+    }));
+    if (i > billsForPayments.length) console.warn(`(b) ran out of fresh bills after ${billsForPayments.length}: later requests were refused`);
+
+    let j = 0;
+    const ts = Math.floor(Date.now() / 1000);
+    if (cases.includes('c')) results.push(await run('(c) POST /v1/notify/sandbox', {
+      url: base,
+      requests: [{
+        method: 'POST',
+        path: '/v1/notify/sandbox',
+        setupRequest: (req) => {
+          const reference = refs[j++ % refs.length]!;
+          const body = withSignature({
+            merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00',
+            amount: 1500000, currency: 'VND', paid_at: ts, ts,
+          }, SECRET);
+          return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+        },
+      }],
+    }));
+    if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.on('exit', r));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const ceiling = results.find((r) => r.name.startsWith('(a)'))?.rps ?? NaN;
+  console.log(`\nfeegate bench: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? ''}; Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${SECONDS} s each`);
+  console.log('| case | req/s | p50 ms | p99 ms | vs (a) | errors | non-2xx |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of results) {
+    console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / ceiling * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
