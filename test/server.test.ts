@@ -46,10 +46,12 @@ async function clickThrough(t: Test, out: string) {
   t.ok(payUrl && apiKey, 'prints the demo payment and key');
   const docsUrl = /API docs: +(\S+)/.exec(out)![1]!;
   t.equal((await fetch(docsUrl)).status, 200, 'the API docs answer');
-  const page = await fetch(payUrl!);
-  t.match(await page.text(), /Sandbox provider/);
-  // Pay as a person would: press "Pay" on the provider's page, follow the redirects.
-  const back = await fetch(payUrl!, { method: 'POST', body: new URLSearchParams({ result: 'success' }) });
+  const page = await (await fetch(payUrl!)).text();
+  t.match(page, /Sandbox provider/);
+  // Pay as a person would: press "Pay" on the provider's page (its form), follow the redirects.
+  const action = /<form method="post" action="([^"]+)"/.exec(page)?.[1];
+  t.ok(action, 'the page has a payment form');
+  const back = await fetch(new URL(action!, payUrl), { method: 'POST', body: new URLSearchParams({ result: 'success' }) });
   t.equal(back.status, 200);
   t.match(await back.text(), /Thanh toán thành công/, 'the return page shows success');
   const payments = await (await fetch(new URL('/v1/payments?limit=1', payUrl).toString(), { headers: { authorization: `Bearer ${apiKey}` } })).json();

@@ -5,6 +5,7 @@
  * the transition function. A timeout there leaves the payment `unknown`, never failed.
  */
 import crypto from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { endOfVnDay } from '../clock.js';
@@ -14,7 +15,7 @@ import { vnd } from '../money.js';
 import { claimIdempotency, completeIdempotency, idempotencyCompletion, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
 import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
-import type { CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
+import type { AdapterContext, CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
 import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
 import { transitionPayment, type TransitionResult, type TransitionSource } from './transition.js';
 
@@ -52,15 +53,15 @@ interface PayableBill {
 }
 
 /**
- * Locks the bill and checks it can take this payment, in one statement: it exists for this
- * tenant, is payable today, has no payment in flight (the lock makes this check race-free; the
- * partial unique index backs it up), and the amount fits.
+ * Reads (and with `lock`, locks) the bill and checks it can take this payment, in one statement:
+ * it exists for this tenant, is payable today, has no payment in flight (under the lock this check
+ * cannot race; the partial unique index backs it up), and the amount fits.
  */
-async function lockPayableBill(trx: Trx, deps: Deps, who: ApiKeyPrincipal, input: PaymentInput): Promise<PayableBill> {
-  const { rows } = (await trx.raw(
+async function payableBill(q: Trx | Deps['db'], deps: Deps, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
+  const { rows } = (await q.raw(
     `SELECT b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
                   WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight
-       FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`,
+       FROM bills b WHERE b.id = ? AND b.tenant_id = ?${lock ? ' FOR UPDATE OF b' : ''}`,
     [input.bill_id, who.tenantId],
   )) as { rows: (BillRow & { in_flight: { id: string; status: string } | null })[] };
   const bill = rows[0];
@@ -99,49 +100,108 @@ export async function createPayment(
 }
 
 /**
- * A checkout we sign ourselves: the payment, its checkout, its audit record and the idempotent
- * response are written in ONE transaction (claim, lock, one insert statement). Nothing exists at
- * the provider before the payer follows the URL, which they only get after the commit.
+ * A checkout we sign ourselves. Nothing exists at the provider before the payer follows the URL,
+ * and they only get it after our commit, so the payment, its checkout, its audit record and the
+ * idempotent response are written together.
+ *
+ * Fast path (2 round trips, 1 commit): read the bill, decide and sign in memory, then ONE atomic
+ * statement that locks the bill again on the state we decided from (status, amount paid) and
+ * inserts the payment, the audit record and the completed Idempotency-Key. If anything moved in
+ * between (the bill, another payment, the key), that statement writes nothing and the careful
+ * path below runs instead and gives the precise answer.
  */
 async function createWithLocalCheckout(
   deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
 ): Promise<PaymentJson> {
-  const { db, clock, config } = deps;
+  const { db } = deps;
   const ctx = await deps.providers.context(adapter.id, who.tenantId);
+  let snap: PayableBill;
+  try {
+    snap = await payableBill(db, deps, who, input, false);
+  } catch (err) {
+    // With a key, a refusal may really be a retry of a request that succeeded: let the key answer.
+    if (idem && err instanceof FeegateError) return createLocalCarefully(deps, adapter, ctx, who, input, idem, clientIp);
+    throw err;
+  }
+  const { row, json, audit: a } = await localPayment(deps, adapter, ctx, who, input, snap, clientIp);
+  const k = idem;
+  const sql = `WITH b AS (SELECT id FROM bills WHERE id = ? AND tenant_id = ? AND status = ? AND amount_paid = ? FOR UPDATE),
+    p AS (INSERT INTO payments (id, tenant_id, bill_id, reference, provider, amount, status, provider_txn_id, checkout, return_url,
+                                failure_code, failure_message, expires_at, next_check_at, created_at, updated_at)
+          SELECT ?::uuid, ?::uuid, b.id, ?, ?, ?::bigint, ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::timestamptz
+          FROM b RETURNING tenant_id),
+    a AS (INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
+          SELECT tenant_id, ?, ?, ?, ?, ?::jsonb, ?::timestamptz FROM p)
+    ${k ? `, k AS (INSERT INTO idempotency_keys (tenant_id, key, method, path, fingerprint, status, response_status, response_body, created_at)
+          SELECT tenant_id, ?, ?, ?, ?, 'done', 201, ?::jsonb, ?::timestamptz FROM p)` : ''}
+    SELECT count(*) AS n FROM p`;
+  const bindings: Knex.RawBinding[] = [
+    snap.bill.id, who.tenantId, snap.bill.status, vnd(snap.bill.amount_paid),
+    row.id, row.tenant_id, row.reference, row.provider, row.amount, row.status, row.provider_txn_id,
+    row.checkout ? JSON.stringify(row.checkout) : null, row.return_url, row.failure_code, row.failure_message,
+    row.expires_at, row.next_check_at, row.created_at, row.updated_at,
+    a.actor, a.action, a.entity_type, a.entity_id, a.data, a.created_at,
+    ...(k ? [k.key, k.method, k.path, k.fingerprint, JSON.stringify(json), row.created_at] : []),
+  ];
+  try {
+    const { rows } = (await db.raw(sql, bindings)) as { rows: { n: string | number }[] };
+    if (Number(rows[0]?.n) === 1) {
+      if (idem) idem.completed = true;
+      return json;
+    }
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
+  return createLocalCarefully(deps, adapter, ctx, who, input, idem, clientIp);
+}
+
+/** The careful path: claim, lock, decide, write, in one transaction; precise errors. */
+async function createLocalCarefully(
+  deps: Deps, adapter: PaymentAdapter, ctx: AdapterContext, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+): Promise<PaymentJson> {
+  const { db, clock, config } = deps;
   return db.transaction(async (trx) => {
     await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
-    const { bill, amount, expiresAt, description } = await lockPayableBill(trx, deps, who, input);
-    const now = clock.now();
-    const reference = newReference();
-    // Local by contract: signing a URL, no I/O, so it may run inside the transaction.
-    const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, amount, expiresAt, description, clientIp));
-    deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
-    const row: PaymentRow = {
-      id: crypto.randomUUID(), tenant_id: who.tenantId, bill_id: bill.id, reference, provider: adapter.id, amount, currency: 'VND',
-      status: result.outcome === 'pending' ? 'pending' : result.outcome === 'failed' ? 'failed' : 'unknown',
-      amount_refunded: 0, provider_txn_id: result.outcome === 'pending' ? result.providerTxnId ?? null : null,
-      checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
-      failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
-      failure_message: result.outcome === 'pending' ? null : result.message,
-      expires_at: expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS), check_count: 0,
-      created_at: now, updated_at: now, succeeded_at: null,
-    };
-    const json = paymentJson(row);
+    const bill = await payableBill(trx, deps, who, input, true);
+    const { row, json, audit } = await localPayment(deps, adapter, ctx, who, input, bill, clientIp);
     const ins = trx('payments').insert({ ...row, checkout: row.checkout ? JSON.stringify(row.checkout) : null }).toSQL();
-    const audit = trx('audit_log').insert(auditRow(clock, {
-      tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: row.id,
-      data: { bill_id: bill.id, provider: adapter.id, amount, reference, status: row.status },
-    })).toSQL();
+    const a = trx('audit_log').insert(audit).toSQL();
     const done = idempotencyCompletion(idem, 201, json);
-    const ctes = [`p AS (${ins.sql} RETURNING id)`, `a AS (${audit.sql})`, ...(done ? [`k AS (${done.sql})`] : [])];
+    const ctes = [`p AS (${ins.sql} RETURNING id)`, `a AS (${a.sql})`, ...(done ? [`k AS (${done.sql})`] : [])];
     try {
-      await trx.raw(`WITH ${ctes.join(', ')} SELECT id FROM p`, [...ins.bindings, ...audit.bindings, ...(done?.bindings ?? [])]);
+      await trx.raw(`WITH ${ctes.join(', ')} SELECT id FROM p`, [...ins.bindings, ...a.bindings, ...(done?.bindings ?? [])]);
     } catch (err) {
       inFlightViolation(err);
     }
     if (idem) idem.completed = true;
     return json;
   });
+}
+
+/** The payment row, its API form and its audit record, for a checkout the adapter signs locally. */
+async function localPayment(
+  deps: Deps, adapter: PaymentAdapter, ctx: AdapterContext, who: ApiKeyPrincipal, input: PaymentInput, bill: PayableBill, clientIp?: string,
+) {
+  const now = deps.clock.now();
+  const reference = newReference();
+  // Local by contract: signing a URL, no I/O.
+  const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, bill.amount, bill.expiresAt, bill.description, clientIp));
+  deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
+  const row: PaymentRow = {
+    id: crypto.randomUUID(), tenant_id: who.tenantId, bill_id: bill.bill.id, reference, provider: adapter.id, amount: bill.amount, currency: 'VND',
+    status: result.outcome === 'pending' ? 'pending' : result.outcome === 'failed' ? 'failed' : 'unknown',
+    amount_refunded: 0, provider_txn_id: result.outcome === 'pending' ? result.providerTxnId ?? null : null,
+    checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
+    failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
+    failure_message: result.outcome === 'pending' ? null : result.message,
+    expires_at: bill.expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS), check_count: 0,
+    created_at: now, updated_at: now, succeeded_at: null,
+  };
+  const audit = auditRow(deps.clock, {
+    tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: row.id,
+    data: { bill_id: bill.bill.id, provider: adapter.id, amount: bill.amount, reference, status: row.status },
+  });
+  return { row, json: paymentJson(row), audit };
 }
 
 /**
@@ -162,7 +222,7 @@ async function createWithRemoteCheckout(
       const bill = (await trx('bills').where({ id: p.bill_id }).first()) as BillRow;
       return { payment: p, description: bill.description || bill.external_ref };
     }
-    const { bill, amount, expiresAt, description } = await lockPayableBill(trx, deps, who, input);
+    const { bill, amount, expiresAt, description } = await payableBill(trx, deps, who, input, true);
     const now = clock.now();
     let p: PaymentRow;
     try {
