@@ -24,6 +24,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Run background jobs (janitor, audit sealer) in this process. */
   jobs: boolean;
+  /** HTTP worker processes sharing the port (PostgreSQL only; PGlite is one process). */
+  workers: number;
   /** How long a claimed Idempotency-Key stays locked before a retry may resume it. */
   idempotencyLockSeconds: number;
   /** Delay before a checkout with no answer is considered abandoned, when the bill has no due date. */
@@ -69,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyLimit: int(env, 'BODY_LIMIT_BYTES', 256 * 1024),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),
     jobs: bool(env, 'FEEGATE_JOBS', true),
+    workers: Math.max(1, int(env, 'FEEGATE_WORKERS', 1)),
     idempotencyLockSeconds: int(env, 'IDEMPOTENCY_LOCK_SECONDS', 60),
     checkoutTtlSeconds: int(env, 'CHECKOUT_TTL_SECONDS', 15 * 60),
     ...overrides,
@@ -79,6 +82,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 
 /** Production refuses what only makes sense on a laptop. */
 export function validateConfig(config: Config): void {
+  if (config.workers > 1 && !config.databaseUrl) {
+    throw new Error('FEEGATE_WORKERS > 1 needs DATABASE_URL: the embedded database belongs to one process');
+  }
   if (config.mode === 'production') {
     if (config.sandbox) {
       throw new Error('FEEGATE_MODE=production refuses the sandbox provider: unset FEEGATE_SANDBOX');

@@ -2,22 +2,48 @@
  * The entry point: configuration, database, migrations, HTTP, background jobs, graceful shutdown.
  * `npm start` runs this on embedded PGlite under ./data with the sandbox provider.
  */
+import cluster from 'node:cluster';
 import path from 'node:path';
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { createDb, migrate } from './db/knex.js';
 import { buildApp } from './app.js';
 import { startJobs } from './jobs/runner.js';
 import { ensureDemo } from './demo.js';
 
+/** With FEEGATE_WORKERS=N: migrate once, then N workers share the port; each is a full gateway. */
+async function primary(config: Config): Promise<void> {
+  const db = createDb({ url: config.databaseUrl, poolMax: 2 });
+  await migrate(db);
+  await db.destroy();
+  const workers = Array.from({ length: config.workers }, (_, i) => cluster.fork({ FEEGATE_WORKER_INDEX: String(i) }));
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    for (const w of workers) w.process.kill('SIGTERM');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  cluster.on('exit', (w, code) => {
+    if (!stopping) {
+      console.error(`worker ${w.process.pid} exited (${code}); stopping`);
+      stop();
+    }
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping ? 0 : 1);
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (config.workers > 1 && cluster.isPrimary) return primary(config);
+  const first = (process.env.FEEGATE_WORKER_INDEX ?? '0') === '0';
   const db = createDb({ url: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: config.databasePoolMax });
-  const applied = await migrate(db);
+  const applied = cluster.isPrimary ? await migrate(db) : [];
   const app = await buildApp({ config, db });
   if (applied.length) app.log.info({ applied }, 'migrations applied');
   await app.listen({ host: config.host, port: config.port });
   const stopJobs = config.jobs ? startJobs(app.deps, app.log) : async () => {};
 
+  if (!first) return registerShutdown(app, db, stopJobs);
   const dbLabel = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite (${path.join(config.dataDir, 'pglite')})`;
   const lines = [
     '',
@@ -33,8 +59,12 @@ async function main(): Promise<void> {
       `  Try:           curl -H "Authorization: Bearer ${demo.apiKey}" ${config.publicUrl}/v1/bills/${demo.billId}`,
     );
   }
+  if (config.workers > 1) lines.push(`  Workers:       ${config.workers} processes`);
   console.log(lines.join('\n') + '\n');
+  registerShutdown(app, db, stopJobs);
+}
 
+function registerShutdown(app: Awaited<ReturnType<typeof buildApp>>, db: ReturnType<typeof createDb>, stopJobs: () => Promise<void>): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
