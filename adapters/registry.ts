@@ -15,6 +15,11 @@ export class ProviderRegistry {
     private readonly deps: { http: HttpClient; clock: Clock; publicUrl: string; credentials: CredentialResolver },
   ) {}
 
+  /** The outbound HTTP client (also used for merchant webhooks). */
+  get http(): HttpClient {
+    return this.deps.http;
+  }
+
   register(adapter: PaymentAdapter): void {
     this.adapters.set(adapter.id, adapter);
   }

@@ -23,11 +23,15 @@ import { billRoutes } from './bills/routes.js';
 import { paymentRoutes } from './payments/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
+import { webhookRoutes } from './webhooks/routes.js';
 import { ProviderRegistry, type CredentialResolver } from '../adapters/registry.js';
 import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-client.js';
 import { sandboxAdapter, sandboxApiAdapter } from '../adapters/sandbox/adapter.js';
 import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
 import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
+import { SecretBox } from './secrets/secret-box.js';
+import { webhookHandlers } from './webhooks/handlers.js';
+import type { OutboxHandler } from './outbox/outbox.js';
 import './http/fastify-types.js';
 
 export interface AppOptions {
@@ -37,6 +41,8 @@ export interface AppOptions {
   /** Outbound HTTP for adapters; defaults to fetch, with calls to our own URL served in-process. */
   http?: HttpClient;
   logger?: FastifyServerOptions['logger'];
+  /** More outbox handlers (tests register their own kinds). */
+  extraHandlers?: OutboxHandler[];
 }
 
 export interface App extends FastifyInstance {
@@ -77,14 +83,21 @@ export async function buildApp(opts: AppOptions): Promise<App> {
 
   const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
   const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> =>
-    provider.startsWith('sandbox') ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT } : {};
+    provider.startsWith('sandbox')
+      ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT, ...(config.sandboxUrl ? { base_url: config.sandboxUrl } : {}) }
+      : {};
   const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
   if (config.sandbox) {
     providers.register(sandboxAdapter);
     providers.register(sandboxApiAdapter);
   }
 
-  const deps: Deps = { db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics() };
+  if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
+  const deps: Deps = {
+    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(),
+    secrets: new SecretBox(config.masterKey),
+    handlers: new Map([...webhookHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
+  };
   app.decorate('deps', deps);
 
   await app.register(errorHandlerPlugin);
@@ -142,6 +155,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(billRoutes);
   await app.register(paymentRoutes);
   await app.register(tenantRoutes);
+  await app.register(webhookRoutes);
   await app.register(callbackRoutes);
 
   if (config.sandbox) {

@@ -30,6 +30,14 @@ export interface Config {
   idempotencyLockSeconds: number;
   /** Delay before a checkout with no answer is considered abandoned, when the bill has no due date. */
   checkoutTtlSeconds: number;
+  /** FEEGATE_MASTER_KEY: encrypts secrets at rest. Development generates one under the data dir. */
+  masterKey?: string;
+  /** When the janitor asks the provider about a payment in flight: seconds after each check. */
+  janitorScheduleSeconds: number[];
+  /** How often background jobs wake up (ms). */
+  jobIntervalMs: number;
+  /** The sandbox provider's base URL when it runs as its own process (default: mounted here). */
+  sandboxUrl?: string;
 }
 
 const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
@@ -39,6 +47,13 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
   if (!/^[0-9]+$/.test(raw)) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return Number(raw);
+}
+
+function intList(env: NodeJS.ProcessEnv, name: string, dflt: number[]): number[] {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^[0-9]+(,[0-9]+)*$/.test(raw)) throw new Error(`${name} must be comma-separated seconds, got "${raw}"`);
+  return raw.split(',').map(Number);
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
@@ -74,6 +89,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workers: Math.max(1, int(env, 'FEEGATE_WORKERS', 1)),
     idempotencyLockSeconds: int(env, 'IDEMPOTENCY_LOCK_SECONDS', 60),
     checkoutTtlSeconds: int(env, 'CHECKOUT_TTL_SECONDS', 15 * 60),
+    masterKey: env.FEEGATE_MASTER_KEY || undefined,
+    janitorScheduleSeconds: intList(env, 'JANITOR_SCHEDULE_SECONDS', [60, 300, 300, 300, 300, 300, 3600, 86400]),
+    jobIntervalMs: int(env, 'JOB_INTERVAL_MS', 1000),
+    sandboxUrl: env.FEEGATE_SANDBOX_URL || undefined,
     ...overrides,
   };
   validateConfig(config);
@@ -91,6 +110,9 @@ export function validateConfig(config: Config): void {
     }
     if (!config.databaseUrl) {
       throw new Error('FEEGATE_MODE=production needs DATABASE_URL (PostgreSQL); the embedded database is for development');
+    }
+    if (!config.masterKey) {
+      throw new Error('FEEGATE_MODE=production needs FEEGATE_MASTER_KEY (32 bytes, base64 or hex) to encrypt secrets at rest');
     }
   }
 }

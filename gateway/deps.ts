@@ -5,6 +5,8 @@ import type { Config } from './config.js';
 import type { ProviderRegistry } from '../adapters/registry.js';
 import type { ApiKeyResolver } from './tenants/api-keys.js';
 import type { Metrics } from './http/metrics.js';
+import type { SecretBox } from './secrets/secret-box.js';
+import type { OutboxHandler } from './outbox/outbox.js';
 
 export interface Deps {
   db: Db;
@@ -13,4 +15,7 @@ export interface Deps {
   providers: ProviderRegistry;
   keys: ApiKeyResolver;
   metrics: Metrics;
+  secrets: SecretBox;
+  /** Outbox handlers by kind. */
+  handlers: Map<string, OutboxHandler>;
 }

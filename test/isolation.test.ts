@@ -11,6 +11,9 @@ interface World {
   payment: string;
   key: string;
   tenant: string;
+  event: string;
+  endpoint: string;
+  dead: string;
 }
 
 interface RouteCase {
@@ -42,6 +45,15 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', route: '/v1/api-keys/{id}/revoke', url: (w) => `/v1/api-keys/${w.key}/revoke`, allowed: ['admin'], ok: 200, other: 404 },
   { method: 'GET', route: '/v1/ledger/balances', url: () => '/v1/ledger/balances', allowed: ['finance', 'admin'], ok: 200, other: 'n/a' },
   { method: 'GET', route: '/v1/audit/verify', url: () => '/v1/audit/verify', allowed: ['finance', 'admin'], ok: 200, other: 'n/a' },
+  { method: 'POST', route: '/v1/webhook-endpoints', url: () => '/v1/webhook-endpoints', body: () => ({ url: 'https://school.example/hooks', events: ['*'] }), allowed: ['admin'], ok: 201, other: 'n/a' },
+  { method: 'GET', route: '/v1/webhook-endpoints', url: () => '/v1/webhook-endpoints', allowed: ['admin'], ok: 200, other: 'n/a' },
+  { method: 'POST', route: '/v1/webhook-endpoints/{id}/remove', url: (w) => `/v1/webhook-endpoints/${w.endpoint}/remove`, allowed: ['admin'], ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/events', url: () => '/v1/events', allowed: ['finance', 'admin'], ok: 200, other: 'n/a' },
+  { method: 'GET', route: '/v1/events/{id}', url: (w) => `/v1/events/${w.event}`, allowed: ['finance', 'admin'], ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/events/{id}/attempts', url: (w) => `/v1/events/${w.event}/attempts`, allowed: ['finance', 'admin'], ok: 200, other: 404 },
+  { method: 'POST', route: '/v1/events/{id}/resend', url: (w) => `/v1/events/${w.event}/resend`, allowed: ['admin'], ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/outbox/dead', url: () => '/v1/outbox/dead', allowed: ['admin'], ok: 200, other: 'n/a' },
+  { method: 'POST', route: '/v1/outbox/{id}/requeue', url: (w) => `/v1/outbox/${w.dead}/requeue`, allowed: ['admin'], ok: 200, other: 404 },
 ];
 
 eachDb('tenant isolation: every role × every route × own/other tenant', async (t, { db }) => {
@@ -63,7 +75,13 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
     const { bill, payment } = await billAndPayment(env.app, s.keys.integration);
     await payAt(env.sim, payment, 'success');
     const key = (await client(env.app, s.keys.admin).post('/v1/api-keys', { role: 'finance', label: 'spare' })).body;
-    return { bill: bill.id, payment: payment.id, key: key.id, tenant: s.tenantId };
+    const endpoint = (await client(env.app, s.keys.admin).post('/v1/webhook-endpoints', { url: 'https://school.example/hooks', events: ['*'] })).body;
+    const event = (await db('events').where({ tenant_id: s.tenantId, object_id: payment.id }).first('id')) as { id: string };
+    const now = env.clock.now();
+    const [dead] = (await db('outbox').insert({
+      tenant_id: s.tenantId, kind: 'test.dead', payload: '{}', status: 'dead', attempts: 3, run_at: now, created_at: now, updated_at: now, last_error: 'x',
+    }).returning('id')) as { id: string | number }[];
+    return { bill: bill.id, payment: payment.id, key: key.id, tenant: s.tenantId, event: event.id, endpoint: endpoint.id, dead: String(dead!.id) };
   };
 
   for (const role of ALL) {
@@ -86,7 +104,7 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
         }
         // Whatever the answer, nothing of the other tenant leaks into it.
         const text = JSON.stringify(res.body);
-        for (const id of [theirs.tenant, theirs.bill, theirs.payment, theirs.key]) {
+        for (const id of [theirs.tenant, theirs.bill, theirs.payment, theirs.key, theirs.event, theirs.endpoint]) {
           if (side === 'own' || res.status >= 400) t.notOk(text.includes(id), `${label}: no other-tenant id in the answer`);
         }
       }
@@ -97,4 +115,8 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
   t.ok(bRows.every((p) => p.status === 'succeeded'), "no refund or change reached the other tenant's payments");
   const [{ n }] = (await db('api_keys').where({ tenant_id: b.tenantId }).whereNotNull('revoked_at').count({ n: '*' })) as [{ n: string }];
   t.equal(Number(n), 0, "no key of the other tenant was revoked");
+  const [{ m }] = (await db('webhook_endpoints').where({ tenant_id: b.tenantId }).whereNot({ status: 'enabled' }).count({ m: '*' })) as [{ m: string }];
+  t.equal(Number(m), 0, 'no endpoint of the other tenant was removed');
+  const [{ q }] = (await db('outbox').where({ tenant_id: b.tenantId, kind: 'test.dead' }).whereNot({ status: 'dead' }).count({ q: '*' })) as [{ q: string }];
+  t.equal(Number(q), 0, 'no dead row of the other tenant was requeued');
 });

@@ -10,6 +10,7 @@ import type { Db, Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
 import { vnDate } from '../clock.js';
 import { appendAudit } from '../audit/audit-log.js';
+import { emitEvent } from '../events/events.js';
 import { FeegateError, fail, isUniqueViolation } from '../errors.js';
 import { MAX_AMOUNT, sum, vnd } from '../money.js';
 import { claimIdempotency, completeIdempotency, type IdemContext } from '../http/idempotency.js';
@@ -228,6 +229,8 @@ export async function cancelBill(db: Db, clock: Clock, who: ApiKeyPrincipal, bil
         tenantId: who.tenantId, actor: `api_key:${who.keyId}`, action: 'bill.cancelled', entityType: 'bill', entityId: bill.id, data: {},
       });
       Object.assign(bill, row);
+      const json = billJson(bill, await items(trx, bill.id));
+      await emitEvent(trx, clock, { tenantId: who.tenantId, type: 'bill.cancelled', objectId: bill.id, data: json });
     }
     const json = billJson(bill, await items(trx, bill.id));
     await completeIdempotency(trx, clock, idem, 200, json);

@@ -47,13 +47,16 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     return done('amount_mismatch', payment.id);
   }
   const kind = await deps.db.transaction(async (trx): Promise<AnswerKind> => {
-    const inserted = await trx.raw(
-      `INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING id`,
-      [adapter.id, n.providerTxnId, n.eventType, payment.id, n.outcome, n.amount, JSON.stringify(n.payload), deps.clock.now()],
-    );
-    if ((inserted as { rows: unknown[] }).rows.length === 0) return 'already_confirmed';
-    const r = await applyProviderOutcome(trx, deps, payment.id, n.outcome, {
+    // Dedupe and lock in one statement: record the message (once), take the payment row.
+    const { rows } = (await trx.raw(
+      `WITH ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING id)
+       SELECT p.*, EXISTS (SELECT 1 FROM ev) AS fresh FROM payments p WHERE p.id = ? FOR UPDATE`,
+      [adapter.id, n.providerTxnId, n.eventType, payment.id, n.outcome, n.amount, JSON.stringify(n.payload), deps.clock.now(), payment.id],
+    )) as { rows: (PaymentRow & { fresh: boolean })[] };
+    const { fresh, ...locked } = rows[0]!;
+    if (!fresh) return 'already_confirmed';
+    const r = await applyProviderOutcome(trx, deps, locked, n.outcome, {
       source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
     });
     if (r?.refused) log.info({ payment_id: payment.id, from: r.from, outcome: n.outcome, why: r.refused }, 'callback recorded, state kept');

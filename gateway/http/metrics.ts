@@ -23,6 +23,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly outboxDead = new client.Counter({
+    name: 'feegate_outbox_dead_total',
+    help: 'Outbox rows parked as dead after their last attempt',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookAttempts = new client.Counter({
+    name: 'feegate_webhook_attempts_total',
+    help: 'Merchant webhook delivery attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly janitorChecks = new client.Counter({
+    name: 'feegate_janitor_checks_total',
+    help: 'Status queries made by the janitor, by provider and outcome',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'feegate_' });
   }

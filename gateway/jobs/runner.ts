@@ -6,6 +6,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../deps.js';
 import { sealAudit } from '../audit/audit-log.js';
 import { pruneIdempotencyKeys } from '../http/idempotency.js';
+import { drainOutbox } from '../outbox/outbox.js';
+import { runJanitor } from './janitor.js';
 
 export interface Job {
   name: string;
@@ -13,16 +15,20 @@ export interface Job {
   run(deps: Deps): Promise<number>;
 }
 
-export const JOBS: Job[] = [
-  { name: 'audit-sealer', everyMs: 1_000, run: (d) => sealAudit(d.db) },
-  { name: 'idempotency-pruner', everyMs: 3_600_000, run: (d) => pruneIdempotencyKeys(d.db, d.clock) },
-];
+export function jobs(intervalMs: number): Job[] {
+  return [
+    { name: 'outbox', everyMs: intervalMs, run: (d) => drainOutbox(d, d.handlers) },
+    { name: 'janitor', everyMs: intervalMs, run: (d) => runJanitor(d) },
+    { name: 'audit-sealer', everyMs: intervalMs, run: (d) => sealAudit(d.db) },
+    { name: 'idempotency-pruner', everyMs: 3_600_000, run: (d) => pruneIdempotencyKeys(d.db, d.clock) },
+  ];
+}
 
 /** Starts the jobs; returns a function that stops them and waits for runs in progress. */
-export function startJobs(deps: Deps, log: FastifyBaseLogger, jobs: Job[] = JOBS): () => Promise<void> {
+export function startJobs(deps: Deps, log: FastifyBaseLogger, list: Job[] = jobs(deps.config.jobIntervalMs)): () => Promise<void> {
   let stopped = false;
   const running = new Set<Promise<unknown>>();
-  const timers = jobs.map((job) => {
+  const timers = list.map((job) => {
     let busy = false;
     return setInterval(() => {
       if (stopped || busy) return;

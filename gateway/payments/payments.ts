@@ -26,8 +26,8 @@ export interface PaymentInput {
   return_url?: string;
 }
 
-/** The first janitor check of a payment whose outcome we do not know. */
-export const FIRST_CHECK_DELAY_MS = 60_000;
+/** When the janitor first asks the provider about a new payment. */
+const firstCheck = (deps: Deps, now: Date) => new Date(now.getTime() + (deps.config.janitorScheduleSeconds[0] ?? 60) * 1000);
 
 export function newReference(): string {
   return `FG${crypto.randomBytes(10).toString('hex').toUpperCase()}`;
@@ -194,7 +194,7 @@ async function localPayment(
     checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
     failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
     failure_message: result.outcome === 'pending' ? null : result.message,
-    expires_at: bill.expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS), check_count: 0,
+    expires_at: bill.expiresAt, next_check_at: firstCheck(deps, now), check_count: 0,
     created_at: now, updated_at: now, succeeded_at: null,
   };
   const audit = auditRow(deps.clock, {
@@ -229,7 +229,7 @@ async function createWithRemoteCheckout(
       [p] = (await trx('payments')
         .insert({
           tenant_id: who.tenantId, bill_id: bill.id, reference: newReference(), provider: adapter.id, amount, status: 'created',
-          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
+          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: firstCheck(deps, now),
           created_at: now, updated_at: now,
         })
         .returning('*')) as [PaymentRow];
@@ -298,7 +298,7 @@ async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, resu
       return transitionPayment(trx, deps.clock, paymentId, {
         to: 'unknown', source: 'api', actor,
         failure: { code: 'provider_unknown', message: result.message },
-        nextCheckAt: new Date(now.getTime() + FIRST_CHECK_DELAY_MS),
+        nextCheckAt: firstCheck(deps, now),
       });
   }
 }
@@ -318,13 +318,13 @@ export function statusForOutcome(outcome: Outcome): PaymentStatus | null {
 export async function applyProviderOutcome(
   trx: Trx,
   deps: Deps,
-  paymentId: string,
+  payment: string | PaymentRow,
   outcome: Outcome,
   opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
 ): Promise<TransitionResult | null> {
   const to = statusForOutcome(outcome);
   if (!to) return null;
-  return transitionPayment(trx, deps.clock, paymentId, {
+  return transitionPayment(trx, deps.clock, payment, {
     to,
     source: opts.source,
     actor: opts.actor,

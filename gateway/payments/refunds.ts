@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type { Trx } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { appendAudit } from '../audit/audit-log.js';
+import { emitEvent } from '../events/events.js';
 import { fail } from '../errors.js';
 import { vnd } from '../money.js';
 import { accounts, postEntry } from '../ledger/ledger.js';
@@ -128,6 +129,9 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
       actor,
       amountRefunded: total,
     });
+  }
+  if (result.outcome === 'succeeded' || result.outcome === 'failed') {
+    await emitEvent(trx, clock, { tenantId: p.tenant_id, type: `refund.${result.outcome}`, objectId: r.id, data: refundJson(updated!) });
   }
   if (result.outcome !== r.status) {
     await appendAudit(trx, clock, {

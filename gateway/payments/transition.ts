@@ -12,6 +12,7 @@
  *   when it overpays the bill;
  * - nothing leaves succeeded except through refunds.
  */
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
@@ -19,7 +20,8 @@ import { auditRow } from '../audit/audit-log.js';
 import { accounts, entryRows } from '../ledger/ledger.js';
 import { vnd } from '../money.js';
 import type { Checkout } from '../../adapters/contract.js';
-import type { PaymentRow, PaymentStatus } from './model.js';
+import { paymentJson, type PaymentRow, type PaymentStatus } from './model.js';
+import { FANOUT, eventRows, type EventType } from '../events/events.js';
 
 export type TransitionSource = 'api' | 'callback' | 'return' | 'query' | 'janitor' | 'refund' | 'admin';
 
@@ -72,9 +74,16 @@ export async function lockPayment(trx: Trx, paymentId: string): Promise<PaymentR
   return (await trx('payments').where({ id: paymentId }).forUpdate().first()) as PaymentRow | undefined;
 }
 
-export async function transitionPayment(trx: Trx, clock: Clock, paymentId: string, change: TransitionChange): Promise<TransitionResult> {
-  const p = await lockPayment(trx, paymentId);
-  if (!p) throw new Error(`payment ${paymentId} not found`);
+/** Payment states that tell the merchant something: each emits `payment.<state>`. */
+const EVENTFUL: readonly PaymentStatus[] = ['succeeded', 'failed', 'cancelled', 'expired', 'refunded', 'partially_refunded'];
+
+/**
+ * Moves a payment. `payment` is its id (the row is locked here) or a row the caller has already
+ * locked FOR UPDATE in this transaction.
+ */
+export async function transitionPayment(trx: Trx, clock: Clock, payment: string | PaymentRow, change: TransitionChange): Promise<TransitionResult> {
+  const p = typeof payment === 'string' ? await lockPayment(trx, payment) : payment;
+  if (!p) throw new Error(`payment ${String(payment)} not found`);
   const from = p.status;
   const now = clock.now();
   if (from === change.to && change.to !== 'partially_refunded') {
@@ -124,7 +133,7 @@ export async function transitionPayment(trx: Trx, clock: Clock, paymentId: strin
       sql: `b AS (UPDATE bills SET amount_paid = amount_paid + ?,
               status = CASE WHEN status IN ('cancelled', 'expired') AND amount_paid + ? < total_amount THEN status
                             WHEN amount_paid + ? >= total_amount THEN 'paid' ELSE 'partially_paid' END,
-              updated_at = ? WHERE id = ? RETURNING amount_paid, total_amount)`,
+              updated_at = ? WHERE id = ? RETURNING id, tenant_id, external_ref, status, amount_paid, total_amount)`,
       bindings: [amount, amount, amount, now, p.bill_id],
     });
     overpaid = `COALESCE((SELECT jsonb_build_object('overpaid_by', amount_paid - total_amount) FROM b WHERE amount_paid > total_amount), '{}'::jsonb)`;
@@ -137,9 +146,29 @@ export async function transitionPayment(trx: Trx, clock: Clock, paymentId: strin
             SELECT ?, ?, ?, ?, ?, ?::jsonb || ${overpaid}, ?)`,
     bindings: [a.tenant_id, a.actor, a.action, a.entity_type, a.entity_id, a.data, a.created_at],
   });
+  if (EVENTFUL.includes(change.to)) {
+    // The merchant hears of it through an event and the outbox, in this same statement.
+    const next = { ...p, ...patch, checkout: change.checkout !== undefined ? change.checkout : p.checkout } as PaymentRow;
+    const { event, outbox } = eventRows(clock, { tenantId: p.tenant_id, type: `payment.${change.to}` as EventType, objectId: p.id, data: paymentJson(next) });
+    const e = trx('events').insert(event).toSQL();
+    const o = trx('outbox').insert(outbox).toSQL();
+    ctes.push({ sql: `e AS (${e.sql})`, bindings: e.bindings }, { sql: `o AS (${o.sql})`, bindings: o.bindings });
+  }
+  if (change.to === 'succeeded') {
+    // bill.paid, when this payment is the one that completes the bill.
+    ctes.push({
+      sql: `be AS (INSERT INTO events (id, tenant_id, type, object_id, data, created_at)
+              SELECT ?::uuid, tenant_id, 'bill.paid', id::text,
+                     jsonb_build_object('id', id, 'object', 'bill', 'external_ref', external_ref, 'status', status,
+                                        'total_amount', total_amount, 'amount_paid', amount_paid), ?::timestamptz
+                FROM b WHERE amount_paid >= total_amount AND amount_paid - ? < total_amount RETURNING id, tenant_id),
+            bo AS (INSERT INTO outbox (tenant_id, kind, payload, status, run_at, created_at, updated_at)
+              SELECT tenant_id, '${FANOUT}', jsonb_build_object('event_id', id), 'pending', ?::timestamptz, ?::timestamptz, ?::timestamptz FROM be)`,
+      bindings: [crypto.randomUUID(), now, amount, now, now, now],
+    });
+  }
   const { rows } = (await trx.raw(`WITH ${ctes.map((c) => c.sql).join(',\n')} SELECT * FROM p`, ctes.flatMap((c) => [...c.bindings]))) as {
     rows: PaymentRow[];
   };
-  const updated = rows[0];
-  return { payment: updated!, from, changed: true };
+  return { payment: rows[0]!, from, changed: true };
 }

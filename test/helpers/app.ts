@@ -1,7 +1,8 @@
 /** Builds a gateway on a test database with a manual clock, and seeds tenants with keys. */
 import type { Db } from '../../gateway/db/knex.js';
 import { loadConfig, type Config } from '../../gateway/config.js';
-import { buildApp, type App } from '../../gateway/app.js';
+import crypto from 'node:crypto';
+import { buildApp, type App, type AppOptions } from '../../gateway/app.js';
 import { ManualClock } from '../../gateway/clock.js';
 import { createTenant } from '../../gateway/tenants/tenants.js';
 import { createApiKey, type Role } from '../../gateway/tenants/api-keys.js';
@@ -17,15 +18,20 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function makeApp(db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z')): Promise<TestApp> {
+export const TEST_MASTER_KEY = crypto.randomBytes(32).toString('base64');
+
+export async function makeApp(
+  db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z'), opts: Partial<AppOptions> = {},
+): Promise<TestApp> {
   const config = loadConfig({}, {
     publicUrl: PUBLIC_URL,
     dataDir: '/nonexistent-test-data-dir',
     sandbox: true,
     jobs: false,
+    masterKey: TEST_MASTER_KEY,
     ...overrides,
   });
-  const app = await buildApp({ config, db, clock, logger: false });
+  const app = await buildApp({ config, db, clock, logger: false, ...opts });
   return { app, sim: app.sandbox!, clock, db, close: () => app.close() };
 }
 

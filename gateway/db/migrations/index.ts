@@ -1,9 +1,11 @@
 /** Migrations are TypeScript modules listed here in order (works the same under tsx and tap). */
 import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
+import * as m0002 from './0002_outbox_events_webhooks.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
+  '0002_outbox_events_webhooks': m0002,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

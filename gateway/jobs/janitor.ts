@@ -1,0 +1,111 @@
+/**
+ * The janitor: a periodic sweep (never only event-driven) of payments in flight whose next check
+ * is due. It asks the provider (outside any transaction) and applies the answer through the one
+ * transition function:
+ * - the provider's final word (succeeded / failed / cancelled) is applied, after the same integrity
+ *   check as a callback (amount);
+ * - a checkout past its deadline that the provider still calls pending, or does not know, expires;
+ * - `unknown` stays unknown unless the provider answers: a timeout is never a failure;
+ * - otherwise the next check is scheduled: by default 1 min, then 5 min x5, then 1 h, then daily.
+ * It also expires open bills past their due date with no payment in flight.
+ * Safe in N processes: payments are claimed with FOR UPDATE SKIP LOCKED and a lease.
+ */
+import type { Deps } from '../deps.js';
+import { vnDate } from '../clock.js';
+import { vnd } from '../money.js';
+import { auditRow } from '../audit/audit-log.js';
+import { eventRows } from '../events/events.js';
+import type { PaymentRow } from '../payments/model.js';
+import { lockPayment, transitionPayment } from '../payments/transition.js';
+import { applyProviderOutcome } from '../payments/payments.js';
+import type { StatusResult } from '../../adapters/contract.js';
+
+/** After a checkout's deadline, how long the provider may still report before we expire it. */
+export const EXPIRY_GRACE_MS = 10 * 60 * 1000;
+const LEASE_MS = 120_000;
+
+export function nextCheckDelaySeconds(schedule: number[], checkCount: number): number {
+  return schedule[Math.min(checkCount, schedule.length - 1)] ?? 3600;
+}
+
+export async function runJanitor(deps: Deps, opts: { batch?: number } = {}): Promise<number> {
+  const { db, clock } = deps;
+  const now = clock.now();
+  const { rows } = (await db.raw(
+    `UPDATE payments p SET next_check_at = ?, check_count = p.check_count + 1
+      WHERE p.id IN (SELECT id FROM payments
+                      WHERE status IN ('created', 'pending', 'unknown') AND next_check_at <= ?
+                      ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)
+      RETURNING p.*`,
+    [new Date(now.getTime() + LEASE_MS), now, opts.batch ?? 50],
+  )) as { rows: PaymentRow[] };
+  await Promise.all(rows.map((p) => checkPayment(deps, p)));
+  return rows.length + (await expireBills(deps));
+}
+
+async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
+  const { db, clock, config } = deps;
+  const adapter = deps.providers.get(p.provider);
+  let result: StatusResult;
+  if (!adapter) {
+    result = { outcome: 'unknown', message: `provider ${p.provider} is not enabled` };
+  } else {
+    try {
+      const ctx = await deps.providers.context(adapter.id, p.tenant_id);
+      result = await adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at });
+    } catch (err) {
+      result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
+    }
+  }
+  deps.metrics.janitorChecks.inc({ provider: p.provider, outcome: result.notFound ? 'not_found' : result.outcome });
+  const actor = `janitor:${p.provider}`;
+  await db.transaction(async (trx) => {
+    const locked = (await lockPayment(trx, p.id))!;
+    if (!['created', 'pending', 'unknown'].includes(locked.status)) return; // settled meanwhile (a callback)
+    const now = clock.now();
+    const pastDeadline = now.getTime() > locked.expires_at.getTime() + EXPIRY_GRACE_MS;
+    const final = result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled';
+    if (final && result.amount !== undefined && result.amount !== vnd(locked.amount)) {
+      deps.metrics.callbacks.inc({ provider: p.provider, result: 'query_amount_mismatch' });
+    } else if (final) {
+      await applyProviderOutcome(trx, deps, locked, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
+      return;
+    } else if (pastDeadline && (result.notFound || result.outcome === 'pending')) {
+      // The provider does not know the order, or still calls it pending, after the deadline: abandoned.
+      const r = await transitionPayment(trx, clock, locked, {
+        to: 'expired', source: result.notFound ? 'query' : 'janitor', actor,
+        failure: { code: 'checkout_expired', message: result.notFound ? 'the payer never reached the provider' : 'not paid before the deadline' },
+      });
+      if (r.changed) return;
+    } else if (locked.status === 'unknown' && result.outcome === 'pending') {
+      await transitionPayment(trx, clock, locked, { to: 'pending', source: 'query', actor });
+    }
+    const delay = nextCheckDelaySeconds(config.janitorScheduleSeconds, locked.check_count);
+    await trx('payments').where({ id: p.id }).update({ next_check_at: new Date(now.getTime() + delay * 1000) });
+  });
+}
+
+/** Open bills past their due date (Vietnam time) with no payment in flight expire. */
+async function expireBills(deps: Deps): Promise<number> {
+  const { db, clock } = deps;
+  const today = vnDate(clock.now());
+  return db.transaction(async (trx) => {
+    const { rows } = (await trx.raw(
+      `UPDATE bills b SET status = 'expired', updated_at = ?
+        WHERE b.id IN (SELECT id FROM bills WHERE status = 'open' AND due_date < ?::date
+                         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = bills.id AND p.status IN ('created', 'pending', 'unknown'))
+                       LIMIT 200 FOR UPDATE SKIP LOCKED)
+        RETURNING b.id, b.tenant_id, b.external_ref, b.total_amount`,
+      [clock.now(), today],
+    )) as { rows: { id: string; tenant_id: string; external_ref: string; total_amount: string }[] };
+    if (rows.length === 0) return 0;
+    await trx('audit_log').insert(rows.map((b) => auditRow(clock, { tenantId: b.tenant_id, actor: 'janitor', action: 'bill.expired', entityType: 'bill', entityId: b.id, data: { due_before: today } })));
+    const evs = rows.map((b) => eventRows(clock, {
+      tenantId: b.tenant_id, type: 'bill.expired', objectId: b.id,
+      data: { id: b.id, object: 'bill', external_ref: b.external_ref, status: 'expired', total_amount: vnd(b.total_amount) },
+    }));
+    await trx('events').insert(evs.map((e) => e.event));
+    await trx('outbox').insert(evs.map((e) => e.outbox));
+    return rows.length;
+  });
+}

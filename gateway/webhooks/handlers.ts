@@ -1,0 +1,100 @@
+/**
+ * Outbox handlers for merchant webhooks:
+ * - event.fanout: one delivery row per enabled endpoint that wants the event (exactly once: the
+ *   rows and the completion are one transaction, under the lease);
+ * - webhook.deliver: POST the signed event; 2xx ends it, 410 Gone disables the endpoint, anything
+ *   else retries on a growing schedule for more than 24 hours. Every attempt is recorded.
+ */
+import type { Deps } from '../deps.js';
+import { completeRow, type OutboxHandler } from '../outbox/outbox.js';
+import { outboxRow } from '../outbox/outbox.js';
+import { FANOUT, eventJson, type EventRow } from '../events/events.js';
+import { cancelDeliveries, secretPurpose, type EndpointRow } from './endpoints.js';
+import { EVENT_ID_HEADER, SIGNATURE_HEADER, signPayload } from './signature.js';
+
+export const DELIVER = 'webhook.deliver';
+
+/** Seconds after each failed delivery: 1 min … 24 h; ten attempts over about 51 hours. */
+export const WEBHOOK_BACKOFF = [60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+
+export const fanoutHandler: OutboxHandler = {
+  kind: FANOUT,
+  backoffSeconds: [5, 30, 60, 300, 900, 3600],
+  async run(row, deps) {
+    const eventId = String(row.payload.event_id);
+    await deps.db.transaction(async (trx) => {
+      const event = (await trx('events').where({ id: eventId }).first('id', 'tenant_id', 'type')) as Pick<EventRow, 'id' | 'tenant_id' | 'type'>;
+      const endpoints = (await trx('webhook_endpoints')
+        .where({ tenant_id: event.tenant_id, status: 'enabled' })
+        .andWhere((q) => q.whereRaw('? = ANY(events)', [event.type]).orWhereRaw(`'*' = ANY(events)`))
+        .select('id')) as { id: string }[];
+      if (endpoints.length) {
+        await trx('outbox')
+          .insert(endpoints.map((e) => outboxRow(deps.clock, {
+            tenantId: event.tenant_id, kind: DELIVER, payload: { event_id: event.id, endpoint_id: e.id }, dedupeKey: `deliver:${event.id}:${e.id}`,
+          })))
+          .onConflict('dedupe_key').ignore();
+      }
+      await completeRow(trx, deps.clock, row);
+    });
+    return { completed: true };
+  },
+};
+
+export const deliverHandler: OutboxHandler = {
+  kind: DELIVER,
+  backoffSeconds: WEBHOOK_BACKOFF,
+  async run(row, deps) {
+    const { db, clock } = deps;
+    const endpoint = (await db('webhook_endpoints').where({ id: String(row.payload.endpoint_id) }).first()) as EndpointRow | undefined;
+    if (!endpoint || endpoint.status !== 'enabled') return { cancel: `endpoint ${endpoint?.status ?? 'missing'}` };
+    const event = (await db('events').where({ id: String(row.payload.event_id) }).first()) as EventRow;
+    const body = JSON.stringify(eventJson(event));
+    const t = Math.floor(clock.now().getTime() / 1000);
+    const secret = deps.secrets.open(endpoint.secret_enc, secretPurpose(endpoint.id));
+    const started = Date.now();
+    let status: number | null = null;
+    let excerpt = '';
+    let error: string | null = null;
+    try {
+      const res = await deps.providers.http.request({
+        method: 'POST',
+        url: endpoint.url,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'feegate-webhooks/1',
+          [SIGNATURE_HEADER]: signPayload(secret, body, t),
+          [EVENT_ID_HEADER]: event.id,
+        },
+        body,
+        timeoutMs: WEBHOOK_TIMEOUT_MS,
+      });
+      status = res.status;
+      excerpt = res.body.slice(0, 500);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const latency = Date.now() - started;
+    const delivered = status !== null && status >= 200 && status < 300;
+    const gone = status === 410;
+    const lastTry = !delivered && !gone && row.attempts > WEBHOOK_BACKOFF.length;
+    const outcome = delivered ? 'delivered' : gone ? 'gone' : lastTry ? 'gave_up' : 'retry';
+    await db.transaction(async (trx) => {
+      await trx('webhook_attempts').insert({
+        tenant_id: event.tenant_id, event_id: event.id, endpoint_id: endpoint.id, attempt: row.attempts,
+        status_code: status, latency_ms: latency, response_excerpt: excerpt, error, outcome, created_at: clock.now(),
+      });
+      if (gone) {
+        await trx('webhook_endpoints').where({ id: endpoint.id }).update({ status: 'disabled', disabled_reason: 'the endpoint answered 410 Gone', updated_at: clock.now() });
+        await cancelDeliveries(trx, clock, endpoint.id, 'endpoint answered 410 Gone');
+      }
+    });
+    deps.metrics.webhookAttempts.inc({ outcome });
+    if (delivered) return { done: true };
+    if (gone) return { cancel: 'endpoint answered 410 Gone' };
+    return { retry: error ?? `HTTP ${status}` };
+  },
+};
+
+export const webhookHandlers = [fanoutHandler, deliverHandler];
