@@ -115,3 +115,14 @@ export async function payAt(sim: SandboxSimulator, payment: { reference: string;
   if (!order) throw new Error(`no order ${payment.reference} at the provider`);
   return order;
 }
+
+/** Makes the sandbox adapters give up after `ms` (instead of 5 s) for the rest of the test. */
+export function shortAdapterTimeout(app: App, ms: number): () => void {
+  const providers = app.deps.providers;
+  const orig = providers.context.bind(providers);
+  providers.context = async (p, tid) => {
+    const c = await orig(p, tid);
+    return { ...c, credentials: { ...c.credentials, timeout_ms: String(ms) } };
+  };
+  return () => { providers.context = orig; };
+}

@@ -1,0 +1,36 @@
+/** A real HTTP server on loopback that records what it receives and answers as told. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface Receiver {
+  url: string;
+  received: Received[];
+  /** The status to answer with (default 200), or 'down' to close the connection without answering. */
+  answer: number | 'down';
+  close(): Promise<void>;
+}
+
+export async function startReceiver(): Promise<Receiver> {
+  const r: Receiver = { url: '', received: [], answer: 200, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      if (r.answer === 'down') {
+        req.socket.destroy();
+        return;
+      }
+      r.received.push({ headers: req.headers, body });
+      res.writeHead(r.answer, { 'content-type': 'text/plain' }).end(`answered ${r.answer}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  r.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  r.close = () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+  return r;
+}
