@@ -158,10 +158,16 @@ export class SandboxSimulator {
     }
   }
 
+  /** Like the real gateways, an order not paid by its deadline can no longer be paid. */
+  private expireIfDue(order: SimOrder): void {
+    if (order.status === 'PENDING' && order.expiresAt > 0 && nowSec(this.opts.clock) > order.expiresAt) order.status = 'CANCELLED';
+  }
+
   /** The payer's choice on the payment page (or a test acting as the payer). */
   async complete(reference: string, result: 'success' | 'fail' | 'cancel'): Promise<SimOrder | undefined> {
     const order = this.orders.get(reference);
     if (!order) return undefined;
+    this.expireIfDue(order);
     if (order.status === 'PENDING') {
       order.status = result === 'success' ? 'SUCCESS' : result === 'fail' ? 'FAILED' : 'CANCELLED';
       if (order.status === 'SUCCESS') order.paidAt = nowSec(this.opts.clock);
@@ -231,6 +237,7 @@ export class SandboxSimulator {
     if (knob === 'timeout') await sleep(order?.scenario.delayMs ?? 30_000);
     if (knob === 'slow') await sleep(order?.scenario.delayMs ?? 1_000);
     if (!order) return { status: 200, body: this.signed({ code: CODES.notFound, message: 'order not found' }) };
+    this.expireIfDue(order);
     if (knob === 'unknown') return { status: 200, body: this.signed({ code: 'XX', status: 'PROCESSING?', message: 'unexpected' }) };
     const refunded = order.refunds.filter((r) => r.status === 'SUCCESS').reduce((a, r) => a + r.amount, 0);
     return {
