@@ -36,6 +36,8 @@ export interface Config {
   janitorScheduleSeconds: number[];
   /** How often background jobs wake up (ms). */
   jobIntervalMs: number;
+  /** How long a worker holds an outbox row or a janitor check before another may take it over. */
+  leaseSeconds: number;
   /** The sandbox provider's base URL when it runs as its own process (default: mounted here). */
   sandboxUrl?: string;
 }
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     masterKey: env.FEEGATE_MASTER_KEY || undefined,
     janitorScheduleSeconds: intList(env, 'JANITOR_SCHEDULE_SECONDS', [60, 300, 300, 300, 300, 300, 3600, 86400]),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', 1000),
+    leaseSeconds: int(env, 'LEASE_SECONDS', 120),
     sandboxUrl: env.FEEGATE_SANDBOX_URL || undefined,
     ...overrides,
   };

@@ -22,7 +22,6 @@ import type { StatusResult } from '../../adapters/contract.js';
 
 /** After a checkout's deadline, how long the provider may still report before we expire it. */
 export const EXPIRY_GRACE_MS = 10 * 60 * 1000;
-const LEASE_MS = 120_000;
 
 export function nextCheckDelaySeconds(schedule: number[], checkCount: number): number {
   return schedule[Math.min(checkCount, schedule.length - 1)] ?? 3600;
@@ -37,7 +36,7 @@ export async function runJanitor(deps: Deps, opts: { batch?: number } = {}): Pro
                       WHERE status IN ('created', 'pending', 'unknown') AND next_check_at <= ?
                       ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)
       RETURNING p.*`,
-    [new Date(now.getTime() + LEASE_MS), now, opts.batch ?? 50],
+    [new Date(now.getTime() + deps.config.leaseSeconds * 1000), now, opts.batch ?? 50],
   )) as { rows: PaymentRow[] };
   await Promise.all(rows.map((p) => checkPayment(deps, p)));
   return rows.length + (await expireBills(deps));

@@ -49,7 +49,6 @@ export interface OutboxHandler {
 }
 
 export const DEFAULT_BACKOFF = [10, 30, 60, 300, 900, 3600, 3600];
-export const LEASE_SECONDS = 120;
 
 export interface NewOutboxRow {
   tenantId: string | null;
@@ -80,7 +79,7 @@ export async function enqueue(trx: Trx, clock: Clock, r: NewOutboxRow): Promise<
 }
 
 /** Claims up to `limit` due rows for this worker (lease), skipping rows other workers hold. */
-export async function claimBatch(db: Db, clock: Clock, limit: number, kinds?: string[]): Promise<OutboxRow[]> {
+export async function claimBatch(db: Db, clock: Clock, limit: number, leaseSeconds: number, kinds?: string[]): Promise<OutboxRow[]> {
   const now = clock.now();
   const { rows } = (await db.raw(
     `UPDATE outbox o SET lease_token = gen_random_uuid(), locked_until = ?, attempts = o.attempts + 1, updated_at = ?
@@ -89,7 +88,7 @@ export async function claimBatch(db: Db, clock: Clock, limit: number, kinds?: st
                         ${kinds ? 'AND kind = ANY(?)' : ''}
                       ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED)
       RETURNING o.*`,
-    [new Date(now.getTime() + LEASE_SECONDS * 1000), now, now, now, ...(kinds ? [kinds] : []), limit],
+    [new Date(now.getTime() + leaseSeconds * 1000), now, now, now, ...(kinds ? [kinds] : []), limit],
   )) as { rows: OutboxRow[] };
   return rows;
 }
@@ -153,7 +152,7 @@ export async function drainOutbox(deps: Deps, handlers: Map<string, OutboxHandle
   const concurrency = opts.concurrency ?? 8;
   let ran = 0;
   while (ran < max) {
-    const rows = await claimBatch(deps.db, deps.clock, Math.min(batch, max - ran));
+    const rows = await claimBatch(deps.db, deps.clock, Math.min(batch, max - ran), deps.config.leaseSeconds);
     if (rows.length === 0) break;
     let next = 0;
     await Promise.all(
