@@ -1,6 +1,6 @@
 import t from 'tap';
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
 eachDb('a sandbox payment goes created → pending → succeeded once, with journal and bill', async (t, { db }) => {
@@ -129,11 +129,9 @@ eachDb('an API checkout (provider creates the order): succeeds, fails, or unknow
 
   // A timeout: the adapter gives up after its timeout; the order exists at the provider.
   env.sim.queueScenario({ create: 'timeout', delayMs: 400 });
-  const saved = env.app.deps.providers;
-  const orig = saved.context.bind(saved);
-  saved.context = async (p, tid) => ({ ...(await orig(p, tid)), credentials: { ...(await orig(p, tid)).credentials, timeout_ms: '100' } });
+  const restore = shortAdapterTimeout(env.app, 100);
   const timedOut = (await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api')).payment;
-  saved.context = orig;
+  restore();
   t.equal(timedOut.status, 'unknown', 'a timeout is unknown, never failed');
   t.match(timedOut.failure.message, /no answer/);
   t.ok(env.sim.orders.get(timedOut.reference), 'the provider did create the order');

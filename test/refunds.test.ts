@@ -1,5 +1,5 @@
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
 eachDb('refunds: partial then full, journal follows, never above collected', async (t, { db }) => {
@@ -69,14 +69,9 @@ eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never
 
   order.scenario.refund = 'timeout';
   order.scenario.delayMs = 300;
-  const providers = env.app.deps.providers;
-  const orig = providers.context.bind(providers);
-  providers.context = async (p, tid) => {
-    const c = await orig(p, tid);
-    return { ...c, credentials: { ...c.credentials, timeout_ms: '100' } };
-  };
+  const restore = shortAdapterTimeout(env.app, 100);
   const unknown = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 20_000 });
-  providers.context = orig;
+  restore();
   t.equal(unknown.body.status, 'unknown', 'a refund with no answer is unknown');
   const more = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_001 });
   t.equal(more.body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'the unknown refund still holds its amount');

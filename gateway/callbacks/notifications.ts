@@ -19,16 +19,24 @@ export interface NotificationResult {
   paymentId?: string;
 }
 
+/**
+ * The payment an (unverified) provider message names, and the adapter context whose credentials
+ * verify it. Nothing here is believed until the adapter has verified the message.
+ */
+export async function paymentNamedBy(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp) {
+  const reference = adapter.peekReference(msg);
+  const payment = reference
+    ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
+    : undefined;
+  return { reference, payment, ctx: await deps.providers.context(adapter.id, payment?.tenant_id ?? null) };
+}
+
 export async function handleNotification(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp, log: FastifyBaseLogger): Promise<NotificationResult> {
   const done = (kind: AnswerKind, paymentId?: string): NotificationResult => {
     deps.metrics.callbacks.inc({ provider: adapter.id, result: kind });
     return { answer: adapter.answer(kind), kind, paymentId };
   };
-  const reference = adapter.peekReference(msg);
-  const payment = reference
-    ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
-    : undefined;
-  const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+  const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
   const verified = adapter.verifyNotification(ctx, msg);
   if (!verified.ok) {
     log.warn({ provider: adapter.id, reason: verified.reason, detail: verified.message, reference }, 'callback refused');

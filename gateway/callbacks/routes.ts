@@ -5,8 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { InboundHttp } from '../../adapters/contract.js';
-import type { PaymentRow } from '../payments/model.js';
-import { handleNotification } from './notifications.js';
+import { handleNotification, paymentNamedBy } from './notifications.js';
 
 const PUBLIC = { auth: false, rateLimit: false } as const;
 
@@ -65,11 +64,7 @@ export async function callbackRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['callbacks'], summary: `${adapter.displayName}: the payer's browser returns here` },
     }, async (req, reply) => {
       const msg = inbound(req, '');
-      const reference = adapter.peekReference(msg);
-      const payment = reference
-        ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
-        : undefined;
-      const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+      const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
       const verified = adapter.verifyReturn(ctx, msg);
       if (!verified.ok || !payment) {
         req.log.warn({ provider: adapter.id, reference, reason: verified.ok ? 'unknown order' : verified.message }, 'return refused');
