@@ -43,7 +43,8 @@ eachDb('ops: health, metrics, OpenAPI, docs, request ids, rate limit', async (t,
 t.test('configuration: production refuses what is only for development', async (t) => {
   t.throws(() => loadConfig({ FEEGATE_MODE: 'production', DATABASE_URL: 'postgres://x/y', FEEGATE_SANDBOX: 'true' }), /refuses the sandbox/);
   t.throws(() => loadConfig({ FEEGATE_MODE: 'production' }), /needs DATABASE_URL/);
-  const prod = loadConfig({ FEEGATE_MODE: 'production', DATABASE_URL: 'postgres://x/y' });
+  t.throws(() => loadConfig({ FEEGATE_MODE: 'production', DATABASE_URL: 'postgres://x/y' }), /needs FEEGATE_MASTER_KEY/);
+  const prod = loadConfig({ FEEGATE_MODE: 'production', DATABASE_URL: 'postgres://x/y', FEEGATE_MASTER_KEY: 'A'.repeat(43) + '=' });
   t.equal(prod.sandbox, false, 'sandbox is off by default in production');
   t.equal(loadConfig({}).sandbox, true, 'and on in development');
   t.throws(() => loadConfig({ PORT: 'eighty' }), /PORT must be/);

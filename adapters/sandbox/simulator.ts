@@ -18,7 +18,8 @@ export interface Scenario {
   create?: 'normal' | 'fail' | 'timeout' | 'unknown';
   callback?: 'normal' | 'lost' | 'duplicate' | 'delayed' | 'out_of_order';
   wrongAmount?: boolean;
-  query?: 'normal' | 'timeout' | 'slow' | 'unknown';
+  /** `stale`: the status API lags and still says PENDING after the order was paid. */
+  query?: 'normal' | 'timeout' | 'slow' | 'unknown' | 'stale';
   refund?: 'normal' | 'fail' | 'timeout' | 'pending';
   /** How long "timeout" and "slow" answers take (ms). */
   delayMs?: number;
@@ -240,11 +241,12 @@ export class SandboxSimulator {
     this.expireIfDue(order);
     if (knob === 'unknown') return { status: 200, body: this.signed({ code: 'XX', status: 'PROCESSING?', message: 'unexpected' }) };
     const refunded = order.refunds.filter((r) => r.status === 'SUCCESS').reduce((a, r) => a + r.amount, 0);
+    const shown = knob === 'stale' ? 'PENDING' : order.status;
     return {
       status: 200,
       body: this.signed({
-        code: statusToCode(order.status),
-        status: order.status,
+        code: statusToCode(shown),
+        status: shown,
         amount: order.amount,
         refunded,
         txn_id: order.txnId,
