@@ -9,6 +9,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../deps.js';
 import { vnd } from '../money.js';
+import { prepared } from '../db/prepared.js';
 import type { AnswerKind, CallbackAnswer, InboundHttp, PaymentAdapter } from '../../adapters/contract.js';
 import type { PaymentRow } from '../payments/model.js';
 import { applyProviderOutcome } from '../payments/payments.js';
@@ -26,7 +27,7 @@ export interface NotificationResult {
 export async function paymentNamedBy(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp) {
   const reference = adapter.peekReference(msg);
   const payment = reference
-    ? ((await deps.db('payments').where({ reference, provider: adapter.id }).first()) as PaymentRow | undefined)
+    ? ((await prepared(deps.db, 'SELECT * FROM payments WHERE reference = ? AND provider = ?', [reference, adapter.id])) as { rows: PaymentRow[] }).rows[0]
     : undefined;
   return { reference, payment, ctx: await deps.providers.context(adapter.id, payment?.tenant_id ?? null) };
 }
@@ -56,7 +57,8 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
   }
   const kind = await deps.db.transaction(async (trx): Promise<AnswerKind> => {
     // Dedupe and lock in one statement: record the message (once), take the payment row.
-    const { rows } = (await trx.raw(
+    const { rows } = (await prepared(
+      trx,
       `WITH ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING id)
        SELECT p.*, EXISTS (SELECT 1 FROM ev) AS fresh FROM payments p WHERE p.id = ? FOR UPDATE`,

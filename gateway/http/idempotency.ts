@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Db, Trx } from '../db/knex.js';
+import { prepared } from '../db/prepared.js';
 import type { Clock } from '../clock.js';
 import { FeegateError } from '../errors.js';
 
@@ -82,7 +83,8 @@ export async function claimIdempotency(
   if (!ctx) return null;
   const now = clock.now();
   const lockedUntil = new Date(now.getTime() + lockSeconds * 1000);
-  const { rows } = (await trx.raw(
+  const { rows } = (await prepared(
+    trx,
     `INSERT INTO idempotency_keys AS k (tenant_id, key, method, path, fingerprint, status, locked_until, created_at)
      VALUES (?, ?, ?, ?, ?, 'in_flight', ?, ?)
      ON CONFLICT (tenant_id, key) DO UPDATE SET locked_until = EXCLUDED.locked_until

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
+import { prepared } from '../db/prepared.js';
 import type { Deps } from '../deps.js';
 import { endOfVnDay } from '../clock.js';
 import { appendAudit, auditRow } from '../audit/audit-log.js';
@@ -58,7 +59,8 @@ interface PayableBill {
  * cannot race; the partial unique index backs it up), and the amount fits.
  */
 async function payableBill(q: Trx | Deps['db'], deps: Deps, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
-  const { rows } = (await q.raw(
+  const { rows } = (await prepared(
+    q,
     `SELECT b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
                   WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight
        FROM bills b WHERE b.id = ? AND b.tenant_id = ?${lock ? ' FOR UPDATE OF b' : ''}`,
@@ -144,7 +146,7 @@ async function createWithLocalCheckout(
     ...(k ? [k.key, k.method, k.path, k.fingerprint, JSON.stringify(json), row.created_at] : []),
   ];
   try {
-    const { rows } = (await db.raw(sql, bindings)) as { rows: { n: string | number }[] };
+    const { rows } = (await prepared(db, sql, bindings)) as { rows: { n: string | number }[] };
     if (Number(rows[0]?.n) === 1) {
       if (idem) idem.completed = true;
       return json;

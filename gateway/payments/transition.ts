@@ -15,6 +15,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
+import { prepared } from '../db/prepared.js';
 import type { Clock } from '../clock.js';
 import { auditRow } from '../audit/audit-log.js';
 import { accounts, entryRows } from '../ledger/ledger.js';
@@ -71,7 +72,7 @@ export function isLegal(from: PaymentStatus, to: PaymentStatus, source: Transiti
 }
 
 export async function lockPayment(trx: Trx, paymentId: string): Promise<PaymentRow | undefined> {
-  return (await trx('payments').where({ id: paymentId }).forUpdate().first()) as PaymentRow | undefined;
+  return ((await prepared(trx, 'SELECT * FROM payments WHERE id = ? FOR UPDATE', [paymentId])) as { rows: PaymentRow[] }).rows[0];
 }
 
 /** Payment states that tell the merchant something: each emits `payment.<state>`. */
@@ -167,7 +168,7 @@ export async function transitionPayment(trx: Trx, clock: Clock, payment: string 
       bindings: [crypto.randomUUID(), now, amount, now, now, now],
     });
   }
-  const { rows } = (await trx.raw(`WITH ${ctes.map((c) => c.sql).join(',\n')} SELECT * FROM p`, ctes.flatMap((c) => [...c.bindings]))) as {
+  const { rows } = (await prepared(trx, `WITH ${ctes.map((c) => c.sql).join(',\n')} SELECT * FROM p`, ctes.flatMap((c) => [...c.bindings]))) as {
     rows: PaymentRow[];
   };
   return { payment: rows[0]!, from, changed: true };
