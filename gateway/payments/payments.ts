@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
 import { prepared } from '../db/prepared.js';
+import { Batcher } from '../db/batcher.js';
 import type { Deps } from '../deps.js';
 import { endOfVnDay } from '../clock.js';
 import { appendAudit, auditRow } from '../audit/audit-log.js';
@@ -106,11 +107,12 @@ export async function createPayment(
  * and they only get it after our commit, so the payment, its checkout, its audit record and the
  * idempotent response are written together.
  *
- * Fast path (2 round trips, 1 commit): read the bill, decide and sign in memory, then ONE atomic
- * statement that locks the bill again on the state we decided from (status, amount paid) and
- * inserts the payment, the audit record and the completed Idempotency-Key. If anything moved in
- * between (the bill, another payment, the key), that statement writes nothing and the careful
- * path below runs instead and gives the precise answer.
+ * Fast path: read the bill, decide and sign in memory, then hand the rows to the insert batcher:
+ * ONE atomic statement (for all the payments waiting at that moment) locks each bill again on the
+ * state we decided from (status, amount paid) and inserts the payments, their audit records and
+ * their completed Idempotency-Keys. A payment whose bill moved in between is not inserted; a
+ * conflict (another payment, a used key) fails the statement and writes nothing. Either way that
+ * request then takes the careful path below, which gives the precise answer.
  */
 async function createWithLocalCheckout(
   deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
@@ -125,36 +127,62 @@ async function createWithLocalCheckout(
     if (idem && err instanceof FeegateError) return createLocalCarefully(deps, adapter, ctx, who, input, idem, clientIp);
     throw err;
   }
-  const { row, json, audit: a } = await localPayment(deps, adapter, ctx, who, input, snap, clientIp);
-  const k = idem;
-  const sql = `WITH b AS (SELECT id FROM bills WHERE id = ? AND tenant_id = ? AND status = ? AND amount_paid = ? FOR UPDATE),
-    p AS (INSERT INTO payments (id, tenant_id, bill_id, reference, provider, amount, status, provider_txn_id, checkout, return_url,
-                                failure_code, failure_message, expires_at, next_check_at, created_at, updated_at)
-          SELECT ?::uuid, ?::uuid, b.id, ?, ?, ?::bigint, ?, ?, ?::jsonb, ?, ?, ?, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::timestamptz
-          FROM b RETURNING tenant_id),
-    a AS (INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
-          SELECT tenant_id, ?, ?, ?, ?, ?::jsonb, ?::timestamptz FROM p)
-    ${k ? `, k AS (INSERT INTO idempotency_keys (tenant_id, key, method, path, fingerprint, status, response_status, response_body, created_at)
-          SELECT tenant_id, ?, ?, ?, ?, 'done', 201, ?::jsonb, ?::timestamptz FROM p)` : ''}
-    SELECT count(*) AS n FROM p`;
-  const bindings: Knex.RawBinding[] = [
-    snap.bill.id, who.tenantId, snap.bill.status, vnd(snap.bill.amount_paid),
-    row.id, row.tenant_id, row.reference, row.provider, row.amount, row.status, row.provider_txn_id,
-    row.checkout ? JSON.stringify(row.checkout) : null, row.return_url, row.failure_code, row.failure_message,
-    row.expires_at, row.next_check_at, row.created_at, row.updated_at,
-    a.actor, a.action, a.entity_type, a.entity_id, a.data, a.created_at,
-    ...(k ? [k.key, k.method, k.path, k.fingerprint, JSON.stringify(json), row.created_at] : []),
-  ];
-  try {
-    const { rows } = (await prepared(db, sql, bindings)) as { rows: { n: string | number }[] };
-    if (Number(rows[0]?.n) === 1) {
-      if (idem) idem.completed = true;
-      return json;
-    }
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
+  const { row, json, audit } = await localPayment(deps, adapter, ctx, who, input, snap, clientIp);
+  const inserted = await insertBatcher(db).submit({
+    bill_id: snap.bill.id, tenant_id: who.tenantId, bill_status: snap.bill.status, bill_paid: vnd(snap.bill.amount_paid),
+    id: row.id, reference: row.reference, provider: row.provider, amount: vnd(row.amount), status: row.status,
+    provider_txn_id: row.provider_txn_id, checkout: row.checkout, return_url: row.return_url, failure_code: row.failure_code,
+    failure_message: row.failure_message, expires_at: row.expires_at, next_check_at: row.next_check_at, created_at: row.created_at,
+    actor: audit.actor, audit_data: JSON.parse(audit.data) as unknown,
+    idem_key: idem?.key ?? null, idem_method: idem?.method ?? null, idem_path: idem?.path ?? null, idem_fingerprint: idem?.fingerprint ?? null,
+    response: json,
+  });
+  if (inserted) {
+    if (idem) idem.completed = true;
+    return json;
   }
   return createLocalCarefully(deps, adapter, ctx, who, input, idem, clientIp);
+}
+
+const INSERT_PAYMENTS = `
+  WITH x AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(
+         bill_id uuid, tenant_id uuid, bill_status text, bill_paid bigint, id uuid, reference text, provider text, amount bigint,
+         status text, provider_txn_id text, checkout jsonb, return_url text, failure_code text, failure_message text,
+         expires_at timestamptz, next_check_at timestamptz, created_at timestamptz, actor text, audit_data jsonb,
+         idem_key text, idem_method text, idem_path text, idem_fingerprint text, response jsonb)),
+    b AS (SELECT bills.id FROM bills JOIN x ON bills.id = x.bill_id AND bills.tenant_id = x.tenant_id
+            AND bills.status = x.bill_status AND bills.amount_paid = x.bill_paid FOR UPDATE OF bills),
+    p AS (INSERT INTO payments (id, tenant_id, bill_id, reference, provider, amount, status, provider_txn_id, checkout, return_url,
+                                failure_code, failure_message, expires_at, next_check_at, created_at, updated_at)
+          SELECT x.id, x.tenant_id, x.bill_id, x.reference, x.provider, x.amount, x.status, x.provider_txn_id, x.checkout, x.return_url,
+                 x.failure_code, x.failure_message, x.expires_at, x.next_check_at, x.created_at, x.created_at
+            FROM x JOIN b ON b.id = x.bill_id RETURNING id),
+    a AS (INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
+          SELECT x.tenant_id, x.actor, 'payment.created', 'payment', x.id::text, x.audit_data, x.created_at FROM x JOIN p ON p.id = x.id),
+    k AS (INSERT INTO idempotency_keys (tenant_id, key, method, path, fingerprint, status, response_status, response_body, created_at)
+          SELECT x.tenant_id, x.idem_key, x.idem_method, x.idem_path, x.idem_fingerprint, 'done', 201, x.response, x.created_at
+            FROM x JOIN p ON p.id = x.id WHERE x.idem_key IS NOT NULL)
+  SELECT id FROM p`;
+
+const batchers = new WeakMap<object, Batcher<Record<string, unknown>, boolean>>();
+
+/** Payments waiting to be inserted share one statement (and one commit). */
+function insertBatcher(db: Deps['db']): Batcher<Record<string, unknown>, boolean> {
+  let b = batchers.get(db);
+  if (!b) {
+    b = new Batcher(async (items) => {
+      try {
+        const { rows } = (await prepared(db, INSERT_PAYMENTS, [JSON.stringify(items)])) as { rows: { id: string }[] };
+        const ids = new Set(rows.map((r) => r.id));
+        return items.map((i) => ids.has(i.id as string));
+      } catch (err) {
+        if (isUniqueViolation(err)) return items.map(() => false); // nothing written: each goes the careful way
+        throw err;
+      }
+    });
+    batchers.set(db, b);
+  }
+  return b;
 }
 
 /** The careful path: claim, lock, decide, write, in one transaction; precise errors. */
