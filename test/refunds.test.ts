@@ -1,6 +1,18 @@
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
+import type { Test } from 'tap';
+import type { Db } from '../gateway/db/knex.js';
+
+/** A gateway, a tenant, and one payment of 58,000 VND that succeeded. */
+async function paidPayment(t: Test, db: Db) {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const { payment } = await billAndPayment(env.app, ten.keys.integration);
+  await payAt(env.sim, payment, 'success');
+  return { env, ten, payment, fin: client(env.app, ten.keys.finance) };
+}
 
 eachDb('refunds: partial then full, journal follows, never above collected', async (t, { db }) => {
   const env = await makeApp(db);
@@ -39,12 +51,7 @@ eachDb('refunds: partial then full, journal follows, never above collected', asy
 });
 
 eachDb('refunds: concurrent requests never exceed what was collected', async (t, { db }) => {
-  const env = await makeApp(db);
-  t.teardown(env.close);
-  const ten = await seedTenant(db, env.clock);
-  const { payment } = await billAndPayment(env.app, ten.keys.integration);
-  await payAt(env.sim, payment, 'success');
-  const fin = client(env.app, ten.keys.finance);
+  const { env, ten, payment, fin } = await paidPayment(t, db);
   const results = await Promise.all(Array.from({ length: 10 }, () => fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })));
   const ok = results.filter((r) => r.status === 201);
   t.equal(ok.length, 5, 'five refunds of 10,000 fit in 58,000');
@@ -54,12 +61,7 @@ eachDb('refunds: concurrent requests never exceed what was collected', async (t,
 });
 
 eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never double)', async (t, { db }) => {
-  const env = await makeApp(db);
-  t.teardown(env.close);
-  const ten = await seedTenant(db, env.clock);
-  const { payment } = await billAndPayment(env.app, ten.keys.integration);
-  await payAt(env.sim, payment, 'success');
-  const fin = client(env.app, ten.keys.finance);
+  const { env, ten, payment, fin } = await paidPayment(t, db);
   const order = env.sim.orders.get(payment.reference)!;
 
   order.scenario.refund = 'fail';
