@@ -143,6 +143,8 @@ export interface PaymentAdapter {
    * and applies the answer after.
    */
   readonly checkoutFlow: 'local' | 'remote';
+  /** When the janitor first asks about a new payment (seconds); the configured schedule otherwise. */
+  readonly firstStatusCheckSeconds?: number;
 
   createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult>;
   /** Our reference from an unverified message, only to find whose credentials verify it. */

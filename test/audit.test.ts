@@ -96,4 +96,9 @@ eachDb('cli: tenants and keys', async (t, { db }) => {
   const dup = await cli(db, ['tenants', 'create', '--code', 'truong-th-a', '--name', 'X', '--tax-code', '0101234599']);
   t.equal(dup.code, 1, 'duplicate code refused');
   t.match((await cli(db, ['errors'])).text, /\| `FEEGATE_ERR_BILL_NOT_FOUND` \| 404 \|/);
+  const now = new Date();
+  const [dead] = (await db('outbox').insert({ kind: 'x', payload: '{}', status: 'dead', attempts: 7, run_at: now, created_at: now, updated_at: now, last_error: 'gone' }).returning('id')) as { id: string | number }[];
+  t.match((await cli(db, ['outbox', 'requeue', String(dead!.id)])).text, /requeued/);
+  t.equal(((await db('outbox').where({ id: dead!.id }).first()) as { status: string }).status, 'pending');
+  t.equal((await cli(db, ['outbox', 'requeue', String(dead!.id)])).code, 1, 'only dead rows are requeued');
 });

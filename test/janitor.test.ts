@@ -1,6 +1,7 @@
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, billInput, client, makeApp, payAt, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { runJanitor, EXPIRY_GRACE_MS } from '../gateway/jobs/janitor.js';
+import { sandboxApiAdapter } from '../adapters/sandbox/adapter.js';
 
 const MIN = 60_000;
 
@@ -25,6 +26,20 @@ eachDb('janitor: a lost callback is recovered by querying the provider, on sched
   // A late duplicate of the callback changes nothing.
   await env.sim.flush();
   t.equal((await db('ledger_transfers').where({ payment_id: payment.id })).length, 1, 'credited once');
+});
+
+eachDb('janitor: a provider may set its own delay before the first check', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  env.app.deps.providers.register({ ...sandboxApiAdapter, id: 'sandbox_slow', firstStatusCheckSeconds: 600 });
+  const { payment } = await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_slow');
+  const row = (await db('payments').where({ id: payment.id }).first()) as { next_check_at: Date; created_at: Date };
+  t.equal(row.next_check_at.getTime() - row.created_at.getTime(), 600_000);
+  env.clock.advance(599_000);
+  t.equal(await runJanitor(env.app.deps), 0, 'not after the default minute');
+  env.clock.advance(1_000);
+  t.equal(await runJanitor(env.app.deps), 1, "after the provider's 10 minutes");
 });
 
 eachDb('janitor: unknown stays unknown until the provider answers; timeouts never fail a payment', async (t, { db }) => {

@@ -4,6 +4,7 @@ import { startReceiver } from './helpers/receiver.js';
 import { drainOutbox } from '../gateway/outbox/outbox.js';
 import { verifySignature } from '../gateway/webhooks/signature.js';
 import { WEBHOOK_BACKOFF } from '../gateway/webhooks/handlers.js';
+import { runCli } from '../gateway/cli/main.js';
 
 eachDb('webhooks: a payment produces signed events, delivered and logged', async (t, { db }) => {
   const env = await makeApp(db);
@@ -142,6 +143,10 @@ eachDb('outbox: failing rows back off, die visibly, and can be requeued', async 
   t.match(dead.body.data, [{ kind: 'test.flaky', attempts: 3, last_error: 'boom 3' }]);
   env.clock.advance(3600_000);
   t.equal(await drain(), 0, 'a dead row is not retried');
+  const out: string[] = [];
+  const cliIo = { io: { out: (l: string) => out.push(l), err: (l: string) => out.push(l) }, db, clock: env.clock };
+  t.equal(await runCli(['outbox', 'dead'], cliIo), 0);
+  t.match(out.join('\n'), new RegExp(`${dead.body.data[0].id}  test.flaky  attempts 3 .* last error: boom 3`), 'the CLI shows it too');
   fail = false;
   const re = await client(env.app, ten.keys.admin).post(`/v1/outbox/${dead.body.data[0].id}/requeue`);
   t.same(re.body, { id: dead.body.data[0].id, status: 'pending' });

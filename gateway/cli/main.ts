@@ -13,6 +13,7 @@ import { ERRORS } from '../errors.js';
 import { createTenant, findTenant, listTenants } from '../tenants/tenants.js';
 import { createApiKey, revokeApiKey, ROLES, type Role } from '../tenants/api-keys.js';
 import { sealAudit, verifyAudit } from '../audit/audit-log.js';
+import { deadRows, requeue } from '../outbox/outbox.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -133,6 +134,20 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
         }
       }
     });
+
+  const outbox = program.command('outbox').description('the transactional outbox');
+  outbox.command('dead').description('rows that kept failing, with their last error').option('--tenant <code|id>').action(async (o: { tenant?: string }) => {
+    const d = await open();
+    const rows = await deadRows(d, o.tenant ? (await tenantOrFail(d, o.tenant)).id : null);
+    if (rows.length === 0) io.out('no dead rows');
+    for (const r of rows) io.out(`${r.id}  ${r.kind}  attempts ${r.attempts}  ${JSON.stringify(r.payload)}  last error: ${r.last_error ?? ''}`);
+  });
+  outbox.command('requeue').argument('<id>', 'outbox row id').action(async (id: string) => {
+    const d = await open();
+    const row = await requeue(d, clock, id, null);
+    if (!row) throw new Error(`no dead outbox row ${id}`);
+    io.out(`outbox row ${row.id} requeued`);
+  });
 
   program.command('errors').description('print the error code table (Markdown)').action(() => {
     io.out('| code | HTTP | meaning |\n| --- | --- | --- |');

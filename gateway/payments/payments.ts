@@ -28,8 +28,9 @@ export interface PaymentInput {
   return_url?: string;
 }
 
-/** When the janitor first asks the provider about a new payment. */
-const firstCheck = (deps: Deps, now: Date) => new Date(now.getTime() + (deps.config.janitorScheduleSeconds[0] ?? 60) * 1000);
+/** When the janitor first asks the provider about a new payment: the provider's own delay, or the schedule's first. */
+const firstCheck = (deps: Deps, now: Date, adapter?: PaymentAdapter) =>
+  new Date(now.getTime() + (adapter?.firstStatusCheckSeconds ?? deps.config.janitorScheduleSeconds[0] ?? 60) * 1000);
 
 export function newReference(): string {
   return `FG${crypto.randomBytes(10).toString('hex').toUpperCase()}`;
@@ -224,7 +225,7 @@ async function localPayment(
     checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
     failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
     failure_message: result.outcome === 'pending' ? null : result.message,
-    expires_at: bill.expiresAt, next_check_at: firstCheck(deps, now), check_count: 0,
+    expires_at: bill.expiresAt, next_check_at: firstCheck(deps, now, adapter), check_count: 0,
     created_at: now, updated_at: now, succeeded_at: null,
   };
   const audit = auditRow(deps.clock, {
@@ -259,7 +260,7 @@ async function createWithRemoteCheckout(
       [p] = (await trx('payments')
         .insert({
           tenant_id: who.tenantId, bill_id: bill.id, reference: newReference(), provider: adapter.id, amount, status: 'created',
-          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: firstCheck(deps, now),
+          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: firstCheck(deps, now, adapter),
           created_at: now, updated_at: now,
         })
         .returning('*')) as [PaymentRow];
