@@ -60,15 +60,37 @@ interface PayableBill {
  * it exists for this tenant, is payable today, has no payment in flight (under the lock this check
  * cannot race; the partial unique index backs it up), and the amount fits.
  */
+type BillWithInFlight = BillRow & { in_flight: { id: string; status: string } | null };
+const BILL_COLUMNS = `b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
+                  WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight`;
+
+const snapshotReaders = new WeakMap<object, Batcher<string, BillWithInFlight | undefined>>();
+
+/** Unlocked bill reads waiting together share one statement. */
+function billSnapshots(db: Deps['db']): Batcher<string, BillWithInFlight | undefined> {
+  let b = snapshotReaders.get(db);
+  if (!b) {
+    b = new Batcher(async (ids) => {
+      const { rows } = (await prepared(db, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ANY(?::uuid[])`, [`{${ids.join(',')}}`])) as { rows: BillWithInFlight[] };
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id));
+    });
+    snapshotReaders.set(db, b);
+  }
+  return b;
+}
+
 async function payableBill(q: Trx | Deps['db'], deps: Deps, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
-  const { rows } = (await prepared(
-    q,
-    `SELECT b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
-                  WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight
-       FROM bills b WHERE b.id = ? AND b.tenant_id = ?${lock ? ' FOR UPDATE OF b' : ''}`,
-    [input.bill_id, who.tenantId],
-  )) as { rows: (BillRow & { in_flight: { id: string; status: string } | null })[] };
-  const bill = rows[0];
+  let bill: BillWithInFlight | undefined;
+  if (lock) {
+    const { rows } = (await prepared(q, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`, [input.bill_id, who.tenantId])) as {
+      rows: BillWithInFlight[];
+    };
+    bill = rows[0];
+  } else {
+    bill = await billSnapshots(q as Deps['db']).submit(input.bill_id);
+    if (bill && bill.tenant_id !== who.tenantId) bill = undefined; // another tenant's bill does not exist for this key
+  }
   if (!bill) fail('FEEGATE_ERR_BILL_NOT_FOUND');
   const now = deps.clock.now();
   const reason = notPayableReason(bill, now);
