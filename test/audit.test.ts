@@ -31,7 +31,8 @@ eachDb('audit: every change is recorded, sealed into a chain, and verifies', asy
   t.same(v, { tenantId: ten.tenantId, ok: true, sealed: 10, unsealed: 0 });
 
   // The chain is what the spec says: row_hash = sha256(prev_hash || canonical row).
-  const rows = (await db('audit_log').where({ tenant_id: ten.tenantId }).orderBy('seq')) as { seq: string; prev_hash: string; row_hash: string }[];
+  const rows = (await db('audit_chain').where({ tenant_id: ten.tenantId }).orderBy('seq')) as { seq: string; prev_hash: string; row_hash: string }[];
+  t.equal(rows.length, 10);
   t.equal(rows[0]!.prev_hash, GENESIS_HASH);
   for (let i = 1; i < rows.length; i++) t.equal(rows[i]!.prev_hash, rows[i - 1]!.row_hash);
   t.not(chainHash(GENESIS_HASH, '{}'), rows[0]!.row_hash);
@@ -43,6 +44,8 @@ eachDb('audit: every change is recorded, sealed into a chain, and verifies', asy
   // The database refuses edits and deletes of history.
   await t.rejects(db('audit_log').where({ tenant_id: ten.tenantId }).update({ action: 'x' }), /append-only/);
   await t.rejects(db('audit_log').where({ tenant_id: ten.tenantId }).del(), /append-only/);
+  await t.rejects(db('audit_chain').where({ tenant_id: ten.tenantId }).update({ row_hash: 'x' }), /append-only/);
+  await t.rejects(db('audit_chain').where({ tenant_id: ten.tenantId }).del(), /append-only/);
   await t.rejects(db('ledger_transfers').update({ amount: 1 }), /append-only/);
   await t.rejects(db('ledger_transfers').del(), /append-only/);
 });
@@ -54,10 +57,10 @@ eachDb('audit: a tampered row is named as the first broken link', async (t, { db
   await billAndPayment(env.app, ten.keys.integration);
   await sealAudit(db);
   // A superuser who disables the trigger can still edit a row: the chain shows it.
-  const target = (await db('audit_log').where({ tenant_id: ten.tenantId, seq: 6 }).first()) as { id: string | number };
-  await db.raw('ALTER TABLE audit_log DISABLE TRIGGER audit_log_seal_only');
+  const target = { id: ((await db('audit_chain').where({ tenant_id: ten.tenantId, seq: 6 }).first()) as { audit_id: string | number }).audit_id };
+  await db.raw('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
   await db('audit_log').where({ id: target.id }).update({ data: JSON.stringify({ amount: 1 }) });
-  await db.raw('ALTER TABLE audit_log ENABLE TRIGGER audit_log_seal_only');
+  await db.raw('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
   const v = await verifyAudit(db, ten.tenantId);
   t.equal(v.ok, false);
   t.match(v.broken, { seq: 6, id: Number(target.id), reason: /row_hash does not match/ });
@@ -68,9 +71,9 @@ eachDb('audit: a tampered row is named as the first broken link', async (t, { db
   // Removing the last rows is caught by the chain head.
   const ten2 = await seedTenant(db, env.clock);
   await sealAudit(db);
-  await db.raw('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_delete');
-  await db('audit_log').where({ tenant_id: ten2.tenantId, seq: 4 }).del();
-  await db.raw('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_delete');
+  await db.raw('ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_append_only');
+  await db('audit_chain').where({ tenant_id: ten2.tenantId, seq: 4 }).del();
+  await db.raw('ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_append_only');
   const v2 = await verifyAudit(db, ten2.tenantId);
   t.equal(v2.ok, false);
   t.match(v2.broken?.reason, /chain head/);
