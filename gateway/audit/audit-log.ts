@@ -87,7 +87,8 @@ export function chainHash(prevHash: string, canonical: string): string {
 
 /** Seals every final record (all tenants, or one). Returns how many it sealed. Safe to run in N processes. */
 export async function sealAudit(db: Db, opts: { tenantId?: string; batch?: number } = {}): Promise<number> {
-  const batch = opts.batch ?? 2000;
+  // Small batches: hashing is synchronous work, and a long one would stall the requests of this process.
+  const batch = opts.batch ?? 200;
   const tenants = opts.tenantId
     ? [opts.tenantId]
     : ((await db.raw(
