@@ -3,7 +3,7 @@
  * simulator when sandbox mode is on. No listening, no migrations: server.ts does those.
  */
 import crypto from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
@@ -30,6 +30,8 @@ import { sandboxAdapter, sandboxApiAdapter } from '../adapters/sandbox/adapter.j
 import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
 import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { vnpayAdapter } from '../adapters/vnpay/adapter.js';
+import { VnpaySimulator, vnpaySimulatorRoutes } from '../adapters/vnpay/simulator.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import './http/fastify-types.js';
@@ -47,6 +49,7 @@ export interface AppOptions {
 
 export interface App extends FastifyInstance {
   sandbox?: SandboxSimulator;
+  vnpay?: VnpaySimulator;
 }
 
 /**
@@ -69,6 +72,16 @@ function localFirstClient(app: FastifyInstance, publicUrl: string, fallback: Htt
   };
 }
 
+/** Simulators play the providers: public, not rate limited, not part of the API docs. */
+async function mountSimulator(app: FastifyInstance, prefix: string, routes: FastifyPluginAsync): Promise<void> {
+  await app.register(async (scope) => {
+    scope.addHook('onRoute', (route) => {
+      route.config = { ...(route.config ?? {}), auth: false, rateLimit: false } as typeof route.config;
+    });
+    await scope.register(routes);
+  }, { prefix });
+}
+
 export async function buildApp(opts: AppOptions): Promise<App> {
   const { config, db } = opts;
   const clock = opts.clock ?? systemClock;
@@ -82,14 +95,26 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
-  const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> =>
-    provider.startsWith('sandbox')
-      ? { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT, ...(config.sandboxUrl ? { base_url: config.sandboxUrl } : {}) }
-      : {};
+  // Sandbox mode: every provider points at its simulator mounted here. (Per-tenant credentials,
+  // encrypted at rest, come with the real provider integrations.)
+  const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${config.sandboxSecret}:vnpay`, ipnUrl: `${config.publicUrl}/v1/notify/vnpay` };
+  const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> => {
+    if (provider.startsWith('sandbox')) {
+      return { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT, ...(config.sandboxUrl ? { base_url: config.sandboxUrl } : {}) };
+    }
+    if (provider === 'vnpay' && config.sandbox) {
+      return {
+        tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
+        pay_url: `${config.publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${config.publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
+      };
+    }
+    return {};
+  };
   const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
   if (config.sandbox) {
     providers.register(sandboxAdapter);
     providers.register(sandboxApiAdapter);
+    providers.register(vnpayAdapter);
   }
 
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
@@ -161,12 +186,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   if (config.sandbox) {
     const sim = new SandboxSimulator({ secret: config.sandboxSecret, http, clock, publicUrl: config.publicUrl });
     app.sandbox = sim;
-    await app.register(async (scope) => {
-      scope.addHook('onRoute', (route) => {
-        route.config = { ...(route.config ?? {}), auth: false, rateLimit: false } as typeof route.config;
-      });
-      await scope.register(simulatorRoutes(sim));
-    }, { prefix: '/sandbox' });
+    await mountSimulator(app, '/sandbox', simulatorRoutes(sim));
+    app.vnpay = new VnpaySimulator({ terminal: vnpayTerminal, http, clock });
+    await mountSimulator(app, '/sandbox/vnpay', vnpaySimulatorRoutes(app.vnpay));
   }
   await app.ready();
   return app;

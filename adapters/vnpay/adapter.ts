@@ -1,0 +1,155 @@
+/**
+ * The VNPay adapter (API 2.1.0). Checkout is a redirect URL we sign ourselves (no call to VNPay);
+ * the IPN is a GET with the signed result; querydr and refund are signed JSON POSTs.
+ * Credentials: tmn_code, hash_secret, pay_url, api_url.
+ */
+import crypto from 'node:crypto';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type {
+  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
+  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+} from '../contract.js';
+import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import {
+  IPN_ANSWERS, QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
+  fieldsHash, fromVnpAmount, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
+} from './protocol.js';
+
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
+function cred(ctx: AdapterContext, name: string): string {
+  const v = ctx.credentials[name];
+  if (!v) throw new Error(`VNPay credentials have no ${name}`);
+  return v;
+}
+
+/** VNPay wants order info without diacritics or special characters. */
+export function orderInfo(text: string): string {
+  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd').replace(/Đ/g, 'D')
+    .replace(/[^A-Za-z0-9 .,:_-]/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 255) || 'Thanh toan';
+}
+
+function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'return'): VerifyResult {
+  const p: Record<string, string> = {};
+  for (const [k, v] of Object.entries(msg.query)) { const s = one(v); if (s !== undefined) p[k] = s; }
+  if (!verifySecureHash(p, cred(ctx, 'hash_secret'))) return { ok: false, reason: 'signature', message: 'vnp_SecureHash does not verify' };
+  for (const f of ['vnp_TxnRef', 'vnp_Amount', 'vnp_ResponseCode', 'vnp_TmnCode']) {
+    if (!p[f]) return { ok: false, reason: 'malformed', message: `missing ${f}` };
+  }
+  if (p.vnp_TmnCode !== cred(ctx, 'tmn_code')) return { ok: false, reason: 'signature', message: 'another terminal' };
+  const amount = fromVnpAmount(p.vnp_Amount!);
+  if (amount === undefined) return { ok: false, reason: 'malformed', message: 'vnp_Amount is not a whole number of VND x 100' };
+  const status = p.vnp_TransactionStatus ?? (p.vnp_ResponseCode === '00' ? '00' : '02');
+  const txn = p.vnp_TransactionNo && p.vnp_TransactionNo !== '0' ? p.vnp_TransactionNo : `${p.vnp_TxnRef}#0`;
+  return {
+    ok: true,
+    notification: {
+      reference: p.vnp_TxnRef!, providerTxnId: txn, eventType: `${kind}.${p.vnp_ResponseCode}.${status}`,
+      outcome: paymentOutcome(p.vnp_ResponseCode!, status), amount, currency: 'VND', code: p.vnp_ResponseCode, payload: p,
+    },
+  };
+}
+
+async function api(ctx: AdapterContext, body: Record<string, string>, responseFields: readonly string[]): Promise<Record<string, string> | { unknown: string }> {
+  try {
+    const res = await ctx.http.request({
+      method: 'POST', url: cred(ctx, 'api_url'), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      timeoutMs: Number(ctx.credentials.timeout_ms ?? 10_000),
+    });
+    if (res.status >= 500) return { unknown: `VNPay answered HTTP ${res.status}` };
+    const out = JSON.parse(res.body) as Record<string, string>;
+    // Error answers (bad request, bad checksum) may come unsigned; results must verify.
+    if (out.vnp_SecureHash !== undefined && fieldsHash(out, responseFields, cred(ctx, 'hash_secret')) !== String(out.vnp_SecureHash).toLowerCase()) {
+      return { unknown: 'VNPay answer signature does not verify' };
+    }
+    return out;
+  } catch (err) {
+    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError || err instanceof SyntaxError) return { unknown: (err as Error).message };
+    throw err;
+  }
+}
+
+function requestBase(ctx: AdapterContext, command: string) {
+  return {
+    vnp_RequestId: crypto.randomBytes(8).toString('hex'), vnp_Version: VERSION, vnp_Command: command, vnp_TmnCode: cred(ctx, 'tmn_code'),
+    vnp_CreateDate: vnpDate(ctx.clock.now()), vnp_IpAddr: ctx.credentials.server_ip ?? '127.0.0.1',
+  };
+}
+
+const TXN_STATUS: Record<string, Outcome> = { '00': 'succeeded', '01': 'pending', '02': 'failed' };
+
+export const vnpayAdapter: PaymentAdapter = {
+  id: 'vnpay',
+  displayName: 'VNPay',
+  sandbox: false,
+  notifyMethod: 'GET',
+  checkoutFlow: 'local',
+
+  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
+    const params: Record<string, string> = {
+      vnp_Version: VERSION, vnp_Command: 'pay', vnp_TmnCode: cred(ctx, 'tmn_code'), vnp_Amount: toVnpAmount(req.amount),
+      vnp_CreateDate: vnpDate(ctx.clock.now()), vnp_CurrCode: 'VND', vnp_IpAddr: req.clientIp ?? '127.0.0.1', vnp_Locale: 'vn',
+      vnp_OrderInfo: orderInfo(req.description), vnp_OrderType: 'other', vnp_ReturnUrl: req.returnUrl,
+      vnp_ExpireDate: vnpDate(req.expiresAt), vnp_TxnRef: req.reference,
+    };
+    const url = `${cred(ctx, 'pay_url')}?${signData(params)}&vnp_SecureHash=${secureHash(params, cred(ctx, 'hash_secret'))}`;
+    return { outcome: 'pending', checkout: { type: 'redirect', url } };
+  },
+
+  peekReference: (msg) => one(msg.query.vnp_TxnRef) ?? null,
+  verifyNotification: (ctx, msg) => verifyResult(ctx, msg, 'ipn'),
+  verifyReturn: (ctx, msg) => verifyResult(ctx, msg, 'return'),
+
+  answer(kind: AnswerKind): CallbackAnswer {
+    return { status: 200, contentType: 'application/json', body: JSON.stringify(IPN_ANSWERS[kind]) };
+  },
+
+  async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
+    const body: Record<string, string> = {
+      ...requestBase(ctx, 'querydr'), vnp_TxnRef: q.reference, vnp_OrderInfo: `Truy van ${q.reference}`, vnp_TransactionDate: vnpDate(q.createdAt),
+    };
+    body.vnp_SecureHash = fieldsHash(body, QUERY_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
+    const res = await api(ctx, body, QUERY_RESPONSE_FIELDS);
+    if ('unknown' in res) return { outcome: 'unknown', message: res.unknown };
+    if (res.vnp_ResponseCode === '91') return { outcome: 'unknown', notFound: true, code: '91', message: 'transaction not found' };
+    if (res.vnp_ResponseCode !== '00') return { outcome: 'unknown', code: res.vnp_ResponseCode, message: res.vnp_Message };
+    const status = res.vnp_TransactionStatus ?? '';
+    const outcome = status === '02' && res.vnp_TransactionNo === '0' ? 'cancelled' : TXN_STATUS[status] ?? 'unknown';
+    return { outcome, amount: res.vnp_Amount ? fromVnpAmount(res.vnp_Amount) : undefined, providerTxnId: res.vnp_TransactionNo, code: status };
+  },
+
+  async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
+    const body: Record<string, string> = {
+      ...requestBase(ctx, 'refund'), vnp_TransactionType: req.amount === req.paymentAmount ? '02' : '03', vnp_TxnRef: req.paymentReference,
+      vnp_Amount: toVnpAmount(req.amount), vnp_TransactionNo: req.providerTxnId ?? '0', vnp_TransactionDate: vnpDate(req.paidAt ?? ctx.clock.now()),
+      vnp_CreateBy: 'feegate', vnp_OrderInfo: orderInfo(`Hoan tien ${req.refundReference} ${req.reason}`),
+    };
+    body.vnp_SecureHash = fieldsHash(body, REFUND_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
+    const res = await api(ctx, body, REFUND_RESPONSE_FIELDS);
+    if ('unknown' in res) return { outcome: 'unknown', message: res.unknown };
+    const code = res.vnp_ResponseCode ?? '';
+    if (code === '00') return { outcome: 'succeeded', providerRefundId: res.vnp_TransactionNo, code };
+    if (code === '94') return { outcome: 'pending', code, message: res.vnp_Message };
+    if (['02', '03', '91', '95', '97'].includes(code)) return { outcome: 'failed', code, message: res.vnp_Message };
+    return { outcome: 'unknown', code, message: res.vnp_Message };
+  },
+
+  /**
+   * Assumed layout (VNPay's reconciliation export is not public; adjust here when a real one is at
+   * hand): CSV with header `TxnRef,TransactionNo,Amount,Fee,PayDate,Status`, amounts in VND (not
+   * x100), PayDate `yyyyMMddHHmmss` GMT+7, Status 00 (paid) / 02 (refund).
+   */
+  parseSettlement(content: string): SettlementLine[] {
+    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+    return rows.map((r, i) => {
+      const amount = Number(r.Amount), fee = Number(r.Fee ?? 0);
+      const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(r.PayDate ?? '');
+      const status = ({ '00': 'succeeded', '02': 'refunded' } as const)[r.Status as '00'];
+      if (!r.TxnRef || !r.TransactionNo || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || !m || !status) {
+        throw new Error(`settlement line ${i + 2} is malformed`);
+      }
+      const occurredAt = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+07:00`);
+      return { providerRef: r.TransactionNo, ourRef: r.TxnRef, amount, fee, occurredAt, status };
+    });
+  },
+};
