@@ -1,0 +1,76 @@
+/**
+ * The contract every payment adapter must pass, run once per adapter (add a harness for a new one):
+ * checkout → the payer pays at the provider's simulator → the provider's callback is verified and
+ * credits once; the provider's status query agrees; refunds; a cancelled payment never credits;
+ * messages that do not verify are refused in the provider's format.
+ */
+import { eachDb } from './helpers/db.js';
+import { billInput, client, makeApp, payAt, seedTenant, type TestApp } from './helpers/app.js';
+import { balances } from '../gateway/ledger/ledger.js';
+
+interface Harness {
+  provider: string;
+  /** The payer at the provider: opens the checkout, then pays or cancels. */
+  pay(env: TestApp, payment: { reference: string; checkout: { url?: string } | null }, result: 'success' | 'cancel'): Promise<void>;
+}
+
+const HARNESSES: Harness[] = [
+  { provider: 'sandbox', pay: async (env, p, r) => { await payAt(env.sim, p, r); } },
+  { provider: 'sandbox_api', pay: async (env, p, r) => { await payAt(env.sim, p, r); } },
+  {
+    provider: 'vnpay',
+    pay: async (env, p, r) => {
+      const sim = env.app.vnpay!;
+      const opened = sim.open(Object.fromEntries(new URL(p.checkout!.url!).searchParams));
+      if (!opened.ok) throw new Error(`VNPay refused the checkout: ${opened.code}`);
+      await sim.complete(p.reference, r);
+    },
+  },
+];
+
+for (const h of HARNESSES) {
+  eachDb(`adapter contract: ${h.provider}`, async (t, { db }) => {
+    const env = await makeApp(db);
+    t.teardown(env.close);
+    const ten = await seedTenant(db, env.clock);
+    const api = client(env.app, ten.keys.integration);
+    const fin = client(env.app, ten.keys.finance);
+    const adapter = env.app.deps.providers.get(h.provider)!;
+    const ctx = await env.app.deps.providers.context(h.provider, ten.tenantId);
+
+    const bill = (await api.post('/v1/bills', billInput())).body;
+    const payment = (await api.post('/v1/payments', { bill_id: bill.id, provider: h.provider })).body;
+    t.equal(payment.status, 'pending', 'checkout created');
+    t.ok(payment.checkout?.url, 'with somewhere to send the payer');
+
+    await h.pay(env, payment, 'success');
+    const paid = (await fin.get(`/v1/payments/${payment.id}`)).body;
+    t.equal(paid.status, 'succeeded', 'the verified callback credited it');
+    t.equal((await db('ledger_transfers').where({ payment_id: payment.id, kind: 'payment.succeeded' })).length, 1, 'once');
+
+    const status = await adapter.queryStatus(ctx, { reference: payment.reference, providerTxnId: paid.provider_transaction_id, amount: payment.amount, createdAt: new Date(payment.created_at) });
+    t.equal(status.outcome, 'succeeded', 'the status query agrees');
+    t.equal(status.amount, payment.amount, 'with the same amount');
+
+    const refund = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 8_000, reason: 'contract' });
+    t.equal(refund.body.status, 'succeeded', 'a partial refund goes through');
+    const rest = await fin.post(`/v1/payments/${payment.id}/refunds`, {});
+    t.equal(rest.body.status, 'succeeded', 'and the rest');
+    t.same((await balances(db, ten.tenantId)).map((b) => b.balance), [0, 0], 'the journal nets to zero');
+
+    const bill2 = (await api.post('/v1/bills', billInput())).body;
+    const p2 = (await api.post('/v1/payments', { bill_id: bill2.id, provider: h.provider })).body;
+    await h.pay(env, p2, 'cancel');
+    const cancelled = (await fin.get(`/v1/payments/${p2.id}`)).body.status;
+    t.ok(['cancelled', 'failed'].includes(cancelled), `a cancelled payment ends ${cancelled}`);
+    t.equal((await db('ledger_transfers').where({ payment_id: p2.id })).length, 0, 'and credits nothing');
+
+    const bogus = adapter.verifyNotification(ctx, { method: adapter.notifyMethod, query: { vnp_TxnRef: p2.reference }, headers: {}, rawBody: '{"reference":"x"}' });
+    t.equal(bogus.ok, false, 'an unsigned message does not verify');
+    for (const kind of ['ok', 'already_confirmed', 'unknown_order', 'amount_mismatch', 'bad_signature', 'malformed', 'error'] as const) {
+      const a = adapter.answer(kind);
+      t.ok(a.status >= 200 && a.status < 300, `answers ${kind} the way the provider expects (HTTP ${a.status})`);
+    }
+    t.not(adapter.answer('ok').body, adapter.answer('bad_signature').body, 'success and refusal are told apart');
+  }, { engines: ['pglite'] });
+}
