@@ -1,9 +1,9 @@
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, client, makeApp, payAt, seedTenant } from './helpers/app.js';
 import { startReceiver } from './helpers/receiver.js';
-import { drainOutbox } from '../gateway/outbox/outbox.js';
+import { claimBatch, drainOutbox } from '../gateway/outbox/outbox.js';
 import { verifySignature } from '../gateway/webhooks/signature.js';
-import { WEBHOOK_BACKOFF } from '../gateway/webhooks/handlers.js';
+import { WEBHOOK_BACKOFF, fanoutHandler } from '../gateway/webhooks/handlers.js';
 import { runCli } from '../gateway/cli/main.js';
 
 eachDb('webhooks: a payment produces signed events, delivered and logged', async (t, { db }) => {
@@ -154,4 +154,28 @@ eachDb('outbox: failing rows back off, die visibly, and can be requeued', async 
   t.same((await client(env.app, ten.keys.admin).get('/v1/outbox/dead')).body.data, []);
   const row = (await db('outbox').where({ kind: 'test.flaky' }).first()) as { status: string };
   t.equal(row.status, 'done');
+});
+
+eachDb('outbox: event fan-out runs as one batch and completes every row once', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const admin = client(env.app, ten.keys.admin);
+  await admin.post('/v1/webhook-endpoints', { url: 'https://a.example/hooks', events: ['payment.succeeded'] });
+  await admin.post('/v1/webhook-endpoints', { url: 'https://b.example/hooks', events: ['*'] });
+  for (let i = 0; i < 3; i++) {
+    const { payment } = await billAndPayment(env.app, ten.keys.integration);
+    await payAt(env.sim, payment, 'success');
+  }
+  const rows = await claimBatch(db, env.clock, 50, 60);
+  t.equal(rows.length, 6, 'six events: three payment.succeeded, three bill.paid');
+  await fanoutHandler.runBatch!(rows, env.app.deps);
+  const done = (await db('outbox').where({ kind: 'event.fanout', status: 'done' })).length;
+  t.equal(done, 6, 'every fan-out row completed');
+  const deliveries = (await db('outbox').where({ kind: 'webhook.deliver', status: 'pending' }).select('payload')) as { payload: { event_id: string; endpoint_id: string } }[];
+  t.equal(deliveries.length, 9, 'three to the first endpoint (payment.succeeded only), six to the second (*)');
+  await fanoutHandler.runBatch!(rows, env.app.deps);
+  t.equal((await db('outbox').where({ kind: 'webhook.deliver' })).length, 9, 'running a batch again (lease gone) adds nothing');
+  const metrics = await env.app.inject('/metrics');
+  t.notMatch(metrics.body, /feegate_outbox_batch_fallbacks_total\{kind="event.fanout"\} [1-9]/, 'no batch fell back');
 });

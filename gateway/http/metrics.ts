@@ -29,6 +29,12 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly outboxBatchFallbacks = new client.Counter({
+    name: 'feegate_outbox_batch_fallbacks_total',
+    help: 'Outbox batches that failed as a batch and ran row by row',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly webhookAttempts = new client.Counter({
     name: 'feegate_webhook_attempts_total',
     help: 'Merchant webhook delivery attempts by outcome',

@@ -46,6 +46,11 @@ export interface OutboxHandler {
   /** Seconds to wait after the n-th failed attempt (1-based); past the list's end the row is dead. */
   backoffSeconds: number[];
   run(row: OutboxRow, deps: Deps): Promise<HandlerResult>;
+  /**
+   * Optional: do the work of many claimed rows and complete them in one transaction (rows whose
+   * lease was lost are left alone). If it throws, the rows run one by one through run().
+   */
+  runBatch?(rows: OutboxRow[], deps: Deps): Promise<void>;
 }
 
 export const DEFAULT_BACKOFF = [10, 30, 60, 300, 900, 3600, 3600];
@@ -152,15 +157,30 @@ export async function drainOutbox(deps: Deps, handlers: Map<string, OutboxHandle
   const concurrency = opts.concurrency ?? 8;
   let ran = 0;
   while (ran < max) {
-    const rows = await claimBatch(deps.db, deps.clock, Math.min(batch, max - ran), deps.config.leaseSeconds);
-    if (rows.length === 0) break;
+    const claimed = await claimBatch(deps.db, deps.clock, Math.min(batch, max - ran), deps.config.leaseSeconds);
+    if (claimed.length === 0) break;
+    const rows: OutboxRow[] = [];
+    const byKind = new Map<string, OutboxRow[]>();
+    for (const r of claimed) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r]);
+    for (const [kind, group] of byKind) {
+      const handler = handlers.get(kind);
+      if (handler?.runBatch && group.length > 1) {
+        try {
+          await handler.runBatch(group, deps);
+          continue;
+        } catch {
+          deps.metrics.outboxBatchFallbacks.inc({ kind }); // then one by one below
+        }
+      }
+      rows.push(...group);
+    }
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(concurrency, rows.length) }, async () => {
         while (next < rows.length) await runRow(deps, handlers, rows[next++]!);
       }),
     );
-    ran += rows.length;
+    ran += claimed.length;
   }
   return ran;
 }

@@ -40,6 +40,23 @@ export const fanoutHandler: OutboxHandler = {
     });
     return { completed: true };
   },
+  /** Many events at once: one statement queues their deliveries and completes the rows. */
+  async runBatch(rows, deps) {
+    const now = deps.clock.now();
+    await deps.db.raw(
+      `WITH r AS (SELECT unnest(?::bigint[]) AS id, unnest(?::uuid[]) AS lease),
+            o AS (SELECT outbox.id, (outbox.payload->>'event_id')::uuid AS event_id FROM outbox
+                    JOIN r ON r.id = outbox.id AND outbox.lease_token = r.lease WHERE outbox.status = 'pending' FOR UPDATE OF outbox),
+            d AS (INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at)
+                  SELECT e.tenant_id, '${DELIVER}', jsonb_build_object('event_id', e.id, 'endpoint_id', w.id), 'deliver:' || e.id || ':' || w.id,
+                         'pending', ?, ?, ?
+                    FROM o JOIN events e ON e.id = o.event_id
+                    JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.status = 'enabled' AND (e.type = ANY(w.events) OR '*' = ANY(w.events))
+                  ON CONFLICT (dedupe_key) DO NOTHING)
+       UPDATE outbox SET status = 'done', done_at = ?, updated_at = ?, lease_token = NULL, locked_until = NULL FROM o WHERE outbox.id = o.id`,
+      [`{${rows.map((r) => r.id).join(',')}}`, `{${rows.map((r) => r.lease_token).join(',')}}`, now, now, now, now, now],
+    );
+  },
 };
 
 export const deliverHandler: OutboxHandler = {
