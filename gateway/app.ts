@@ -31,6 +31,8 @@ import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
 import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { vnpayAdapter } from '../adapters/vnpay/adapter.js';
+import { momoAdapter } from '../adapters/momo/adapter.js';
+import { MomoSimulator, momoSimulatorRoutes } from '../adapters/momo/simulator.js';
 import { VnpaySimulator, vnpaySimulatorRoutes } from '../adapters/vnpay/simulator.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
@@ -50,6 +52,7 @@ export interface AppOptions {
 export interface App extends FastifyInstance {
   sandbox?: SandboxSimulator;
   vnpay?: VnpaySimulator;
+  momo?: MomoSimulator;
 }
 
 /**
@@ -98,6 +101,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // Sandbox mode: every provider points at its simulator mounted here. (Per-tenant credentials,
   // encrypted at rest, come with the real provider integrations.)
   const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${config.sandboxSecret}:vnpay`, ipnUrl: `${config.publicUrl}/v1/notify/vnpay` };
+  const derive = (what: string) => crypto.createHash('sha256').update(`${config.sandboxSecret}:${what}`).digest('hex');
+  const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access').slice(0, 16), secretKey: derive('momo-secret').slice(0, 32) };
   const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> => {
     if (provider.startsWith('sandbox')) {
       return { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT, ...(config.sandboxUrl ? { base_url: config.sandboxUrl } : {}) };
@@ -108,6 +113,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         pay_url: `${config.publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${config.publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
       };
     }
+    if (provider === 'momo' && config.sandbox) {
+      return { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${config.publicUrl}/sandbox/momo` };
+    }
     return {};
   };
   const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
@@ -115,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     providers.register(sandboxAdapter);
     providers.register(sandboxApiAdapter);
     providers.register(vnpayAdapter);
+    providers.register(momoAdapter);
   }
 
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
@@ -189,6 +198,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     await mountSimulator(app, '/sandbox', simulatorRoutes(sim));
     app.vnpay = new VnpaySimulator({ terminal: vnpayTerminal, http, clock });
     await mountSimulator(app, '/sandbox/vnpay', vnpaySimulatorRoutes(app.vnpay));
+    app.momo = new MomoSimulator({ partner: momoPartner, http, clock, publicUrl: config.publicUrl });
+    await mountSimulator(app, '/sandbox/momo', momoSimulatorRoutes(app.momo));
   }
   await app.ready();
   return app;

@@ -1,0 +1,154 @@
+/**
+ * The MoMo adapter (API v2, captureWallet). Checkout is created by a signed call to MoMo, which
+ * answers payUrl / deeplink / qrCodeUrl; the IPN is a signed JSON POST we answer with HTTP 204;
+ * query and refund are signed JSON POSTs. Credentials: partner_code, access_key, secret_key, endpoint.
+ */
+import crypto from 'node:crypto';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type {
+  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
+  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+} from '../contract.js';
+import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
+
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
+function cred(ctx: AdapterContext, name: string): string {
+  const v = ctx.credentials[name];
+  if (!v) throw new Error(`MoMo credentials have no ${name}`);
+  return v;
+}
+
+async function call(ctx: AdapterContext, path: string, body: Record<string, unknown>): Promise<Record<string, unknown> | { unknown: string }> {
+  try {
+    const res = await ctx.http.request({
+      method: 'POST', url: `${cred(ctx, 'endpoint')}/v2/gateway/api/${path}`, headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body), timeoutMs: Number(ctx.credentials.timeout_ms ?? 30_000),
+    });
+    if (res.status >= 500) return { unknown: `MoMo answered HTTP ${res.status}` };
+    return JSON.parse(res.body) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError || err instanceof SyntaxError) return { unknown: (err as Error).message };
+    throw err;
+  }
+}
+
+function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ipn' | 'return'): VerifyResult {
+  const withKey = { ...f, accessKey: cred(ctx, 'access_key') };
+  if (!momoVerify(cred(ctx, 'secret_key'), withKey, IPN_KEYS)) return { ok: false, reason: 'signature', message: 'signature does not verify' };
+  if (f.partnerCode !== cred(ctx, 'partner_code')) return { ok: false, reason: 'signature', message: 'another partner' };
+  const amount = Number(f.amount), code = Number(f.resultCode);
+  if (!f.orderId || !Number.isSafeInteger(amount) || !Number.isInteger(code)) return { ok: false, reason: 'malformed', message: 'orderId, amount or resultCode missing' };
+  const transId = String(f.transId ?? '0');
+  return {
+    ok: true,
+    notification: {
+      reference: String(f.orderId), providerTxnId: transId !== '0' && transId !== '' ? transId : `${String(f.orderId)}#0`,
+      eventType: `${kind}.${code}`, outcome: momoOutcome(code), amount, currency: 'VND', code: String(code), message: String(f.message ?? ''),
+      payload: f as Record<string, unknown>,
+    },
+  };
+}
+
+export const momoAdapter: PaymentAdapter = {
+  id: 'momo',
+  displayName: 'MoMo',
+  sandbox: false,
+  notifyMethod: 'POST',
+  checkoutFlow: 'remote',
+
+  async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
+    const body: Record<string, unknown> = {
+      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: req.reference, amount: req.amount,
+      orderId: req.reference, orderInfo: req.description.slice(0, 255), redirectUrl: req.returnUrl, ipnUrl: req.notifyUrl,
+      requestType: 'captureWallet', extraData: '', lang: 'vi',
+    };
+    body.signature = momoSign(cred(ctx, 'secret_key'), body, CREATE_KEYS);
+    const res = await call(ctx, 'create', body);
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = Number(res.resultCode);
+    if (code === 0 && typeof res.payUrl === 'string') {
+      return { outcome: 'pending', checkout: { type: 'redirect', url: res.payUrl, deeplink: res.deeplink as string | undefined, qr_payload: res.qrCodeUrl as string | undefined } };
+    }
+    if (code === 99 || code === 10 || !Number.isInteger(code)) return { outcome: 'unknown', message: String(res.message ?? 'MoMo system error') };
+    return { outcome: 'failed', code: `momo_${code}`, message: String(res.message ?? 'refused by MoMo') };
+  },
+
+  peekReference(msg: InboundHttp): string | null {
+    if (msg.method === 'GET') return one(msg.query.orderId) ?? null;
+    try {
+      const b = JSON.parse(msg.rawBody) as { orderId?: unknown };
+      return typeof b.orderId === 'string' ? b.orderId : null;
+    } catch {
+      return null;
+    }
+  },
+
+  verifyNotification(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
+    let body: unknown;
+    try {
+      body = JSON.parse(msg.rawBody);
+    } catch {
+      return { ok: false, reason: 'malformed', message: 'body is not JSON' };
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'malformed', message: 'body is not an object' };
+    return verifyFields(ctx, body as Record<string, unknown>, 'ipn');
+  },
+
+  verifyReturn(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
+    const f: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(msg.query)) f[k] = one(v);
+    return verifyFields(ctx, f, 'return');
+  },
+
+  /** MoMo wants 204 for a notification it may stop sending; refusals are told apart by status. */
+  answer(kind: AnswerKind): CallbackAnswer {
+    if (kind === 'ok' || kind === 'already_confirmed') return { status: 204 };
+    const status = kind === 'unknown_order' ? 404 : kind === 'error' ? 500 : 400;
+    return { status, contentType: 'application/json', body: JSON.stringify({ message: kind }) };
+  },
+
+  async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
+    const body: Record<string, unknown> = {
+      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: `Q${crypto.randomBytes(8).toString('hex')}`, orderId: q.reference, lang: 'vi',
+    };
+    body.signature = momoSign(cred(ctx, 'secret_key'), body, QUERY_KEYS);
+    const res = await call(ctx, 'query', body);
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = Number(res.resultCode);
+    if (code === 42) return { outcome: 'unknown', notFound: true, code: '42', message: String(res.message ?? 'order not found') };
+    return { outcome: momoOutcome(code), amount: res.amount === undefined ? undefined : Number(res.amount), providerTxnId: res.transId ? String(res.transId) : undefined, code: String(code) };
+  },
+
+  async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
+    const body: Record<string, unknown> = {
+      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), orderId: req.refundReference, requestId: req.refundReference,
+      amount: req.amount, transId: req.providerTxnId ?? '', lang: 'vi', description: req.reason.slice(0, 255),
+    };
+    body.signature = momoSign(cred(ctx, 'secret_key'), body, REFUND_KEYS);
+    const res = await call(ctx, 'refund', body);
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = Number(res.resultCode);
+    if (code === 0) return { outcome: 'succeeded', providerRefundId: String(res.transId ?? ''), code: '0' };
+    if (code === 7000 || code === 7002) return { outcome: 'pending', code: String(code) };
+    if (code === 99 || !Number.isInteger(code)) return { outcome: 'unknown', code: String(res.resultCode), message: String(res.message ?? '') };
+    return { outcome: 'failed', code: String(code), message: String(res.message ?? 'refund refused') };
+  },
+
+  /**
+   * Assumed layout (MoMo's reconciliation export is not public; adjust here when a real one is at
+   * hand): CSV header `orderId,transId,amount,fee,responseTime,resultCode`, amounts in VND,
+   * responseTime in ms since the epoch, resultCode 0 (paid).
+   */
+  parseSettlement(content: string): SettlementLine[] {
+    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+    return rows.map((r, i) => {
+      const amount = Number(r.amount), fee = Number(r.fee ?? 0), at = Number(r.responseTime);
+      if (!r.orderId || !r.transId || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || !Number.isSafeInteger(at) || r.resultCode !== '0') {
+        throw new Error(`settlement line ${i + 2} is malformed`);
+      }
+      return { providerRef: r.transId, ourRef: r.orderId, amount, fee, occurredAt: new Date(at), status: 'succeeded' as const };
+    });
+  },
+};
