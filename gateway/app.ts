@@ -32,6 +32,8 @@ import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator
 import { SecretBox } from './secrets/secret-box.js';
 import { vnpayAdapter } from '../adapters/vnpay/adapter.js';
 import { momoAdapter } from '../adapters/momo/adapter.js';
+import { zalopayAdapter } from '../adapters/zalopay/adapter.js';
+import { ZalopaySimulator, zalopaySimulatorRoutes } from '../adapters/zalopay/simulator.js';
 import { MomoSimulator, momoSimulatorRoutes } from '../adapters/momo/simulator.js';
 import { VnpaySimulator, vnpaySimulatorRoutes } from '../adapters/vnpay/simulator.js';
 import { webhookHandlers } from './webhooks/handlers.js';
@@ -53,6 +55,7 @@ export interface App extends FastifyInstance {
   sandbox?: SandboxSimulator;
   vnpay?: VnpaySimulator;
   momo?: MomoSimulator;
+  zalopay?: ZalopaySimulator;
 }
 
 /**
@@ -102,6 +105,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   // encrypted at rest, come with the real provider integrations.)
   const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${config.sandboxSecret}:vnpay`, ipnUrl: `${config.publicUrl}/v1/notify/vnpay` };
   const derive = (what: string) => crypto.createHash('sha256').update(`${config.sandboxSecret}:${what}`).digest('hex');
+  const zalopayApp = { appId: 2553, key1: derive('zalopay-key1').slice(0, 32), key2: derive('zalopay-key2').slice(0, 32) };
   const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access').slice(0, 16), secretKey: derive('momo-secret').slice(0, 32) };
   const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> => {
     if (provider.startsWith('sandbox')) {
@@ -112,6 +116,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
         tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
         pay_url: `${config.publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${config.publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
       };
+    }
+    if (provider === 'zalopay' && config.sandbox) {
+      return { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${config.publicUrl}/sandbox/zalopay` };
     }
     if (provider === 'momo' && config.sandbox) {
       return { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${config.publicUrl}/sandbox/momo` };
@@ -124,6 +131,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     providers.register(sandboxApiAdapter);
     providers.register(vnpayAdapter);
     providers.register(momoAdapter);
+    providers.register(zalopayAdapter);
   }
 
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
@@ -200,6 +208,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     await mountSimulator(app, '/sandbox/vnpay', vnpaySimulatorRoutes(app.vnpay));
     app.momo = new MomoSimulator({ partner: momoPartner, http, clock, publicUrl: config.publicUrl });
     await mountSimulator(app, '/sandbox/momo', momoSimulatorRoutes(app.momo));
+    app.zalopay = new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl: config.publicUrl });
+    await mountSimulator(app, '/sandbox/zalopay', zalopaySimulatorRoutes(app.zalopay));
   }
   await app.ready();
   return app;
