@@ -9,30 +9,14 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { credential, firstValue, jsonObject, postJson } from '../adapter-kit.js';
 import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
 
-const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-
-function cred(ctx: AdapterContext, name: string): string {
-  const v = ctx.credentials[name];
-  if (!v) throw new Error(`MoMo credentials have no ${name}`);
-  return v;
-}
-
-async function call(ctx: AdapterContext, path: string, body: Record<string, unknown>): Promise<Record<string, unknown> | { unknown: string }> {
-  try {
-    const res = await ctx.http.request({
-      method: 'POST', url: `${cred(ctx, 'endpoint')}/v2/gateway/api/${path}`, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body), timeoutMs: Number(ctx.credentials.timeout_ms ?? 30_000),
-    });
-    if (res.status >= 500) return { unknown: `MoMo answered HTTP ${res.status}` };
-    return JSON.parse(res.body) as Record<string, unknown>;
-  } catch (err) {
-    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError || err instanceof SyntaxError) return { unknown: (err as Error).message };
-    throw err;
-  }
-}
+const one = firstValue;
+const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'MoMo', name);
+/** MoMo asks clients to wait at least 30 s. */
+const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) =>
+  postJson(ctx, 'MoMo', `${cred(ctx, 'endpoint')}/v2/gateway/api/${path}`, body, Number(ctx.credentials.timeout_ms ?? 30_000));
 
 function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ipn' | 'return'): VerifyResult {
   const withKey = { ...f, accessKey: cred(ctx, 'access_key') };
@@ -77,23 +61,14 @@ export const momoAdapter: PaymentAdapter = {
 
   peekReference(msg: InboundHttp): string | null {
     if (msg.method === 'GET') return one(msg.query.orderId) ?? null;
-    try {
-      const b = JSON.parse(msg.rawBody) as { orderId?: unknown };
-      return typeof b.orderId === 'string' ? b.orderId : null;
-    } catch {
-      return null;
-    }
+    const b = jsonObject(msg.rawBody);
+    return typeof b?.orderId === 'string' ? b.orderId : null;
   },
 
   verifyNotification(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
-    let body: unknown;
-    try {
-      body = JSON.parse(msg.rawBody);
-    } catch {
-      return { ok: false, reason: 'malformed', message: 'body is not JSON' };
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'malformed', message: 'body is not an object' };
-    return verifyFields(ctx, body as Record<string, unknown>, 'ipn');
+    const body = jsonObject(msg.rawBody);
+    if (!body) return { ok: false, reason: 'malformed', message: 'body is not a JSON object' };
+    return verifyFields(ctx, body, 'ipn');
   },
 
   verifyReturn(ctx: AdapterContext, msg: InboundHttp): VerifyResult {

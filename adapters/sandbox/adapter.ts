@@ -11,7 +11,7 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
   PaymentAdapter, RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { firstValue as first, jsonObject, postJson } from '../adapter-kit.js';
 import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
 
 /** A callback older than this is refused as a replay (duplicates inside it are deduplicated). */
@@ -35,39 +35,19 @@ function secretOf(ctx: AdapterContext): string {
   return s;
 }
 
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
 function timeoutMs(ctx: AdapterContext): number {
   return Number(ctx.credentials.timeout_ms ?? SANDBOX_TIMEOUT_MS);
 }
 
-/** Calls the simulator's JSON API; returns null when we cannot know what happened. */
+/** Calls the simulator's JSON API; `{ unknown }` when we cannot know what happened. */
 async function call(ctx: AdapterContext, path: string, fields: Fields): Promise<Record<string, unknown> | { unknown: string }> {
-  try {
-    const res = await ctx.http.request({
-      method: 'POST',
-      url: `${base(ctx)}/sandbox/api/${path}`,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(withSignature(fields, secretOf(ctx))),
-      timeoutMs: timeoutMs(ctx),
-    });
-    if (res.status >= 500) return { unknown: `simulator answered HTTP ${res.status}` };
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(res.body) as Record<string, unknown>;
-    } catch {
-      return { unknown: 'unparseable answer' };
-    }
-    if (body.code !== CODES.badRequest && body.code !== CODES.badSignature && !verify(body as Fields, secretOf(ctx))) {
-      return { unknown: 'answer signature does not verify' };
-    }
-    return body;
-  } catch (err) {
-    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError) return { unknown: err.message };
-    throw err;
+  const body = await postJson(ctx, 'the sandbox', `${base(ctx)}/sandbox/api/${path}`, withSignature(fields, secretOf(ctx)), timeoutMs(ctx));
+  if ('unknown' in body) return { unknown: String(body.unknown) };
+  // Refusals of a bad request may come unsigned; results must verify.
+  if (body.code !== CODES.badRequest && body.code !== CODES.badSignature && !verify(body as Fields, secretOf(ctx))) {
+    return { unknown: 'answer signature does not verify' };
   }
+  return body;
 }
 
 function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind: 'callback' | 'return'): VerifyResult {
@@ -127,23 +107,14 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
 
   peekReference(msg: InboundHttp): string | null {
     if (msg.method === 'GET') return first(msg.query.reference) ?? null;
-    try {
-      const body = JSON.parse(msg.rawBody) as { reference?: unknown };
-      return typeof body.reference === 'string' ? body.reference : null;
-    } catch {
-      return null;
-    }
+    const body = jsonObject(msg.rawBody);
+    return typeof body?.reference === 'string' ? body.reference : null;
   },
 
   verifyNotification(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
-    let body: unknown;
-    try {
-      body = JSON.parse(msg.rawBody);
-    } catch {
-      return { ok: false, reason: 'malformed', message: 'body is not JSON' };
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'malformed', message: 'body is not an object' };
-    return parseMessage(ctx, body as Record<string, unknown>, 'callback');
+    const body = jsonObject(msg.rawBody);
+    if (!body) return { ok: false, reason: 'malformed', message: 'body is not a JSON object' };
+    return parseMessage(ctx, body, 'callback');
   },
 
   verifyReturn(ctx: AdapterContext, msg: InboundHttp): VerifyResult {

@@ -9,19 +9,14 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { credential, firstValue, postJson } from '../adapter-kit.js';
 import {
   IPN_ANSWERS, QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
   fieldsHash, fromVnpAmount, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
 } from './protocol.js';
 
-const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-
-function cred(ctx: AdapterContext, name: string): string {
-  const v = ctx.credentials[name];
-  if (!v) throw new Error(`VNPay credentials have no ${name}`);
-  return v;
-}
+const one = firstValue;
+const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'VNPay', name);
 
 /** VNPay wants order info without diacritics or special characters. */
 export function orderInfo(text: string): string {
@@ -51,22 +46,14 @@ function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'retu
 }
 
 async function api(ctx: AdapterContext, body: Record<string, string>, responseFields: readonly string[]): Promise<Record<string, string> | { unknown: string }> {
-  try {
-    const res = await ctx.http.request({
-      method: 'POST', url: cred(ctx, 'api_url'), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-      timeoutMs: Number(ctx.credentials.timeout_ms ?? 10_000),
-    });
-    if (res.status >= 500) return { unknown: `VNPay answered HTTP ${res.status}` };
-    const out = JSON.parse(res.body) as Record<string, string>;
-    // Error answers (bad request, bad checksum) may come unsigned; results must verify.
-    if (out.vnp_SecureHash !== undefined && fieldsHash(out, responseFields, cred(ctx, 'hash_secret')) !== String(out.vnp_SecureHash).toLowerCase()) {
-      return { unknown: 'VNPay answer signature does not verify' };
-    }
-    return out;
-  } catch (err) {
-    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError || err instanceof SyntaxError) return { unknown: (err as Error).message };
-    throw err;
+  const res = await postJson(ctx, 'VNPay', cred(ctx, 'api_url'), body, Number(ctx.credentials.timeout_ms ?? 10_000));
+  if ('unknown' in res) return { unknown: String(res.unknown) };
+  const out = res as Record<string, string>;
+  // Error answers (bad request, bad checksum) may come unsigned; results must verify.
+  if (out.vnp_SecureHash !== undefined && fieldsHash(out, responseFields, cred(ctx, 'hash_secret')) !== String(out.vnp_SecureHash).toLowerCase()) {
+    return { unknown: 'VNPay answer signature does not verify' };
   }
+  return out;
 }
 
 function requestBase(ctx: AdapterContext, command: string) {

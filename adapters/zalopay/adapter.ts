@@ -10,30 +10,13 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { HttpNetworkError, HttpTimeoutError } from '../http-client.js';
+import { credential, firstValue, postJson } from '../adapter-kit.js';
 import { appTransId, referenceOf, yymmdd, zpMac, zpVerify } from './protocol.js';
 
-const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-
-function cred(ctx: AdapterContext, name: string): string {
-  const v = ctx.credentials[name];
-  if (!v) throw new Error(`ZaloPay credentials have no ${name}`);
-  return v;
-}
-
-async function call(ctx: AdapterContext, path: string, body: Record<string, unknown>): Promise<Record<string, unknown> | { unknown: string }> {
-  try {
-    const res = await ctx.http.request({
-      method: 'POST', url: `${cred(ctx, 'endpoint')}/v2/${path}`, headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body), timeoutMs: Number(ctx.credentials.timeout_ms ?? 15_000),
-    });
-    if (res.status >= 500) return { unknown: `ZaloPay answered HTTP ${res.status}` };
-    return JSON.parse(res.body) as Record<string, unknown>;
-  } catch (err) {
-    if (err instanceof HttpTimeoutError || err instanceof HttpNetworkError || err instanceof SyntaxError) return { unknown: (err as Error).message };
-    throw err;
-  }
-}
+const one = firstValue;
+const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'ZaloPay', name);
+const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) =>
+  postJson(ctx, 'ZaloPay', `${cred(ctx, 'endpoint')}/v2/${path}`, body, Number(ctx.credentials.timeout_ms ?? 15_000));
 
 const ANSWERS: Record<AnswerKind, [number, string]> = {
   ok: [1, 'success'], already_confirmed: [2, 'already processed'], unknown_order: [0, 'order not found'],
