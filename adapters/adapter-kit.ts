@@ -1,5 +1,6 @@
 /** Small pieces every adapter needs: reading credentials and query values, calling a JSON API. */
-import type { AdapterContext } from './contract.js';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type { AdapterContext, SettlementLine } from './contract.js';
 import { HttpNetworkError, HttpTimeoutError } from './http-client.js';
 
 /** The first value of a query parameter. */
@@ -39,4 +40,32 @@ export function jsonObject(raw: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
+}
+
+/** One row of a provider's report, as the adapter reads its columns. */
+export interface SettlementFields {
+  providerRef: string | undefined;
+  ourRef: string | null | undefined;
+  amount: string | undefined;
+  fee: string | undefined;
+  occurredAt: Date | undefined;
+  status: SettlementLine['status'] | undefined;
+}
+
+/**
+ * Parses a CSV settlement report (header row; the adapter maps the columns) into settlement lines,
+ * refusing the whole file at the first malformed line, which it names.
+ */
+export function parseSettlementCsv(content: string, columns: (row: Record<string, string>) => SettlementFields): SettlementLine[] {
+  const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  const whole = (s: string | undefined) => (s !== undefined && /^[0-9]{1,16}$/.test(s) ? Number(s) : undefined);
+  return rows.map((row, i) => {
+    const f = columns(row);
+    const amount = whole(f.amount);
+    const fee = whole(f.fee ?? '0');
+    if (!f.providerRef || !f.ourRef || amount === undefined || fee === undefined || !f.occurredAt || Number.isNaN(f.occurredAt.getTime()) || !f.status) {
+      throw new Error(`settlement line ${i + 2} is malformed`);
+    }
+    return { providerRef: f.providerRef, ourRef: f.ourRef, amount, fee, occurredAt: f.occurredAt, status: f.status };
+  });
 }

@@ -4,12 +4,11 @@
  * query and refund are signed JSON POSTs. Credentials: partner_code, access_key, secret_key, endpoint.
  */
 import crypto from 'node:crypto';
-import { parse as parseCsv } from 'csv-parse/sync';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, jsonObject, postJson } from '../adapter-kit.js';
+import { credential, firstValue, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
 
 const one = firstValue;
@@ -117,13 +116,10 @@ export const momoAdapter: PaymentAdapter = {
    * responseTime in ms since the epoch, resultCode 0 (paid).
    */
   parseSettlement(content: string): SettlementLine[] {
-    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
-    return rows.map((r, i) => {
-      const amount = Number(r.amount), fee = Number(r.fee ?? 0), at = Number(r.responseTime);
-      if (!r.orderId || !r.transId || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || !Number.isSafeInteger(at) || r.resultCode !== '0') {
-        throw new Error(`settlement line ${i + 2} is malformed`);
-      }
-      return { providerRef: r.transId, ourRef: r.orderId, amount, fee, occurredAt: new Date(at), status: 'succeeded' as const };
-    });
+    return parseSettlementCsv(content, (r) => ({
+      providerRef: r.transId, ourRef: r.orderId, amount: r.amount, fee: r.fee,
+      occurredAt: /^[0-9]{1,16}$/.test(r.responseTime ?? '') ? new Date(Number(r.responseTime)) : undefined,
+      status: r.resultCode === '0' ? 'succeeded' : undefined,
+    }));
   },
 };

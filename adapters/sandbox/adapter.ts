@@ -6,12 +6,11 @@
  * - `sandbox_api`: the checkout is created by a signed call to the provider (like MoMo and
  *   ZaloPay), which can fail, time out or answer nonsense.
  */
-import { parse as parseCsv } from 'csv-parse/sync';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
   PaymentAdapter, RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { firstValue as first, jsonObject, postJson } from '../adapter-kit.js';
+import { firstValue as first, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
 
 /** A callback older than this is refused as a replay (duplicates inside it are deduplicated). */
@@ -176,17 +175,10 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
    * `txn_id,reference,amount,fee,paid_at,status` (paid_at ISO 8601, status SUCCESS|REFUNDED|FAILED).
    */
   parseSettlement(content: string): SettlementLine[] {
-    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
-    return rows.map((r, i) => {
-      const amount = Number(r.amount);
-      const fee = Number(r.fee ?? 0);
-      const occurredAt = new Date(r.paid_at ?? '');
-      const status = ({ SUCCESS: 'succeeded', REFUNDED: 'refunded', FAILED: 'failed' } as const)[r.status as 'SUCCESS'];
-      if (!r.txn_id || !r.reference || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || Number.isNaN(occurredAt.getTime()) || !status) {
-        throw new Error(`settlement line ${i + 2} is malformed`);
-      }
-      return { providerRef: r.txn_id, ourRef: r.reference, amount, fee, occurredAt, status };
-    });
+    return parseSettlementCsv(content, (r) => ({
+      providerRef: r.txn_id, ourRef: r.reference, amount: r.amount, fee: r.fee, occurredAt: r.paid_at ? new Date(r.paid_at) : undefined,
+      status: ({ SUCCESS: 'succeeded', REFUNDED: 'refunded', FAILED: 'failed' } as const)[r.status as 'SUCCESS'],
+    }));
   },
 };
 

@@ -4,15 +4,14 @@
  * Credentials: tmn_code, hash_secret, pay_url, api_url.
  */
 import crypto from 'node:crypto';
-import { parse as parseCsv } from 'csv-parse/sync';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, postJson } from '../adapter-kit.js';
+import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import {
   IPN_ANSWERS, QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
-  fieldsHash, fromVnpAmount, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
+  fieldsHash, fromVnpAmount, parseVnpDate, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
 } from './protocol.js';
 
 const one = firstValue;
@@ -127,16 +126,9 @@ export const vnpayAdapter: PaymentAdapter = {
    * x100), PayDate `yyyyMMddHHmmss` GMT+7, Status 00 (paid) / 02 (refund).
    */
   parseSettlement(content: string): SettlementLine[] {
-    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
-    return rows.map((r, i) => {
-      const amount = Number(r.Amount), fee = Number(r.Fee ?? 0);
-      const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(r.PayDate ?? '');
-      const status = ({ '00': 'succeeded', '02': 'refunded' } as const)[r.Status as '00'];
-      if (!r.TxnRef || !r.TransactionNo || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || !m || !status) {
-        throw new Error(`settlement line ${i + 2} is malformed`);
-      }
-      const occurredAt = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+07:00`);
-      return { providerRef: r.TransactionNo, ourRef: r.TxnRef, amount, fee, occurredAt, status };
-    });
+    return parseSettlementCsv(content, (r) => ({
+      providerRef: r.TransactionNo, ourRef: r.TxnRef, amount: r.Amount, fee: r.Fee, occurredAt: parseVnpDate(r.PayDate ?? ''),
+      status: ({ '00': 'succeeded', '02': 'refunded' } as const)[r.Status as '00'],
+    }));
   },
 };

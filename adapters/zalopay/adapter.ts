@@ -5,12 +5,11 @@
  * Credentials: app_id, key1, key2, endpoint.
  */
 import crypto from 'node:crypto';
-import { parse as parseCsv } from 'csv-parse/sync';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, postJson } from '../adapter-kit.js';
+import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { appTransId, referenceOf, yymmdd, zpMac, zpVerify } from './protocol.js';
 
 const one = firstValue;
@@ -133,14 +132,10 @@ export const zalopayAdapter: PaymentAdapter = {
    * server_time in ms since the epoch, status 1 (paid).
    */
   parseSettlement(content: string): SettlementLine[] {
-    const rows = parseCsv(content, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
-    return rows.map((r, i) => {
-      const amount = Number(r.amount), fee = Number(r.fee ?? 0), at = Number(r.server_time);
-      const ref = referenceOf(r.app_trans_id ?? '');
-      if (!ref || !r.zp_trans_id || !Number.isSafeInteger(amount) || !Number.isSafeInteger(fee) || !Number.isSafeInteger(at) || r.status !== '1') {
-        throw new Error(`settlement line ${i + 2} is malformed`);
-      }
-      return { providerRef: r.zp_trans_id, ourRef: ref, amount, fee, occurredAt: new Date(at), status: 'succeeded' as const };
-    });
+    return parseSettlementCsv(content, (r) => ({
+      providerRef: r.zp_trans_id, ourRef: referenceOf(r.app_trans_id ?? ''), amount: r.amount, fee: r.fee,
+      occurredAt: /^[0-9]{1,16}$/.test(r.server_time ?? '') ? new Date(Number(r.server_time)) : undefined,
+      status: r.status === '1' ? 'succeeded' : undefined,
+    }));
   },
 };
