@@ -17,10 +17,6 @@ export function vnd(value: string | number | bigint | null | undefined): Vnd {
   return n;
 }
 
-export function isValidAmount(n: unknown): n is Vnd {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 && n <= MAX_AMOUNT;
-}
-
 /** Sums amounts, refusing to leave the safe-integer range. */
 export function sum(amounts: readonly Vnd[]): Vnd {
   let total = 0;

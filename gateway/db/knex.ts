@@ -65,7 +65,3 @@ export async function migrate(db: Db): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
 }
-
-export function isPglite(db: Db): boolean {
-  return db.client.config.client !== 'pg';
-}

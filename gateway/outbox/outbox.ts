@@ -9,7 +9,6 @@
  * same transaction (completeRow checks the lease) takes effect exactly once. A row whose handler
  * talks to the network (a webhook) runs at least once; receivers dedupe on the event id.
  */
-import crypto from 'node:crypto';
 import type { Db, Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
 import type { Deps } from '../deps.js';
@@ -198,8 +197,4 @@ export async function requeue(db: Db, clock: Clock, id: string | number, tenantI
   if (tenantId) q.andWhere({ tenant_id: tenantId });
   const [row] = (await q.update({ status: 'pending', attempts: 0, run_at: clock.now(), updated_at: clock.now() }).returning('*')) as OutboxRow[];
   return row;
-}
-
-export function newEventId(): string {
-  return crypto.randomUUID();
 }

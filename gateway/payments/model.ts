@@ -6,7 +6,6 @@ export const PAYMENT_STATUSES = [
   'created', 'pending', 'unknown', 'succeeded', 'failed', 'cancelled', 'expired', 'partially_refunded', 'refunded',
 ] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
-export const IN_FLIGHT: readonly PaymentStatus[] = ['created', 'pending', 'unknown'];
 
 export interface PaymentRow {
   id: string;
