@@ -25,17 +25,9 @@ import { tenantRoutes } from './tenants/routes.js';
 import { callbackRoutes } from './callbacks/routes.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import { ProviderRegistry, type CredentialResolver } from '../adapters/registry.js';
+import { sandboxMode, type Simulators } from '../adapters/sandbox-mode.js';
 import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-client.js';
-import { sandboxAdapter, sandboxApiAdapter } from '../adapters/sandbox/adapter.js';
-import { SANDBOX_MERCHANT } from '../adapters/sandbox/protocol.js';
-import { SandboxSimulator, simulatorRoutes } from '../adapters/sandbox/simulator.js';
 import { SecretBox } from './secrets/secret-box.js';
-import { vnpayAdapter } from '../adapters/vnpay/adapter.js';
-import { momoAdapter } from '../adapters/momo/adapter.js';
-import { zalopayAdapter } from '../adapters/zalopay/adapter.js';
-import { ZalopaySimulator, zalopaySimulatorRoutes } from '../adapters/zalopay/simulator.js';
-import { MomoSimulator, momoSimulatorRoutes } from '../adapters/momo/simulator.js';
-import { VnpaySimulator, vnpaySimulatorRoutes } from '../adapters/vnpay/simulator.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import './http/fastify-types.js';
@@ -52,10 +44,8 @@ export interface AppOptions {
 }
 
 export interface App extends FastifyInstance {
-  sandbox?: SandboxSimulator;
-  vnpay?: VnpaySimulator;
-  momo?: MomoSimulator;
-  zalopay?: ZalopaySimulator;
+  /** The provider simulators, in sandbox mode. */
+  simulators?: Simulators;
 }
 
 /**
@@ -103,36 +93,12 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
   // Sandbox mode: every provider points at its simulator mounted here. (Per-tenant credentials,
   // encrypted at rest, come with the real provider integrations.)
-  const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${config.sandboxSecret}:vnpay`, ipnUrl: `${config.publicUrl}/v1/notify/vnpay` };
-  const derive = (what: string) => crypto.createHash('sha256').update(`${config.sandboxSecret}:${what}`).digest('hex');
-  const zalopayApp = { appId: 2553, key1: derive('zalopay-key1').slice(0, 32), key2: derive('zalopay-key2').slice(0, 32) };
-  const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access').slice(0, 16), secretKey: derive('momo-secret').slice(0, 32) };
-  const credentials: CredentialResolver = async (provider): Promise<Record<string, string>> => {
-    if (provider.startsWith('sandbox')) {
-      return { secret: config.sandboxSecret, merchant: SANDBOX_MERCHANT, ...(config.sandboxUrl ? { base_url: config.sandboxUrl } : {}) };
-    }
-    if (provider === 'vnpay' && config.sandbox) {
-      return {
-        tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
-        pay_url: `${config.publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${config.publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
-      };
-    }
-    if (provider === 'zalopay' && config.sandbox) {
-      return { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${config.publicUrl}/sandbox/zalopay` };
-    }
-    if (provider === 'momo' && config.sandbox) {
-      return { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${config.publicUrl}/sandbox/momo` };
-    }
-    return {};
-  };
+  const sandbox = config.sandbox
+    ? sandboxMode({ secret: config.sandboxSecret, publicUrl: config.publicUrl, http, clock, sandboxUrl: config.sandboxUrl })
+    : undefined;
+  const credentials: CredentialResolver = async (provider) => sandbox?.credentials(provider) ?? {};
   const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
-  if (config.sandbox) {
-    providers.register(sandboxAdapter);
-    providers.register(sandboxApiAdapter);
-    providers.register(vnpayAdapter);
-    providers.register(momoAdapter);
-    providers.register(zalopayAdapter);
-  }
+  for (const adapter of sandbox?.adapters ?? []) providers.register(adapter);
 
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
   const deps: Deps = {
@@ -200,16 +166,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(webhookRoutes);
   await app.register(callbackRoutes);
 
-  if (config.sandbox) {
-    const sim = new SandboxSimulator({ secret: config.sandboxSecret, http, clock, publicUrl: config.publicUrl });
-    app.sandbox = sim;
-    await mountSimulator(app, '/sandbox', simulatorRoutes(sim));
-    app.vnpay = new VnpaySimulator({ terminal: vnpayTerminal, http, clock });
-    await mountSimulator(app, '/sandbox/vnpay', vnpaySimulatorRoutes(app.vnpay));
-    app.momo = new MomoSimulator({ partner: momoPartner, http, clock, publicUrl: config.publicUrl });
-    await mountSimulator(app, '/sandbox/momo', momoSimulatorRoutes(app.momo));
-    app.zalopay = new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl: config.publicUrl });
-    await mountSimulator(app, '/sandbox/zalopay', zalopaySimulatorRoutes(app.zalopay));
+  if (sandbox) {
+    app.simulators = sandbox.simulators;
+    for (const [prefix, routes] of sandbox.mounts) await mountSimulator(app, prefix, routes);
   }
   await app.ready();
   return app;

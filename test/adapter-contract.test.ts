@@ -21,7 +21,7 @@ const HARNESSES: Harness[] = [
   {
     provider: 'vnpay',
     pay: async (env, p, r) => {
-      const sim = env.app.vnpay!;
+      const sim = env.app.simulators!.vnpay;
       const opened = sim.open(Object.fromEntries(new URL(p.checkout!.url!).searchParams));
       if (!opened.ok) throw new Error(`VNPay refused the checkout: ${opened.code}`);
       await sim.complete(p.reference, r);
@@ -32,14 +32,14 @@ const HARNESSES: Harness[] = [
     pay: async (env, p, r) => {
       const page = await env.app.inject(new URL(p.checkout!.url!).pathname);
       if (page.statusCode !== 200) throw new Error(`MoMo page: ${page.statusCode}`);
-      await env.app.momo!.complete(p.reference, r);
+      await env.app.simulators!.momo.complete(p.reference, r);
     },
   },
   {
     provider: 'zalopay',
     pay: async (env, p, r) => {
       const id = new URL(p.checkout!.url!).pathname.split('/').pop()!;
-      await env.app.zalopay!.complete(decodeURIComponent(id), r);
+      await env.app.simulators!.zalopay.complete(decodeURIComponent(id), r);
     },
   },
 ];

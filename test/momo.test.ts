@@ -10,7 +10,7 @@ eachDb('momo: create call, IPN POST answered 204, bad IPNs refused, lost IPN rec
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.integration);
   const fin = client(env.app, ten.keys.finance);
-  const sim = env.app.momo!;
+  const sim = env.app.simulators!.momo;
 
   const bill = (await api.post('/v1/bills', billInput())).body;
   const p = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'momo' })).body;

@@ -34,7 +34,7 @@ eachDb('vnpay: signed redirect, payment page, IPN by GET, answers in VNPay forma
 
   const back = await env.app.inject({ method: 'POST', url: `/sandbox/vnpay/paymentv2/pay/${payment.reference}`, payload: 'result=success', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   t.equal(back.statusCode, 303);
-  const order = env.app.vnpay!.orders.get(payment.reference)!;
+  const order = env.app.simulators!.vnpay.orders.get(payment.reference)!;
   t.same(order.ipnAnswers.map((a) => JSON.parse(a)), [{ RspCode: '00', Message: 'Confirm Success' }]);
   const p = (await api.get(`/v1/payments/${payment.id}`)).body;
   t.equal(p.status, 'succeeded');
@@ -46,7 +46,7 @@ eachDb('vnpay: signed redirect, payment page, IPN by GET, answers in VNPay forma
   // A duplicate IPN: 02. A tampered one: 97. Unknown order: 01. Wrong amount: 04. Nothing changes.
   const secret = `${env.app.deps.config.sandboxSecret}:vnpay`;
   const ipn = (params: Record<string, string>) => env.app.inject(`/v1/notify/vnpay?${signData(params)}&vnp_SecureHash=${secureHash(params, secret)}`);
-  const good = Object.fromEntries(new URLSearchParams(env.app.vnpay!.resultQuery(order)));
+  const good = Object.fromEntries(new URLSearchParams(env.app.simulators!.vnpay.resultQuery(order)));
   delete good.vnp_SecureHash;
   const before = await snapshot(db);
   t.equal((await ipn(good)).json().RspCode, '02', 'duplicate');
@@ -62,7 +62,7 @@ eachDb('vnpay: cancel, lost IPN recovered by querydr, refunds', async (t, { db }
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.finance);
-  const sim = env.app.vnpay!;
+  const sim = env.app.simulators!.vnpay;
 
   const a = (await vnpayPayment(env, ten.keys.integration)).payment;
   sim.open(Object.fromEntries(new URL(a.checkout.url).searchParams));

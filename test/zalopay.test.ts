@@ -10,7 +10,7 @@ eachDb('zalopay: create with app_trans_id, callback {data, mac} answered return_
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.integration);
   const fin = client(env.app, ten.keys.finance);
-  const sim = env.app.zalopay!;
+  const sim = env.app.simulators!.zalopay;
 
   const bill = (await api.post('/v1/bills', billInput())).body;
   const p = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'zalopay' })).body;

@@ -1,0 +1,71 @@
+/**
+ * Sandbox mode: every provider the gateway can speak to, each played by its simulator mounted in
+ * the gateway under /sandbox/…, with test credentials derived from FEEGATE_SANDBOX_SECRET (stable
+ * across restarts). Adding a provider to sandbox mode touches this file and its own folder only.
+ */
+import crypto from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Clock } from '../gateway/clock.js';
+import type { PaymentAdapter } from './contract.js';
+import type { HttpClient } from './http-client.js';
+import { sandboxAdapter, sandboxApiAdapter } from './sandbox/adapter.js';
+import { SANDBOX_MERCHANT } from './sandbox/protocol.js';
+import { SandboxSimulator, simulatorRoutes } from './sandbox/simulator.js';
+import { vnpayAdapter } from './vnpay/adapter.js';
+import { VnpaySimulator, vnpaySimulatorRoutes } from './vnpay/simulator.js';
+import { momoAdapter } from './momo/adapter.js';
+import { MomoSimulator, momoSimulatorRoutes } from './momo/simulator.js';
+import { zalopayAdapter } from './zalopay/adapter.js';
+import { ZalopaySimulator, zalopaySimulatorRoutes } from './zalopay/simulator.js';
+
+export interface Simulators {
+  sandbox: SandboxSimulator;
+  vnpay: VnpaySimulator;
+  momo: MomoSimulator;
+  zalopay: ZalopaySimulator;
+}
+
+export interface SandboxMode {
+  adapters: PaymentAdapter[];
+  credentials(provider: string): Record<string, string>;
+  simulators: Simulators;
+  /** Routes to mount, by URL prefix. */
+  mounts: [prefix: string, routes: FastifyPluginAsync][];
+}
+
+export function sandboxMode(opts: { secret: string; publicUrl: string; http: HttpClient; clock: Clock; sandboxUrl?: string }): SandboxMode {
+  const { secret, publicUrl, http, clock } = opts;
+  const derive = (what: string, length: number) => crypto.createHash('sha256').update(`${secret}:${what}`).digest('hex').slice(0, length);
+  const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${secret}:vnpay`, ipnUrl: `${publicUrl}/v1/notify/vnpay` };
+  const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access', 16), secretKey: derive('momo-secret', 32) };
+  const zalopayApp = { appId: 2553, key1: derive('zalopay-key1', 32), key2: derive('zalopay-key2', 32) };
+
+  const credentials: Record<string, Record<string, string>> = {
+    sandbox: { secret, merchant: SANDBOX_MERCHANT, ...(opts.sandboxUrl ? { base_url: opts.sandboxUrl } : {}) },
+    vnpay: {
+      tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
+      pay_url: `${publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
+    },
+    momo: { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${publicUrl}/sandbox/momo` },
+    zalopay: { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${publicUrl}/sandbox/zalopay` },
+  };
+
+  const simulators: Simulators = {
+    sandbox: new SandboxSimulator({ secret, http, clock, publicUrl }),
+    vnpay: new VnpaySimulator({ terminal: vnpayTerminal, http, clock }),
+    momo: new MomoSimulator({ partner: momoPartner, http, clock, publicUrl }),
+    zalopay: new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl }),
+  };
+  return {
+    adapters: [sandboxAdapter, sandboxApiAdapter, vnpayAdapter, momoAdapter, zalopayAdapter],
+    // Every sandbox_* variant speaks the sandbox protocol with the sandbox merchant.
+    credentials: (provider) => credentials[provider] ?? (provider.startsWith('sandbox') ? credentials.sandbox! : {}),
+    simulators,
+    mounts: [
+      ['/sandbox', simulatorRoutes(simulators.sandbox)],
+      ['/sandbox/vnpay', vnpaySimulatorRoutes(simulators.vnpay)],
+      ['/sandbox/momo', momoSimulatorRoutes(simulators.momo)],
+      ['/sandbox/zalopay', zalopaySimulatorRoutes(simulators.zalopay)],
+    ],
+  };
+}
