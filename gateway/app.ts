@@ -30,6 +30,10 @@ import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-
 import { SecretBox } from './secrets/secret-box.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
+import { CertStore } from '../certs/store.js';
+import { receiptHandlers } from '../receipts/issue.js';
+import { receiptRoutes, receiptPublicRoutes } from '../receipts/routes.js';
+import { certRoutes, watchCertificates } from '../certs/routes.js';
 import './http/fastify-types.js';
 
 export interface AppOptions {
@@ -101,11 +105,13 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   for (const adapter of sandbox?.adapters ?? []) providers.register(adapter);
 
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
+  const secrets = new SecretBox(config.masterKey);
   const deps: Deps = {
-    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(),
-    secrets: new SecretBox(config.masterKey),
-    handlers: new Map([...webhookHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
+    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets,
+    certs: new CertStore({ db, clock, config, secrets }),
+    handlers: new Map([...webhookHandlers, ...receiptHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
   };
+  watchCertificates(deps);
   app.decorate('deps', deps);
 
   await app.register(errorHandlerPlugin);
@@ -157,7 +163,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     }
   });
   app.get('/metrics', { config: open, schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.render()));
   app.get('/openapi.json', { config: open, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(billRoutes);
@@ -165,6 +171,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(tenantRoutes);
   await app.register(webhookRoutes);
   await app.register(callbackRoutes);
+  await app.register(receiptRoutes);
+  await app.register(certRoutes);
+  await app.register(receiptPublicRoutes);
 
   if (sandbox) {
     app.simulators = sandbox.simulators;

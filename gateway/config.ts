@@ -40,6 +40,12 @@ export interface Config {
   leaseSeconds: number;
   /** The sandbox provider's base URL when it runs as its own process (default: mounted here). */
   sandboxUrl?: string;
+  /** Development CA directory (default <dataDir>/dev-ca); never used in production. */
+  devCaDir?: string;
+  /** PEM bundle of trusted roots for signing certificates (the Vietnamese CAs an operator installs). */
+  trustAnchorsFile?: string;
+  /** Warn this many days before a signing certificate expires (/metrics, CLI, API). */
+  certWarnDays: number;
 }
 
 const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
@@ -96,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', 1000),
     leaseSeconds: int(env, 'LEASE_SECONDS', 120),
     sandboxUrl: env.FEEGATE_SANDBOX_URL || undefined,
+    devCaDir: env.FEEGATE_DEV_CA_DIR || undefined,
+    trustAnchorsFile: env.FEEGATE_TRUST_ANCHORS || undefined,
+    certWarnDays: int(env, 'CERT_WARN_DAYS', 30),
     ...overrides,
   };
   validateConfig(config);

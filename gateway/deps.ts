@@ -7,6 +7,7 @@ import type { ApiKeyResolver } from './tenants/api-keys.js';
 import type { Metrics } from './http/metrics.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import type { OutboxHandler } from './outbox/outbox.js';
+import type { CertStore } from '../certs/store.js';
 
 export interface Deps {
   db: Db;
@@ -16,6 +17,8 @@ export interface Deps {
   keys: ApiKeyResolver;
   metrics: Metrics;
   secrets: SecretBox;
+  /** Signing certificates (and the dev CA in development). */
+  certs: CertStore;
   /** Outbox handlers by kind. */
   handlers: Map<string, OutboxHandler>;
 }

@@ -21,6 +21,24 @@ export class Metrics {
   readonly outboxBatchFallbacks = this.counter('outbox_batch_fallbacks', 'Outbox batches that failed as a batch and ran row by row', ['kind']);
   readonly webhookAttempts = this.counter('webhook_attempts', 'Merchant webhook delivery attempts by outcome', ['outcome']);
   readonly janitorChecks = this.counter('janitor_checks', 'Status queries made by the janitor, by provider and outcome', ['provider', 'outcome']);
+  readonly receiptsIssued = this.counter('receipts_issued', 'Signed receipts issued, by kind (original, adjustment)', ['kind']);
+  /** Days until each active signing certificate expires; filled at scrape time (see watchCertificates). */
+  readonly certDaysLeft = new client.Gauge({
+    name: 'feegate_signing_cert_days_left',
+    help: 'Days until the active signing certificate of a unit expires (alert when below CERT_WARN_DAYS)',
+    labelNames: ['tenant', 'serial', 'expiring_soon'] as const,
+    registers: [this.registry],
+  });
+
+  /** Registers a function run before each scrape (for gauges read from the database). */
+  onScrape(fn: () => Promise<void>): void {
+    this.scrapeHooks.push(fn);
+  }
+  private readonly scrapeHooks: (() => Promise<void>)[] = [];
+  async render(): Promise<string> {
+    for (const fn of this.scrapeHooks) await fn();
+    return this.registry.metrics();
+  }
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'feegate_' });

@@ -9,6 +9,7 @@ import type { Trx } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { emitEvent } from '../events/events.js';
+import { enqueue } from '../outbox/outbox.js';
 import { fail } from '../errors.js';
 import { vnd } from '../money.js';
 import { accounts, postEntry } from '../ledger/ledger.js';
@@ -129,6 +130,10 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
       actor,
       amountRefunded: total,
     });
+  }
+  if (result.outcome === 'succeeded') {
+    // The adjustment record of the e-receipt, issued by the outbox worker (once per refund).
+    await enqueue(trx, clock, { tenantId: p.tenant_id, kind: 'receipt.adjust', payload: { refund_id: r.id }, dedupeKey: `receipt-adjust:${r.id}` });
   }
   if (result.outcome === 'succeeded' || result.outcome === 'failed') {
     await emitEvent(trx, clock, { tenantId: p.tenant_id, type: `refund.${result.outcome}`, objectId: r.id, data: refundJson(updated!) });

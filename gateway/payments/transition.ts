@@ -23,6 +23,10 @@ import { vnd } from '../money.js';
 import type { Checkout } from '../../adapters/contract.js';
 import { paymentJson, type PaymentRow, type PaymentStatus } from './model.js';
 import { FANOUT, eventRows, type EventType } from '../events/events.js';
+import { outboxRow } from '../outbox/outbox.js';
+
+/** Outbox kind that issues a succeeded payment's e-receipt (receipts/issue.ts handles it). */
+export const RECEIPT_ISSUE = 'receipt.issue';
 
 export type TransitionSource = 'api' | 'callback' | 'return' | 'query' | 'janitor' | 'refund' | 'admin';
 
@@ -166,6 +170,15 @@ export async function transitionPayment(trx: Trx, clock: Clock, payment: string 
             bo AS (INSERT INTO outbox (tenant_id, kind, payload, status, run_at, created_at, updated_at)
               SELECT tenant_id, '${FANOUT}', jsonb_build_object('event_id', id), 'pending', ?::timestamptz, ?::timestamptz, ?::timestamptz FROM be)`,
       bindings: [crypto.randomUUID(), now, amount, now, now, now],
+    });
+  }
+  if (change.to === 'succeeded') {
+    // The e-receipt: issued by the outbox worker, queued in this same statement (once per payment).
+    const r = outboxRow(clock, { tenantId: p.tenant_id, kind: RECEIPT_ISSUE, payload: { payment_id: p.id }, dedupeKey: `receipt:${p.id}` });
+    ctes.push({
+      sql: `r AS (INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at)
+              VALUES (?, ?, ?::jsonb, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING)`,
+      bindings: [r.tenant_id, r.kind, r.payload, r.dedupe_key, r.status, r.run_at, r.created_at, r.updated_at],
     });
   }
   const { rows } = (await prepared(trx, `WITH ${ctes.map((c) => c.sql).join(',\n')} SELECT * FROM p`, ctes.flatMap((c) => [...c.bindings]))) as {

@@ -2,6 +2,8 @@
 import type { Db } from '../../gateway/db/knex.js';
 import { loadConfig, type Config } from '../../gateway/config.js';
 import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { buildApp, type App, type AppOptions } from '../../gateway/app.js';
 import { ManualClock } from '../../gateway/clock.js';
 import { createTenant } from '../../gateway/tenants/tenants.js';
@@ -20,12 +22,16 @@ export interface TestApp {
 
 export const TEST_MASTER_KEY = crypto.randomBytes(32).toString('base64');
 
+/** The dev CA the tests share (created once per machine, race-safe). */
+export const TEST_DEV_CA_DIR = path.join(os.tmpdir(), 'feegate-test-dev-ca');
+
 export async function makeApp(
   db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z'), opts: Partial<AppOptions> = {},
 ): Promise<TestApp> {
   const config = loadConfig({}, {
     publicUrl: PUBLIC_URL,
     dataDir: '/nonexistent-test-data-dir',
+    devCaDir: TEST_DEV_CA_DIR,
     sandbox: true,
     jobs: false,
     masterKey: TEST_MASTER_KEY,

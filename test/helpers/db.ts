@@ -112,7 +112,7 @@ export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void
 
 /** Row counts of every feegate table: "nothing was written" is this staying equal. */
 export async function snapshot(db: Db): Promise<Record<string, number | string>> {
-  const tables = ['tenants', 'api_keys', 'bills', 'bill_items', 'payments', 'refunds', 'provider_events', 'ledger_transfers', 'audit_log', 'idempotency_keys'];
+  const tables = ['tenants', 'api_keys', 'bills', 'bill_items', 'payments', 'refunds', 'provider_events', 'ledger_transfers', 'audit_log', 'idempotency_keys', 'receipts', 'signing_certs'];
   const out: Record<string, number | string> = {};
   for (const table of tables) {
     const [{ n }] = (await db(table).count({ n: '*' })) as [{ n: string | number }];

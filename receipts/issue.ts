@@ -1,0 +1,266 @@
+/**
+ * Issuing receipts. A succeeded payment queues `receipt.issue` (in the transition's own statement);
+ * a succeeded refund queues `receipt.adjust`. The outbox worker then, in ONE transaction:
+ * takes the next number of the series for the year (row lock on the counter), builds and signs
+ * the XML, stores the exact signed bytes, emits `receipt.issued` and completes the outbox row.
+ * A crash anywhere rolls all of it back, the number included: no gap, no duplicate, and the unique
+ * indexes make a second receipt for the same payment or refund impossible.
+ */
+import crypto from 'node:crypto';
+import type { Db, Trx } from '../gateway/db/knex.js';
+import type { Deps } from '../gateway/deps.js';
+import type { Tenant } from '../gateway/tenants/tenants.js';
+import { vnDate } from '../gateway/clock.js';
+import { vnd } from '../gateway/money.js';
+import { FeegateError } from '../gateway/errors.js';
+import { emitEvent } from '../gateway/events/events.js';
+import { completeRow, type OutboxHandler, type OutboxRow } from '../gateway/outbox/outbox.js';
+import { TEMPLATES, checkContent, formatNumber, type DocType, type ReceiptContent } from './templates.js';
+import { signDocument, vnLocalTime } from './sign.js';
+
+export const ISSUE = 'receipt.issue';
+export const ADJUST = 'receipt.adjust';
+
+export interface SeriesRow {
+  id: string;
+  tenant_id: string;
+  doc_type: DocType;
+  template_symbol: string;
+  series_letters: string;
+  is_default: boolean;
+  created_at: Date;
+}
+
+export interface ReceiptRow {
+  id: string;
+  tenant_id: string;
+  series_id: string;
+  kind: 'original' | 'adjustment';
+  payment_id: string;
+  refund_id: string | null;
+  original_id: string | null;
+  template_symbol: string;
+  series_symbol: string;
+  year: number;
+  number: number;
+  lookup_code: string;
+  amount: number | string;
+  issued_at: Date;
+  signing_time: string;
+  cert_id: string;
+  xml: string;
+  xml_sha256: string;
+  created_at: Date;
+}
+
+/** The reference number of a series in a year: letters + last two digits of the year + E (electronic). */
+export const seriesSymbol = (letters: string, year: number) => `${letters}-${String(year % 100).padStart(2, '0')}E`;
+
+export function receiptJson(r: ReceiptRow, publicUrl: string) {
+  return {
+    id: r.id, object: 'receipt' as const, kind: r.kind, payment_id: r.payment_id, refund_id: r.refund_id, original_receipt_id: r.original_id,
+    template_symbol: r.template_symbol, series_symbol: r.series_symbol, year: r.year, number: formatNumber(r.number),
+    amount: vnd(r.amount), issued_at: new Date(r.issued_at).toISOString(), signing_time: r.signing_time, signing_cert_id: r.cert_id,
+    lookup_code: r.lookup_code, lookup_url: `${publicUrl}/r/${r.lookup_code}`, xml_sha256: r.xml_sha256,
+  };
+}
+
+export function seriesJson(s: SeriesRow) {
+  return {
+    id: s.id, object: 'receipt_series' as const, doc_type: s.doc_type, template_symbol: s.template_symbol, series_letters: s.series_letters,
+    is_default: s.is_default, created_at: new Date(s.created_at).toISOString(),
+  };
+}
+
+const LOOKUP_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+export function lookupCode(): string {
+  return Array.from({ length: 12 }, () => LOOKUP_ALPHABET[crypto.randomInt(LOOKUP_ALPHABET.length)]).join('');
+}
+
+export async function createSeries(trx: Trx | Db, tenantId: string, s: { templateSymbol: string; seriesLetters: string; isDefault: boolean; docType?: DocType }, now: Date): Promise<SeriesRow> {
+  if (s.isDefault) await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).update({ is_default: false });
+  const [row] = (await trx('receipt_series').insert({
+    tenant_id: tenantId, doc_type: s.docType ?? 'fee_receipt', template_symbol: s.templateSymbol, series_letters: s.seriesLetters,
+    is_default: s.isDefault, created_at: now,
+  }).returning('*')) as SeriesRow[];
+  return row!;
+}
+
+/** The tenant's default series; development creates 01BLP0-001 / AA on first use. */
+async function defaultSeries(trx: Trx, deps: Deps, tenantId: string): Promise<SeriesRow> {
+  const found = (await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).first()) as SeriesRow | undefined;
+  if (found) return found;
+  if (deps.config.mode !== 'development') {
+    throw new FeegateError('FEEGATE_ERR_RECEIPT_SERIES_NOT_FOUND', 'The unit has no default receipt series: create one (POST /v1/receipt_series) with its registered symbols');
+  }
+  await trx.raw(
+    `INSERT INTO receipt_series (tenant_id, doc_type, template_symbol, series_letters, is_default, created_at)
+     VALUES (?, 'fee_receipt', '01BLP0-001', 'AA', true, ?) ON CONFLICT DO NOTHING`,
+    [tenantId, deps.clock.now()],
+  );
+  return (await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).first()) as SeriesRow;
+}
+
+/** The next number of (series, year), locked until this transaction ends. */
+async function nextNumber(trx: Trx, seriesId: string, year: number): Promise<number> {
+  const { rows } = (await trx.raw(
+    `INSERT INTO receipt_counters (series_id, year, last_number) VALUES (?, ?, 1)
+     ON CONFLICT (series_id, year) DO UPDATE SET last_number = receipt_counters.last_number + 1
+     RETURNING last_number`,
+    [seriesId, year],
+  )) as { rows: { last_number: number }[] };
+  return rows[0]!.last_number;
+}
+
+interface DocumentInput {
+  tenant: Tenant;
+  kind: ReceiptContent['kind'];
+  paymentId: string;
+  refundId?: string;
+  original?: ReceiptRow;
+  content: Omit<ReceiptContent, 'kind' | 'templateSymbol' | 'seriesSymbol' | 'number' | 'issueDate' | 'collector' | 'lookupCode'>;
+  relatedNote?: string;
+}
+
+/** Numbers, builds, signs and stores one document, and emits receipt.issued. */
+async function issueDocument(trx: Trx, deps: Deps, input: DocumentInput): Promise<ReceiptRow> {
+  const { clock } = deps;
+  const series = input.original
+    ? ((await trx('receipt_series').where({ id: input.original.series_id }).first()) as SeriesRow)
+    : await defaultSeries(trx, deps, input.tenant.id);
+  const signer = await deps.certs.signer(trx, input.tenant);
+  const now = clock.now();
+  const issueDate = vnDate(now);
+  const year = Number(issueDate.slice(0, 4));
+  const content: ReceiptContent = {
+    ...input.content,
+    kind: input.kind,
+    templateSymbol: series.template_symbol,
+    seriesSymbol: seriesSymbol(series.series_letters, year),
+    number: 0,
+    issueDate,
+    collector: { name: input.tenant.name, taxCode: input.tenant.tax_code, address: input.tenant.address, budgetCode: input.tenant.budget_code },
+    lookupCode: lookupCode(),
+    ...(input.original ? {
+      related: {
+        templateSymbol: input.original.template_symbol, seriesSymbol: input.original.series_symbol, number: input.original.number,
+        issueDate: vnDate(new Date(input.original.issued_at)), note: input.relatedNote ?? '',
+      },
+    } : {}),
+  };
+  checkContent(content);
+  content.number = await nextNumber(trx, series.id, year);
+  const built = TEMPLATES[series.doc_type].build(content);
+  const signingTime = vnLocalTime(now);
+  const xml = signDocument(built.xml, built, signer, signingTime);
+  const [row] = (await trx('receipts').insert({
+    id: crypto.randomUUID(), tenant_id: input.tenant.id, series_id: series.id, kind: input.kind, payment_id: input.paymentId,
+    refund_id: input.refundId ?? null, original_id: input.original?.id ?? null, template_symbol: content.templateSymbol,
+    series_symbol: content.seriesSymbol, year, number: content.number, lookup_code: content.lookupCode, amount: content.total,
+    issued_at: now, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
+  }).returning('*')) as ReceiptRow[];
+  await emitEvent(trx, clock, { tenantId: input.tenant.id, type: 'receipt.issued', objectId: row!.id, data: receiptJson(row!, deps.config.publicUrl) });
+  return row!;
+}
+
+interface PaymentForReceipt {
+  id: string; tenant_id: string; bill_id: string; reference: string; provider: string; amount: string | number; status: string;
+  provider_txn_id: string | null;
+}
+
+function extraInfo(deps: Deps, p: PaymentForReceipt, bill: Record<string, unknown>): { field: string; value: string }[] {
+  const pairs: [string, unknown][] = [
+    ['Kênh thanh toán', deps.providers.get(p.provider)?.displayName ?? p.provider],
+    ['Mã thanh toán', p.reference],
+    ['Mã giao dịch nhà cung cấp', p.provider_txn_id],
+    ['Mã hóa đơn của đơn vị', bill.external_ref],
+    ['Mã hồ sơ', bill.dossier_code],
+    ['Mã thủ tục', bill.procedure_code],
+    ['Mã học sinh', bill.student_code],
+    ['Năm học', bill.school_year],
+    ['Học kỳ', bill.term],
+  ];
+  return pairs.filter(([, v]) => v !== null && v !== undefined && v !== '').map(([field, v]) => ({ field, value: String(v) }));
+}
+
+/** The original receipt of a succeeded payment, in the caller's transaction (idempotent). */
+export async function issueForPayment(trx: Trx, deps: Deps, paymentId: string): Promise<ReceiptRow> {
+  const existing = (await trx('receipts').where({ payment_id: paymentId, kind: 'original' }).first()) as ReceiptRow | undefined;
+  if (existing) return existing;
+  const p = (await trx('payments').where({ id: paymentId }).first()) as PaymentForReceipt;
+  if (!['succeeded', 'partially_refunded', 'refunded'].includes(p.status)) throw new Error(`payment ${paymentId} is ${p.status}: no receipt`);
+  const bill = (await trx('bills').where({ id: p.bill_id }).first()) as Record<string, unknown> & { payer: { name: string; id_number?: string }; total_amount: string | number; description: string };
+  const items = (await trx('bill_items').where({ bill_id: p.bill_id }).orderBy('position')) as { name: string; amount: string | number }[];
+  const tenant = (await trx('tenants').where({ id: p.tenant_id }).first()) as Tenant;
+  const amount = vnd(p.amount);
+  const whole = amount === vnd(bill.total_amount);
+  const lines = whole
+    ? items.map((i) => ({ name: i.name, amount: vnd(i.amount) }))
+    : [{ name: `Thanh toán một phần: ${items.map((i) => i.name).join('; ')}`.slice(0, 500), amount }];
+  return issueDocument(trx, deps, {
+    tenant, kind: 'original', paymentId,
+    content: { payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null }, lines, total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill) },
+  });
+}
+
+/** The adjustment record of a succeeded refund, linked to the payment's original receipt. */
+export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Promise<ReceiptRow | { waiting: string }> {
+  const existing = (await trx('receipts').where({ refund_id: refundId }).first()) as ReceiptRow | undefined;
+  if (existing) return existing;
+  const r = (await trx('refunds').where({ id: refundId }).first()) as { id: string; payment_id: string; amount: string | number; status: string; reason: string };
+  if (r.status !== 'succeeded') throw new Error(`refund ${refundId} is ${r.status}: no adjustment`);
+  const original = (await trx('receipts').where({ payment_id: r.payment_id, kind: 'original' }).first()) as ReceiptRow | undefined;
+  if (!original) return { waiting: 'the original receipt is not issued yet' };
+  const p = (await trx('payments').where({ id: r.payment_id }).first()) as PaymentForReceipt;
+  const bill = (await trx('bills').where({ id: p.bill_id }).first()) as Record<string, unknown> & { payer: { name: string; id_number?: string } };
+  const tenant = (await trx('tenants').where({ id: p.tenant_id }).first()) as Tenant;
+  const amount = vnd(r.amount);
+  const ref = `${original.template_symbol} ${original.series_symbol} số ${formatNumber(original.number)}`;
+  return issueDocument(trx, deps, {
+    tenant, kind: 'adjustment', paymentId: p.id, refundId: r.id, original,
+    relatedNote: `Điều chỉnh giảm ${amount} đồng do hoàn tiền${r.reason ? `: ${r.reason}` : ''}`.slice(0, 255),
+    content: {
+      payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null },
+      lines: [{ name: `Hoàn trả, điều chỉnh giảm biên lai ${ref}`, amount }],
+      total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill),
+    },
+  });
+}
+
+async function runOne(trx: Trx, deps: Deps, row: OutboxRow): Promise<string | null> {
+  if (row.kind === ISSUE) {
+    await issueForPayment(trx, deps, String(row.payload.payment_id));
+    return null;
+  }
+  const r = await issueForRefund(trx, deps, String(row.payload.refund_id));
+  return 'waiting' in r ? r.waiting : null;
+}
+
+function receiptHandler(kind: string): OutboxHandler {
+  return {
+    kind,
+    backoffSeconds: [5, 30, 60, 300, 900, 3600, 3600, 3600, 3600, 3600, 21600, 21600, 86400],
+    async run(row, deps) {
+      let waiting: string | null = null;
+      await deps.db.transaction(async (trx) => {
+        waiting = await runOne(trx, deps, row);
+        if (!waiting) await completeRow(trx, deps.clock, row);
+      });
+      if (waiting) return { retry: waiting };
+      deps.metrics.receiptsIssued.inc({ kind: row.kind === ISSUE ? 'original' : 'adjustment' });
+      return { completed: true };
+    },
+    /** Many at once: one transaction, the counter locked once, one commit. Any failure → one by one. */
+    async runBatch(rows, deps) {
+      await deps.db.transaction(async (trx) => {
+        for (const row of rows) {
+          if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');
+          await completeRow(trx, deps.clock, row);
+        }
+      });
+      deps.metrics.receiptsIssued.inc({ kind: kind === ISSUE ? 'original' : 'adjustment' }, rows.length);
+    },
+  };
+}
+
+export const receiptHandlers = [receiptHandler(ISSUE), receiptHandler(ADJUST)];
