@@ -5,6 +5,7 @@
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, payAt, billInput, client, makeApp, seedTenant, type Seeded } from './helpers/app.js';
 import type { Role } from '../gateway/tenants/api-keys.js';
+import { issueForPayment } from '../receipts/issue.js';
 
 interface World {
   bill: string;
@@ -14,6 +15,7 @@ interface World {
   event: string;
   endpoint: string;
   dead: string;
+  receipt: string;
 }
 
 interface RouteCase {
@@ -54,6 +56,12 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', route: '/v1/events/{id}/resend', url: (w) => `/v1/events/${w.event}/resend`, allowed: ['admin'], ok: 200, other: 404 },
   { method: 'GET', route: '/v1/outbox/dead', url: () => '/v1/outbox/dead', allowed: ['admin'], ok: 200, other: 'n/a' },
   { method: 'POST', route: '/v1/outbox/{id}/requeue', url: (w) => `/v1/outbox/${w.dead}/requeue`, allowed: ['admin'], ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/receipts', url: () => '/v1/receipts?limit=100', allowed: ALL, ok: 200, other: 'n/a' },
+  { method: 'GET', route: '/v1/receipts/{id}', url: (w) => `/v1/receipts/${w.receipt}`, allowed: ALL, ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/receipts/{id}/xml', url: (w) => `/v1/receipts/${w.receipt}/xml`, allowed: ALL, ok: 200, other: 404 },
+  { method: 'GET', route: '/v1/receipt_series', url: () => '/v1/receipt_series', allowed: ALL, ok: 200, other: 'n/a' },
+  { method: 'POST', route: '/v1/receipt_series', url: () => '/v1/receipt_series', body: () => ({ template_symbol: '01BLP0-002', series_letters: 'AB' }), allowed: ['admin'], ok: 201, other: 'n/a' },
+  { method: 'GET', route: '/v1/signing_certs', url: () => '/v1/signing_certs', allowed: ['finance', 'admin'], ok: 200, other: 'n/a' },
 ];
 
 eachDb('tenant isolation: every role × every route × own/other tenant', async (t, { db }) => {
@@ -65,7 +73,8 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
   // Every authenticated route the API documents is in the matrix.
   const spec = (await env.app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(spec.paths)
-    .filter(([p]) => p.startsWith('/v1/') && !p.startsWith('/v1/notify') && !p.startsWith('/v1/return'))
+    // Public by design: provider callbacks, the browser return, and receipt verification (anyone may verify).
+    .filter(([p]) => p.startsWith('/v1/') && !p.startsWith('/v1/notify') && !p.startsWith('/v1/return') && p !== '/v1/receipts/verify')
     .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
     .sort();
   t.same(documented, ROUTES.map((r) => `${r.method} ${r.route}`).sort(), 'the matrix covers every /v1 route');
@@ -81,7 +90,8 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
     const [dead] = (await db('outbox').insert({
       tenant_id: s.tenantId, kind: 'test.dead', payload: '{}', status: 'dead', attempts: 3, run_at: now, created_at: now, updated_at: now, last_error: 'x',
     }).returning('id')) as { id: string | number }[];
-    return { bill: bill.id, payment: payment.id, key: key.id, tenant: s.tenantId, event: event.id, endpoint: endpoint.id, dead: String(dead!.id) };
+    const receipt = await db.transaction((trx) => issueForPayment(trx, env.app.deps, payment.id));
+    return { bill: bill.id, payment: payment.id, key: key.id, tenant: s.tenantId, event: event.id, endpoint: endpoint.id, dead: String(dead!.id), receipt: receipt.id };
   };
 
   for (const role of ALL) {
@@ -104,7 +114,7 @@ eachDb('tenant isolation: every role × every route × own/other tenant', async 
         }
         // Whatever the answer, nothing of the other tenant leaks into it.
         const text = JSON.stringify(res.body);
-        for (const id of [theirs.tenant, theirs.bill, theirs.payment, theirs.key, theirs.event, theirs.endpoint]) {
+        for (const id of [theirs.tenant, theirs.bill, theirs.payment, theirs.key, theirs.event, theirs.endpoint, theirs.receipt]) {
           if (side === 'own' || res.status >= 400) t.notOk(text.includes(id), `${label}: no other-tenant id in the answer`);
         }
       }

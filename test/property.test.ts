@@ -100,8 +100,11 @@ eachDb('property: any interleaving ends in the provider\'s truth, credited once,
         await runJanitor(deps);
       }
       await drainOutbox(deps, deps.handlers);
+      env.clock.advance(60_000); // an adjustment that waited for its original retries
+      await drainOutbox(deps, deps.handlers);
 
       let collected = 0;
+      let receiptsWanted = 0;
       let refunded = 0;
       for (const p of ps) {
         const now = (await fin.get(`/v1/payments/${p.id}`)).body;
@@ -114,9 +117,21 @@ eachDb('property: any interleaving ends in the provider\'s truth, credited once,
         const refunds = (await fin.get(`/v1/payments/${p.id}/refunds`)).body.data as { amount: number; status: string }[];
         const ok = refunds.filter((r) => r.status === 'succeeded').reduce((a, r) => a + r.amount, 0);
         if (ok > now.amount || ok !== now.amount_refunded) throw new Error(`refunded ${ok} of ${now.amount} (payment says ${now.amount_refunded})`);
+        // Exactly one receipt per succeeded payment, one adjustment per succeeded refund.
+        const rcpts = (await db('receipts').where({ payment_id: p.id })) as { kind: string; amount: string | number; refund_id: string | null }[];
+        const originals = rcpts.filter((r) => r.kind === 'original');
+        if (originals.length !== (truth === 'SUCCESS' ? 1 : 0)) throw new Error(`payment ${truth}: ${originals.length} receipts`);
+        if (originals[0] && Number(originals[0].amount) !== now.amount) throw new Error('receipt amount differs from the payment');
+        const okRefunds = refunds.filter((r) => r.status === 'succeeded') as { id?: string; amount: number }[];
+        const adjustments = rcpts.filter((r) => r.kind === 'adjustment');
+        if (adjustments.length !== okRefunds.length) throw new Error(`${okRefunds.length} refunds, ${adjustments.length} adjustments`);
+        receiptsWanted += rcpts.length;
         if (now.status === 'succeeded' || now.status === 'partially_refunded' || now.status === 'refunded') collected += now.amount;
         refunded += ok;
       }
+      const numbers = (await db('receipts').where({ tenant_id: ten.tenantId }).orderBy('number').select('number', 'payment_id')) as { number: number }[];
+      if (numbers.length !== receiptsWanted) throw new Error(`the tenant has ${numbers.length} receipts, its payments account for ${receiptsWanted}`);
+      if (numbers.some((r, i) => r.number !== i + 1)) throw new Error(`receipt numbers have a gap: ${numbers.map((r) => r.number).join(',')}`);
       const bal = Object.fromEntries((await balances(db, ten.tenantId)).map((b) => [b.account, b.balance]));
       if ((bal['provider_clearing:sandbox'] ?? 0) !== collected - refunded) throw new Error('journal disagrees with payments');
       if ((bal.fees_collected ?? 0) !== -(collected - refunded)) throw new Error('journal does not balance');
