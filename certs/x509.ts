@@ -91,7 +91,10 @@ export function issueLeaf(o: LeafOptions): CaMaterial {
     { name: 'commonName', value: o.commonName },
     { type: UID_OID, value: `MST:${o.taxCode}` },
   ]));
-  cert.setIssuer(caCert.subject.attributes);
+  // forge reads UTF8String values back as raw UTF-8 bytes; decode them so they are not encoded twice.
+  cert.setIssuer(caCert.subject.attributes.map((a) => ({
+    type: a.type, value: (a.valueTagClass as unknown) === forge.asn1.Type.UTF8 ? forge.util.decodeUtf8(String(a.value)) : a.value, valueTagClass: a.valueTagClass,
+  })) as forge.pki.CertificateField[]);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', critical: true, ...(o.keyUsage ?? { digitalSignature: true, nonRepudiation: true }) },

@@ -3,14 +3,13 @@
  * `npm start` runs this on embedded PGlite under ./data with the sandbox provider.
  */
 import cluster from 'node:cluster';
-import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from './config.js';
 import { createDb, migrate } from './db/knex.js';
 import { buildApp } from './app.js';
 import { startJobs } from './jobs/runner.js';
 import { ensureDemo } from './demo.js';
-import { generateMasterKey } from './secrets/secret-box.js';
+import { withMasterKey } from './secrets/dev-master-key.js';
 
 /** With FEEGATE_WORKERS=N: migrate once, then N workers share the port; each is a full gateway. */
 async function primary(config: Config): Promise<void> {
@@ -34,19 +33,8 @@ async function primary(config: Config): Promise<void> {
   });
 }
 
-/** Development only: a master key kept in the data directory (a dev fixture, never for production). */
-function devMasterKey(config: Config): string {
-  const file = path.join(config.dataDir, 'dev-master-key');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(config.dataDir, { recursive: true });
-    fs.writeFileSync(file, generateMasterKey() + '\n', { mode: 0o600, flag: 'wx' });
-  }
-  return fs.readFileSync(file, 'utf8').trim();
-}
-
 async function main(): Promise<void> {
-  const loaded = loadConfig();
-  const config = loaded.masterKey ? loaded : { ...loaded, masterKey: devMasterKey(loaded) };
+  const config = withMasterKey(loadConfig());
   if (config.workers > 1 && cluster.isPrimary) return primary(config);
   const first = (process.env.FEEGATE_WORKER_INDEX ?? '0') === '0';
   const db = createDb({ url: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: config.databasePoolMax });

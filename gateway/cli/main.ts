@@ -14,6 +14,12 @@ import { createTenant, findTenant, listTenants } from '../tenants/tenants.js';
 import { createApiKey, revokeApiKey, ROLES, type Role } from '../tenants/api-keys.js';
 import { sealAudit, verifyAudit } from '../audit/audit-log.js';
 import { deadRows, requeue } from '../outbox/outbox.js';
+import fs from 'node:fs';
+import type { Config } from '../config.js';
+import { SecretBox } from '../secrets/secret-box.js';
+import { withMasterKey } from '../secrets/dev-master-key.js';
+import { CertStore, certJson } from '../../certs/store.js';
+import { readSigningMaterial } from '../../certs/pkcs12.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -34,7 +40,7 @@ async function tenantOrFail(db: Db, ref: string) {
 }
 
 /** Runs one command line; returns the exit code. `db` may be given (tests); otherwise opened from the environment. */
-export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?: CliIo } = {}): Promise<number> {
+export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?: CliIo; config?: Config } = {}): Promise<number> {
   const io = opts.io ?? consoleIo;
   const clock = opts.clock ?? systemClock;
   let db = opts.db;
@@ -148,6 +154,46 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
     if (!row) throw new Error(`no dead outbox row ${id}`);
     io.out(`outbox row ${row.id} requeued`);
   });
+
+  const certsCmd = program.command('certs').description('signing certificates of the units (e-receipts)');
+  const store = async () => {
+    const d = await open();
+    const config = withMasterKey(opts.config ?? loadConfig());
+    if (!config.masterKey) throw new Error('FEEGATE_MASTER_KEY is required to store private keys');
+    return { d, config, certs: new CertStore({ db: d, clock, config, secrets: new SecretBox(config.masterKey) }) };
+  };
+  certsCmd.command('import')
+    .description('import a signing certificate and key (.p12/.pfx, or PEM); it becomes the unit\'s active certificate')
+    .requiredOption('--tenant <code|id>')
+    .argument('<file>', 'PKCS#12 (.p12/.pfx) or PEM file')
+    .option('--password-env <name>', 'environment variable holding the password', 'FEEGATE_CERT_PASSWORD')
+    .action(async (file: string, o: { tenant: string; passwordEnv: string }) => {
+      const { d, certs } = await store();
+      const tenant = await tenantOrFail(d, o.tenant);
+      const material = readSigningMaterial(fs.readFileSync(file), process.env[o.passwordEnv] ?? '');
+      const source = fs.readFileSync(file).toString('utf8').includes('-----BEGIN') ? 'pem' : 'pkcs12';
+      const row = await d.transaction((trx) => certs.add(trx, tenant, material, source, 'cli'));
+      io.out(`imported ${row.subject} (serial ${row.serial}, valid until ${new Date(row.not_after).toISOString()}); active for ${tenant.code}`);
+    });
+  const listCerts = async (o: { tenant?: string }) => {
+    const { d, config, certs } = await store();
+    const rows = await certs.list(d, o.tenant ? (await tenantOrFail(d, o.tenant)).id : undefined);
+    const out = rows.map((r) => certJson(r, clock.now(), config.certWarnDays));
+    for (const c of out) {
+      const warn = c.status === 'active' && c.expiring_soon ? `  WARNING: expires in ${c.days_left} days` : '';
+      io.out(`${c.status.padEnd(7)} ${c.subject}  serial ${c.serial}  until ${c.not_after}${warn}`);
+    }
+    if (!out.length) io.out('no signing certificates');
+    return out;
+  };
+  certsCmd.command('list').option('--tenant <code|id>').action(async (o: { tenant?: string }) => { await listCerts(o); });
+  certsCmd.command('check')
+    .description('exit 1 when an active certificate expires within CERT_WARN_DAYS (for monitoring)')
+    .option('--tenant <code|id>')
+    .action(async (o: { tenant?: string }) => {
+      const soon = (await listCerts(o)).filter((c) => c.status === 'active' && c.expiring_soon);
+      if (soon.length) code = 1;
+    });
 
   program.command('errors').description('print the error code table (Markdown)').action(() => {
     io.out('| code | HTTP | meaning |\n| --- | --- | --- |');
