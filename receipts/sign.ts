@@ -26,7 +26,7 @@ export function vnLocalTime(d: Date): string {
   return new Date(d.getTime() + 7 * 3600_000).toISOString().slice(0, 19);
 }
 
-export function signDocument(xml: string, doc: { dataId: string; signerXPath: string }, signer: Signer, signingTime: string): string {
+export function signDocument(xml: string, doc: { dataId: string; dataXPath: string; signerXPath: string }, signer: Signer, signingTime: string): string {
   const sigId = `SIG-${doc.dataId}`;
   const objId = `ST-${doc.dataId}`;
   const sig = new SignedXml({
@@ -40,8 +40,12 @@ export function signDocument(xml: string, doc: { dataId: string; signerXPath: st
       content: `<SignatureProperties><SignatureProperty Target="#${sigId}"><SigningTime>${signingTime}</SigningTime></SignatureProperty></SignatureProperties>`,
     }],
   });
-  sig.addReference({ xpath: `//*[@Id='${doc.dataId}']`, transforms: [ALG.enveloped, ALG.c14n], digestAlgorithm: ALG.sha256 });
-  sig.addReference({ xpath: `//*[@Id='${objId}']`, transforms: [ALG.c14n], digestAlgorithm: ALG.sha256, type: ALG.signatureProperties });
+  // Absolute paths, not `//*[@Id=…]`: a descendant scan per reference costs more than the RSA signature.
+  sig.addReference({ xpath: `${doc.dataXPath}[@Id='${doc.dataId}']`, transforms: [ALG.enveloped, ALG.c14n], digestAlgorithm: ALG.sha256 });
+  sig.addReference({
+    xpath: `${doc.signerXPath}/*[local-name(.)='Signature']/*[local-name(.)='Object'][@Id='${objId}']`,
+    transforms: [ALG.c14n], digestAlgorithm: ALG.sha256, type: ALG.signatureProperties,
+  });
   sig.computeSignature(xml, { location: { reference: doc.signerXPath, action: 'append' }, attrs: { Id: sigId } });
   return sig.getSignedXml();
 }

@@ -33,6 +33,8 @@ export interface BuiltDocument {
   xml: string;
   /** Id of the signed data element. */
   dataId: string;
+  /** Absolute XPath of the signed data element. */
+  dataXPath: string;
   /** XPath of the element the Signature is appended to. */
   signerXPath: string;
   tags: ReceiptTags;
@@ -118,7 +120,7 @@ const feeReceipt: Template = {
     tot.ele(T.totalDigits).txt(String(c.total));
     tot.ele(T.totalWords).txt(amountInWords(c.total));
     root.ele(T.signatures).ele(T.signer);
-    return { xml: doc.end({ prettyPrint: false }), dataId, signerXPath: `/${T.root}/${T.signatures}/${T.signer}`, tags: T };
+    return { xml: doc.end({ prettyPrint: false }), dataId, dataXPath: `/${T.root}/${T.data}`, signerXPath: `/${T.root}/${T.signatures}/${T.signer}`, tags: T };
   },
 };
 

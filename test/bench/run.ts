@@ -4,6 +4,10 @@
  *   (a) GET /livez: a trivial route, the ceiling of fastify + this machine
  *   (b) POST /v1/payments with a fresh Idempotency-Key and a fresh bill per request
  *   (c) POST /v1/notify/sandbox: verified callback → dedupe → transition → journal → audit
+ *   (d) receipts: build + XML-DSig sign per second on one core, next to raw RSA-2048 crypto.sign
+ *       in the same run (the physical limit), and our verifier
+ *   (e) receipts issued end to end by the server's outbox worker for the payments (c) made
+ *       succeed (number taken, XML built and signed, stored, event emitted; PostgreSQL)
  * BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), PG_BENCH_URL (server to use),
  * BENCH_CASES (e.g. "b,c"), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof" to profile the server).
  */
@@ -19,6 +23,7 @@ import { systemClock } from '../../gateway/clock.js';
 import { createTenant } from '../../gateway/tenants/tenants.js';
 import { createApiKey } from '../../gateway/tenants/api-keys.js';
 import { withSignature } from '../../adapters/sandbox/protocol.js';
+import { benchSigning } from './receipts.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -102,8 +107,9 @@ async function main() {
   });
   const base = `http://127.0.0.1:${port}`;
   const results: Result[] = [];
+  let issued: { receipts: number; rps: number; secs: number } | undefined;
   try {
-    const cases = (process.env.BENCH_CASES ?? 'a,b,c').split(',');
+    const cases = (process.env.BENCH_CASES ?? 'a,b,c,d,e').split(',');
     await run('warm-up', { url: `${base}/livez`, duration: 2 });
     if (cases.includes('a')) results.push(await run('(a) GET /livez (trivial)', { url: `${base}/livez` }));
 
@@ -143,6 +149,27 @@ async function main() {
       }],
     }));
     if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
+
+    if (cases.includes('e')) {
+      // The server's own jobs issue the receipts of the payments (c) made succeed; watch them drain.
+      const watch = createDb({ url: dbUrl, poolMax: 1 });
+      const count = async () => {
+        const [{ done, left }] = (await watch.raw(
+          `SELECT (SELECT count(*) FROM receipts) AS done, (SELECT count(*) FROM outbox WHERE kind = 'receipt.issue' AND status = 'pending') AS left`,
+        )).rows as [{ done: string; left: string }];
+        return { done: Number(done), left: Number(left) };
+      };
+      const start = await count();
+      const t0 = performance.now();
+      let now = start;
+      while (now.left > 0 && performance.now() - t0 < 300_000) {
+        await new Promise((r) => setTimeout(r, 250));
+        now = await count();
+      }
+      const secs = (performance.now() - t0) / 1000;
+      await watch.destroy();
+      issued = { receipts: now.done, rps: (now.done - start.done) / secs, secs };
+    }
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.on('exit', r));
@@ -155,6 +182,20 @@ async function main() {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / ceiling * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
+  }
+  if (issued) {
+    console.log(`\n(e) receipts issued by the server's outbox worker: ${issued.receipts} in total, ${Math.round(issued.rps)}/s while draining (${issued.secs.toFixed(1)} s)`);
+  }
+  const casesRun = (process.env.BENCH_CASES ?? 'a,b,c,d,e').split(',');
+  if (casesRun.includes('d')) {
+    const d = benchSigning(Math.min(SECONDS, 5));
+    console.log('\n(d) receipt signing, one core, same run:');
+    console.log('| operation | per second | vs raw RSA |');
+    console.log('| --- | ---: | ---: |');
+    console.log(`| raw crypto.sign RSA-2048/SHA-256 (the limit) | ${Math.round(d.raw)} | 100% |`);
+    console.log(`| receipt built (xmlbuilder2) | ${Math.round(d.build)} | |`);
+    console.log(`| receipt built + signed (XML-DSig, 2 references) | ${Math.round(d.sign)} | ${(d.ratio * 100).toFixed(1)}% |`);
+    console.log(`| receipt verified (our verifier) | ${Math.round(d.verify)} | |`);
   }
 }
 
