@@ -52,6 +52,11 @@ async function main(): Promise<void> {
     `  API docs:      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`,
     `  Health:        ${config.publicUrl}/healthz   Metrics: ${config.publicUrl}/metrics`,
   ];
+  if (config.mode === 'development') {
+    app.deps.certs.dev(); // the dev CA: created on first start
+    const caDir = config.devCaDir ?? path.join(config.dataDir, 'dev-ca');
+    lines.push(`  Receipts:      signed with dev CA certificates; trust anchor ${path.join(caDir, 'dev-ca-cert.pem')} (development only)`);
+  }
   if (config.mode === 'development' && config.sandbox) {
     const demo = await ensureDemo(app.deps);
     lines.push(
