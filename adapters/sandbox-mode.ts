@@ -35,6 +35,8 @@ export interface SandboxMode {
 
 export function sandboxMode(opts: { secret: string; publicUrl: string; http: HttpClient; clock: Clock; sandboxUrl?: string }): SandboxMode {
   const { secret, publicUrl, http, clock } = opts;
+  // Where the simulators are: mounted in this gateway, or a standalone process (FEEGATE_SANDBOX_URL).
+  const simBase = (opts.sandboxUrl ?? publicUrl).replace(/\/$/, '');
   const derive = (what: string, length: number) => crypto.createHash('sha256').update(`${secret}:${what}`).digest('hex').slice(0, length);
   const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${secret}:vnpay`, ipnUrl: `${publicUrl}/v1/notify/vnpay` };
   const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access', 16), secretKey: derive('momo-secret', 32) };
@@ -44,17 +46,17 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
     sandbox: { secret, merchant: SANDBOX_MERCHANT, ...(opts.sandboxUrl ? { base_url: opts.sandboxUrl } : {}) },
     vnpay: {
       tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
-      pay_url: `${publicUrl}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${publicUrl}/sandbox/vnpay/merchant_webapi/api/transaction`,
+      pay_url: `${simBase}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${simBase}/sandbox/vnpay/merchant_webapi/api/transaction`,
     },
-    momo: { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${publicUrl}/sandbox/momo` },
-    zalopay: { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${publicUrl}/sandbox/zalopay` },
+    momo: { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${simBase}/sandbox/momo` },
+    zalopay: { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${simBase}/sandbox/zalopay` },
   };
 
   const simulators: Simulators = {
-    sandbox: new SandboxSimulator({ secret, http, clock, publicUrl }),
+    sandbox: new SandboxSimulator({ secret, http, clock, publicUrl: simBase }),
     vnpay: new VnpaySimulator({ terminal: vnpayTerminal, http, clock }),
-    momo: new MomoSimulator({ partner: momoPartner, http, clock, publicUrl }),
-    zalopay: new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl }),
+    momo: new MomoSimulator({ partner: momoPartner, http, clock, publicUrl: simBase }),
+    zalopay: new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl: simBase }),
   };
   return {
     adapters: [sandboxAdapter, sandboxApiAdapter, vnpayAdapter, momoAdapter, zalopayAdapter],
