@@ -5,6 +5,7 @@
  */
 import { create } from 'xmlbuilder2';
 import { ReadingConfig, doReadNumber } from 'read-vietnamese-number';
+import { canonicalTree } from './sign.js';
 import { FEE_RECEIPT_TAGS, FORMAT_VERSION, RELATED_NATURE, type ReceiptTags } from './tags.js';
 
 export type DocType = 'fee_receipt';
@@ -33,8 +34,8 @@ export interface BuiltDocument {
   xml: string;
   /** Id of the signed data element. */
   dataId: string;
-  /** Absolute XPath of the signed data element. */
-  dataXPath: string;
+  /** The data element's canonical form (C14N 1.0), as it appears in `xml`. */
+  dataCanonical: string;
   /** XPath of the element the Signature is appended to. */
   signerXPath: string;
   tags: ReceiptTags;
@@ -58,9 +59,26 @@ export function amountInWords(amount: number): string {
 
 export const formatNumber = (n: number) => String(n).padStart(7, '0');
 
+/**
+ * Text as XML 1.0 can carry it: line ends normalised to \n and C0 controls other than \t and \n
+ * removed (they are not allowed in XML 1.0 documents at all).
+ */
+export function clean(s: string): string {
+  return s.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '');
+}
+
 /** The document's Id: unit, symbols and number, so it is unique and readable. */
 export function dataIdFor(c: Pick<ReceiptContent, 'collector' | 'templateSymbol' | 'seriesSymbol' | 'number'>, year: number): string {
   return `BL-${c.collector.taxCode}-${c.templateSymbol}-${c.seriesSymbol.replace(/[^A-Z0-9]/g, '')}-${year}-${formatNumber(c.number)}`;
+}
+
+type Builder = ReturnType<ReturnType<typeof create>['ele']>;
+
+/** A child element with cleaned text; empty text adds no text node (as a parser would see it). */
+function leaf(parent: Builder, tag: string, value: string): void {
+  const v = clean(value);
+  const el = parent.ele(tag);
+  if (v !== '') el.txt(v);
 }
 
 const feeReceipt: Template = {
@@ -73,54 +91,57 @@ const feeReceipt: Template = {
     const root = doc.ele(T.root);
     const data = root.ele(T.data, { Id: dataId });
     const g = data.ele(T.general);
-    g.ele(T.version).txt(FORMAT_VERSION);
-    g.ele(T.docName).txt(c.kind === 'original' ? 'Biên lai thu phí, lệ phí' : 'Biên lai thu phí, lệ phí (điều chỉnh)');
-    g.ele(T.templateSymbol).txt(c.templateSymbol);
-    g.ele(T.seriesSymbol).txt(c.seriesSymbol);
-    g.ele(T.number).txt(formatNumber(c.number));
-    g.ele(T.issueDate).txt(c.issueDate);
-    g.ele(T.currency).txt('VND');
-    g.ele(T.paymentMethod).txt(c.paymentMethod);
-    g.ele(T.lookupCode).txt(c.lookupCode);
+    leaf(g, T.version, FORMAT_VERSION);
+    leaf(g, T.docName, c.kind === 'original' ? 'Biên lai thu phí, lệ phí' : 'Biên lai thu phí, lệ phí (điều chỉnh)');
+    leaf(g, T.templateSymbol, c.templateSymbol);
+    leaf(g, T.seriesSymbol, c.seriesSymbol);
+    leaf(g, T.number, formatNumber(c.number));
+    leaf(g, T.issueDate, c.issueDate);
+    leaf(g, T.currency, 'VND');
+    leaf(g, T.paymentMethod, c.paymentMethod);
+    leaf(g, T.lookupCode, c.lookupCode);
     if (c.related) {
       const r = g.ele(T.related);
-      r.ele(T.relatedNature).txt(RELATED_NATURE.adjust);
-      r.ele(T.relatedTemplateSymbol).txt(c.related.templateSymbol);
-      r.ele(T.relatedSeriesSymbol).txt(c.related.seriesSymbol);
-      r.ele(T.relatedNumber).txt(formatNumber(c.related.number));
-      r.ele(T.relatedIssueDate).txt(c.related.issueDate);
-      r.ele(T.relatedNote).txt(c.related.note);
+      leaf(r, T.relatedNature, RELATED_NATURE.adjust);
+      leaf(r, T.relatedTemplateSymbol, c.related.templateSymbol);
+      leaf(r, T.relatedSeriesSymbol, c.related.seriesSymbol);
+      leaf(r, T.relatedNumber, formatNumber(c.related.number));
+      leaf(r, T.relatedIssueDate, c.related.issueDate);
+      leaf(r, T.relatedNote, c.related.note);
     }
     if (c.extra.length) {
       const o = g.ele(T.otherInfo);
       for (const e of c.extra) {
         const i = o.ele(T.otherItem);
-        i.ele(T.otherField).txt(e.field);
-        i.ele(T.otherType).txt('string');
-        i.ele(T.otherValue).txt(e.value);
+        leaf(i, T.otherField, e.field);
+        leaf(i, T.otherType, 'string');
+        leaf(i, T.otherValue, e.value);
       }
     }
     const n = data.ele(T.content);
     const col = n.ele(T.collector);
-    col.ele(T.name).txt(c.collector.name);
-    col.ele(T.taxCode).txt(c.collector.taxCode);
-    col.ele(T.address).txt(c.collector.address);
-    if (c.collector.budgetCode) col.ele(T.budgetCode).txt(c.collector.budgetCode);
+    leaf(col, T.name, c.collector.name);
+    leaf(col, T.taxCode, c.collector.taxCode);
+    leaf(col, T.address, c.collector.address);
+    if (c.collector.budgetCode) leaf(col, T.budgetCode, c.collector.budgetCode);
     const p = n.ele(T.payer);
-    p.ele(T.name).txt(c.payer.name);
-    if (c.payer.idNumber) p.ele(T.payerIdNumber).txt(c.payer.idNumber);
-    if (c.payer.address) p.ele(T.address).txt(c.payer.address);
+    leaf(p, T.name, c.payer.name);
+    if (c.payer.idNumber) leaf(p, T.payerIdNumber, c.payer.idNumber);
+    if (c.payer.address) leaf(p, T.address, c.payer.address);
     const fees = n.ele(T.fees);
     for (const l of c.lines) {
       const f = fees.ele(T.fee);
-      f.ele(T.feeName).txt(l.name);
-      f.ele(T.feeAmount).txt(String(l.amount));
+      leaf(f, T.feeName, l.name);
+      leaf(f, T.feeAmount, String(l.amount));
     }
     const tot = n.ele(T.totals);
-    tot.ele(T.totalDigits).txt(String(c.total));
-    tot.ele(T.totalWords).txt(amountInWords(c.total));
-    root.ele(T.signatures).ele(T.signer);
-    return { xml: doc.end({ prettyPrint: false }), dataId, dataXPath: `/${T.root}/${T.data}`, signerXPath: `/${T.root}/${T.signatures}/${T.signer}`, tags: T };
+    leaf(tot, T.totalDigits, String(c.total));
+    leaf(tot, T.totalWords, amountInWords(c.total));
+    // Serialised from canonical pieces (see canonicalTree): the root and the signature slot carry no
+    // attributes, so their markup is the same in any serialisation.
+    const dataCanonical = canonicalTree(data.node);
+    const xml = `<?xml version="1.0" encoding="UTF-8"?><${T.root}>${dataCanonical}<${T.signatures}><${T.signer}></${T.signer}></${T.signatures}></${T.root}>`;
+    return { xml, dataCanonical, dataId, signerXPath: `/${T.root}/${T.signatures}/${T.signer}`, tags: T };
   },
 };
 

@@ -124,8 +124,11 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   t.equal(devCert.length, 1, 'development issued the unit a certificate from the dev CA');
   t.match(devCert[0], { source: 'dev_ca', status: 'active', tax_code: '0101234567' });
   t.notOk(JSON.stringify(devCert).includes('PRIVATE KEY'), 'no key in the API');
-  const stored = (await db('signing_certs').first('key_enc')) as { key_enc: string };
-  t.notMatch(stored.key_enc, /PRIVATE KEY|MII/, 'the key is sealed at rest');
+  const stored = (await db('signing_certs').first('id', 'key_enc')) as { id: string; key_enc: string };
+  const keyPem = env.app.deps.secrets.open(stored.key_enc, `signing-key:${stored.id}`);
+  t.match(keyPem, /^-----BEGIN PRIVATE KEY-----/, 'the master key opens it');
+  const body = keyPem.replace(/-----[A-Z ]+-----|\s/g, '');
+  t.notOk(stored.key_enc.includes('PRIVATE KEY') || stored.key_enc.includes(body.slice(40, 80)), 'the stored value is not the key (sealed at rest)');
 
   const dev = loadOrCreateDevCa(TEST_DEV_CA_DIR);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-import-'));

@@ -129,6 +129,24 @@ eachDb('receipts: a refund adds a signed adjustment linked to the original, whic
   t.equal(after.xml, before.xml, 'the original is untouched');
 });
 
+eachDb('receipts: awkward text (CR LF, tabs, control characters, markup) still verifies everywhere', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const p = await paid(env, ten.keys.integration, {
+    payer: { name: 'Nguyễn\r\nVăn\tA <b>&amp; "x" \u0001', id_number: '001190012345' },
+    items: [{ fee_code: 'LP01', name: 'Lệ phí\r\n]]> <![CDATA[ & ', amount: 58_000 }],
+  });
+  await drain(env);
+  const r = (await client(env.app, ten.keys.integration).get(`/v1/receipts?payment_id=${p.id}`)).body.data[0];
+  const xml = ((await db('receipts').where({ id: r.id }).first()) as { xml: string }).xml;
+  t.notMatch(xml, /\r|\u0001/, 'carriage returns normalised, control characters dropped');
+  t.match(xml, /<Ten>Nguyễn\nVăn\tA &lt;b&gt;&amp;amp; "x" <\/Ten>/, 'markup escaped (an entity-looking "&amp;" too), line break and tab kept');
+  t.equal(verifyReceiptXml(xml, env.app.deps.certs.anchors()).document?.payer_name, 'Nguyễn\nVăn\tA <b>&amp; "x" ', 'the name reads back exactly');
+  t.ok(xmlsec(env, xml).ok, 'xmlsec1 verifies');
+  t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid, 'our verifier agrees');
+});
+
 eachDb('receipts: numbering restarts at 1 on 1 January, Vietnam time', async (t, { db }) => {
   const env = await makeApp(db);
   t.teardown(env.close);
