@@ -13,6 +13,10 @@ import t, { type Test } from 'tap';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { createDb, migrate, type Db } from '../../gateway/db/knex.js';
+import { loadOrCreateDevCa } from '../../certs/dev-ca.js';
+import { verifyReceiptXml } from '../../receipts/verify.js';
+import { xmlsecVerifyAsync } from './xmlsec.js';
+import { TEST_DEV_CA_DIR } from './app.js';
 
 export type Engine = 'pglite' | 'postgres';
 
@@ -91,6 +95,33 @@ export async function openTestDb(engine: Engine): Promise<TestDb & { close(): Pr
   };
 }
 
+/**
+ * Every receipt a test leaves in its database must verify with xmlsec1 (independent) and with our
+ * verifier, against the dev CA, as of its signing time. One assertion per test that made receipts.
+ */
+async function everyReceiptVerifies(t: Test, db: Db): Promise<void> {
+  let rows: { id: string; xml: string; signing_time: string }[];
+  try {
+    const [{ present }] = (await db.raw(`SELECT to_regclass('receipts') IS NOT NULL AS present`)).rows as [{ present: boolean }];
+    if (!present) return;
+    rows = (await db('receipts').select('id', 'xml', 'signing_time')) as typeof rows;
+  } catch {
+    return; // the test closed its database itself
+  }
+  if (!rows.length) return;
+  const anchors = [loadOrCreateDevCa(TEST_DEV_CA_DIR).certPem];
+  const failed: string[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (next < rows.length) {
+      const r = rows[next++]!;
+      const [sec, own] = [await xmlsecVerifyAsync(r.xml, { dataElement: 'DLBLai', trustedPems: anchors, verificationTime: r.signing_time }), verifyReceiptXml(r.xml, anchors)];
+      if (!sec.ok || !own.valid) failed.push(`${r.id}: xmlsec1 ${sec.ok ? 'ok' : sec.output.slice(-300)}; ours ${own.valid ? 'ok' : JSON.stringify(own.problems)}`);
+    }
+  }));
+  t.same(failed, [], `all ${rows.length} receipts this test produced verify with xmlsec1 and with our verifier`);
+}
+
 /** Runs `fn` as one subtest per engine, each on a fresh database. */
 export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void>, opts: { engines?: Engine[] } = {}): void {
   for (const engine of opts.engines ?? (['pglite', 'postgres'] as Engine[])) {
@@ -106,6 +137,7 @@ export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void
       const env = await openTestDb(engine);
       tt.teardown(() => env.close());
       await fn(tt, env);
+      await everyReceiptVerifies(tt, env.db);
     });
   }
 }

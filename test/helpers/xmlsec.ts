@@ -2,7 +2,7 @@
  * Independent verification with Debian's xmlsec1 (a C implementation, not ours). `.ci/run`
  * installs it; without it the tests that need it fail (they never skip).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,5 +38,27 @@ export function xmlsecVerify(xml: string, opts: { dataElement: string; trustedPe
     return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Async variant, for checking many receipts in parallel. */
+export async function xmlsecVerifyAsync(xml: string, opts: { dataElement: string; trustedPems: string[]; verificationTime?: string }): Promise<XmlsecResult> {
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'feegate-xmlsec-'));
+  try {
+    const file = path.join(dir, 'receipt.xml');
+    await fs.promises.writeFile(file, xml);
+    const args = ['--verify', '--id-attr:Id', opts.dataElement, '--enabled-reference-uris', 'same-doc'];
+    for (const [i, pem] of opts.trustedPems.entries()) {
+      const f = path.join(dir, `anchor-${i}.pem`);
+      await fs.promises.writeFile(f, pem);
+      args.push('--trusted-pem', f);
+    }
+    if (opts.verificationTime) args.push('--verification-time', opts.verificationTime.replace('T', ' '));
+    args.push(file);
+    return await new Promise((resolve) => {
+      execFile('xmlsec1', args, { encoding: 'utf8' }, (err, stdout, stderr) => resolve({ ok: !err, output: `${stdout}${stderr}` }));
+    });
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
