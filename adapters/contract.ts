@@ -31,6 +31,16 @@ export interface CheckoutRequest {
   notifyUrl: string;
   expiresAt: Date;
   clientIp?: string;
+  /**
+   * What is being paid, for providers that carry it (PayGov: the dossier and its fee items). Given
+   * on the remote checkout path; the items add up to `amount` (a partial payment is one line).
+   */
+  details?: {
+    dossierCode: string | null;
+    procedureCode: string | null;
+    payerName: string;
+    items: { code: string; name: string; amount: number }[];
+  };
 }
 
 export interface Checkout {

@@ -17,12 +17,15 @@ import { momoAdapter } from './momo/adapter.js';
 import { MomoSimulator, momoSimulatorRoutes } from './momo/simulator.js';
 import { zalopayAdapter } from './zalopay/adapter.js';
 import { ZalopaySimulator, zalopaySimulatorRoutes } from './zalopay/simulator.js';
+import { paygovAdapter } from './paygov/adapter.js';
+import { PaygovSimulator, paygovSimulatorRoutes } from './paygov/simulator.js';
 
 export interface Simulators {
   sandbox: SandboxSimulator;
   vnpay: VnpaySimulator;
   momo: MomoSimulator;
   zalopay: ZalopaySimulator;
+  paygov: PaygovSimulator;
 }
 
 export interface SandboxMode {
@@ -41,6 +44,7 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
   const vnpayTerminal = { tmnCode: 'FGSBX001', secret: `${secret}:vnpay`, ipnUrl: `${publicUrl}/v1/notify/vnpay` };
   const momoPartner = { partnerCode: 'FGSANDBOXMOMO', accessKey: derive('momo-access', 16), secretKey: derive('momo-secret', 32) };
   const zalopayApp = { appId: 2553, key1: derive('zalopay-key1', 32), key2: derive('zalopay-key2', 32) };
+  const paygovPartner = { partnerCode: 'FG-SANDBOX-DVC', secret: derive('paygov-secret', 32) };
 
   const credentials: Record<string, Record<string, string>> = {
     sandbox: { secret, merchant: SANDBOX_MERCHANT, ...(opts.sandboxUrl ? { base_url: opts.sandboxUrl } : {}) },
@@ -50,6 +54,7 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
     },
     momo: { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${simBase}/sandbox/momo` },
     zalopay: { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${simBase}/sandbox/zalopay` },
+    paygov: { partner_code: paygovPartner.partnerCode, secret: paygovPartner.secret, endpoint: `${simBase}/sandbox/paygov` },
   };
 
   const simulators: Simulators = {
@@ -57,9 +62,10 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
     vnpay: new VnpaySimulator({ terminal: vnpayTerminal, http, clock }),
     momo: new MomoSimulator({ partner: momoPartner, http, clock, publicUrl: simBase }),
     zalopay: new ZalopaySimulator({ app: zalopayApp, http, clock, publicUrl: simBase }),
+    paygov: new PaygovSimulator({ partner: paygovPartner, http, clock, publicUrl: simBase }),
   };
   return {
-    adapters: [sandboxAdapter, sandboxApiAdapter, vnpayAdapter, momoAdapter, zalopayAdapter],
+    adapters: [sandboxAdapter, sandboxApiAdapter, vnpayAdapter, momoAdapter, zalopayAdapter, paygovAdapter],
     // Every sandbox_* variant speaks the sandbox protocol with the sandbox merchant.
     credentials: (provider) => credentials[provider] ?? (provider.startsWith('sandbox') ? credentials.sandbox! : {}),
     simulators,
@@ -68,6 +74,7 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
       ['/sandbox/vnpay', vnpaySimulatorRoutes(simulators.vnpay)],
       ['/sandbox/momo', momoSimulatorRoutes(simulators.momo)],
       ['/sandbox/zalopay', zalopaySimulatorRoutes(simulators.zalopay)],
+      ['/sandbox/paygov', paygovSimulatorRoutes(simulators.paygov)],
     ],
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Runs provider simulators as their own process, so they outlive the gateway (kill tests) or play
  * the providers for a gateway elsewhere:
- *   npm run simulator -- <sandbox|vnpay|momo|zalopay|all> --port 4010 --gateway-url http://127.0.0.1:3000
+ *   npm run simulator -- <sandbox|vnpay|momo|zalopay|paygov|all> --port 4010 --gateway-url http://127.0.0.1:3000
  * Point the gateway at it with FEEGATE_SANDBOX_URL=http://127.0.0.1:4010 and the same
  * FEEGATE_SANDBOX_SECRET: both sides derive the same test terminal/partner/app credentials from it.
  * --gateway-url is where VNPay's IPN goes (VNPay configures it per terminal; the others receive it
@@ -13,7 +13,7 @@ import { systemClock } from '../gateway/clock.js';
 import { fetchHttpClient } from './http-client.js';
 import { sandboxMode } from './sandbox-mode.js';
 
-const PROVIDERS = ['sandbox', 'vnpay', 'momo', 'zalopay'];
+const PROVIDERS = ['sandbox', 'vnpay', 'momo', 'zalopay', 'paygov'];
 
 const program = new Command('simulator')
   .argument('<provider>', `which provider to simulate: ${PROVIDERS.join(', ')}, or all`)

@@ -42,6 +42,14 @@ const HARNESSES: Harness[] = [
       await env.app.simulators!.zalopay.complete(decodeURIComponent(id), r);
     },
   },
+  {
+    provider: 'paygov',
+    pay: async (env, p, r) => {
+      const page = await env.app.inject(new URL(p.checkout!.url!).pathname);
+      if (page.statusCode !== 200) throw new Error(`PayGov page: ${page.statusCode}`);
+      await env.app.simulators!.paygov.complete(p.reference, r);
+    },
+  },
 ];
 
 for (const h of HARNESSES) {

@@ -1,5 +1,5 @@
 /**
- * `npm run simulator -- all`: the VNPay, MoMo and ZaloPay simulators as their own process, with a
+ * `npm run simulator -- all`: the VNPay, MoMo, ZaloPay and PayGov simulators as their own process, with a
  * gateway listening on a real port and pointed at them (FEEGATE_SANDBOX_URL). A payer's browser
  * opens the checkout page at the simulator, submits its form, the simulator calls the gateway
  * back over HTTP, and the payment succeeds.
@@ -19,7 +19,7 @@ const freePort = () => new Promise<number>((resolve) => {
   });
 });
 
-eachDb('standalone simulators: pay with VNPay, MoMo and ZaloPay over real HTTP', async (t, { db }) => {
+eachDb('standalone simulators: pay with VNPay, MoMo, ZaloPay and PayGov over real HTTP', async (t, { db }) => {
   const [gwPort, simPort] = [await freePort(), await freePort()];
   const secret = 'standalone-test-secret';
   const sim = spawn(process.execPath, ['--import', 'tsx', 'adapters/simulator-cli.ts', 'all', '--port', String(simPort), '--gateway-url', `http://127.0.0.1:${gwPort}`, '--secret', secret], { cwd: root });
@@ -35,7 +35,7 @@ eachDb('standalone simulators: pay with VNPay, MoMo and ZaloPay over real HTTP',
   await env.app.listen({ host: '127.0.0.1', port: gwPort });
   const ten = await seedTenant(db, env.clock);
 
-  for (const provider of ['vnpay', 'momo', 'zalopay']) {
+  for (const provider of ['vnpay', 'momo', 'zalopay', 'paygov']) {
     const { payment } = await billAndPayment(env.app, ten.keys.integration, {}, provider);
     const url = payment.checkout.url as string;
     t.ok(url.startsWith(`http://127.0.0.1:${simPort}/sandbox/${provider}/`), `${provider}: checkout at the standalone simulator`);

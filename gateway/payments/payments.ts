@@ -323,11 +323,25 @@ function checkoutRequest(
   };
 }
 
+/** The bill behind a payment, as CheckoutRequest.details: its items, or one line for a partial payment. */
+async function checkoutDetails(deps: Deps, p: PaymentRow, description: string): Promise<NonNullable<CheckoutRequest['details']>> {
+  const bill = (await deps.db('bills').where({ id: p.bill_id }).first('dossier_code', 'procedure_code', 'payer', 'total_amount')) as
+    { dossier_code: string | null; procedure_code: string | null; payer: { name: string }; total_amount: string | number };
+  const items = (await deps.db('bill_items').where({ bill_id: p.bill_id }).orderBy('position').select('fee_code', 'name', 'amount')) as
+    { fee_code: string; name: string; amount: string | number }[];
+  const whole = vnd(bill.total_amount) === vnd(p.amount);
+  return {
+    dossierCode: bill.dossier_code, procedureCode: bill.procedure_code, payerName: bill.payer.name,
+    items: whole ? items.map((i) => ({ code: i.fee_code, name: i.name, amount: vnd(i.amount) })) : [{ code: 'PARTIAL', name: description, amount: vnd(p.amount) }],
+  };
+}
+
 async function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
   let result: CheckoutResult;
   try {
     const ctx = await deps.providers.context(adapter.id, p.tenant_id);
-    result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, p.reference, vnd(p.amount), p.expires_at, description, clientIp));
+    const details = await checkoutDetails(deps, p, description);
+    result = await adapter.createCheckout(ctx, { ...checkoutRequest(deps, adapter, p.reference, vnd(p.amount), p.expires_at, description, clientIp), details });
   } catch (err) {
     // An adapter that throws has not told us what happened at the provider.
     result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
