@@ -10,6 +10,12 @@ import type { HttpClient } from './http-client.js';
 /** What a provider says about money: Kill Bill's tri-state plus "don't know". */
 export type Outcome = 'succeeded' | 'pending' | 'failed' | 'cancelled' | 'unknown';
 
+export interface CredentialField {
+  name: string;
+  secret: boolean;
+  optional?: boolean;
+}
+
 export interface AdapterContext {
   http: HttpClient;
   clock: Clock;
@@ -153,6 +159,11 @@ export interface PaymentAdapter {
    * and applies the answer after.
    */
   readonly checkoutFlow: 'local' | 'remote';
+  /**
+   * The credentials a unit stores for this provider (POST /v1/provider-credentials/:provider).
+   * Secret ones are sealed at rest and never shown again; the others are shown to admins.
+   */
+  readonly credentialFields: readonly CredentialField[];
   /** When the janitor first asks about a new payment (seconds); the configured schedule otherwise. */
   readonly firstStatusCheckSeconds?: number;
 

@@ -11,13 +11,9 @@ import type { HttpClient } from './http-client.js';
 import { sandboxAdapter, sandboxApiAdapter } from './sandbox/adapter.js';
 import { SANDBOX_MERCHANT } from './sandbox/protocol.js';
 import { SandboxSimulator, simulatorRoutes } from './sandbox/simulator.js';
-import { vnpayAdapter } from './vnpay/adapter.js';
 import { VnpaySimulator, vnpaySimulatorRoutes } from './vnpay/simulator.js';
-import { momoAdapter } from './momo/adapter.js';
 import { MomoSimulator, momoSimulatorRoutes } from './momo/simulator.js';
-import { zalopayAdapter } from './zalopay/adapter.js';
 import { ZalopaySimulator, zalopaySimulatorRoutes } from './zalopay/simulator.js';
-import { paygovAdapter } from './paygov/adapter.js';
 import { PaygovSimulator, paygovSimulatorRoutes } from './paygov/simulator.js';
 
 export interface Simulators {
@@ -65,7 +61,8 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
     paygov: new PaygovSimulator({ partner: paygovPartner, http, clock, publicUrl: simBase }),
   };
   return {
-    adapters: [sandboxAdapter, sandboxApiAdapter, vnpayAdapter, momoAdapter, zalopayAdapter, paygovAdapter],
+    // The real providers are always registered (adapters/providers.ts); sandbox mode adds these two.
+    adapters: [sandboxAdapter, sandboxApiAdapter],
     // Every sandbox_* variant speaks the sandbox protocol with the sandbox merchant.
     credentials: (provider) => credentials[provider] ?? (provider.startsWith('sandbox') ? credentials.sandbox! : {}),
     simulators,

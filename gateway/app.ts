@@ -31,6 +31,9 @@ import { SecretBox } from './secrets/secret-box.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import { CertStore } from '../certs/store.js';
+import { ProviderCredentials } from './providers/credentials.js';
+import { providerCredentialRoutes } from './providers/routes.js';
+import { PROVIDER_ADAPTERS } from '../adapters/providers.js';
 import { receiptHandlers } from '../receipts/issue.js';
 import { receiptRoutes, receiptPublicRoutes } from '../receipts/routes.js';
 import { certRoutes, watchCertificates } from '../certs/routes.js';
@@ -95,19 +98,21 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
-  // Sandbox mode: every provider points at its simulator mounted here. (Per-tenant credentials,
-  // encrypted at rest, come with the real provider integrations.)
+  // Sandbox mode: every provider also has test credentials pointing at its simulator mounted here.
   const sandbox = config.sandbox
     ? sandboxMode({ secret: config.sandboxSecret, publicUrl: config.publicUrl, http, clock, sandboxUrl: config.sandboxUrl })
     : undefined;
-  const credentials: CredentialResolver = async (provider) => sandbox?.credentials(provider) ?? {};
-  const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
-  for (const adapter of sandbox?.adapters ?? []) providers.register(adapter);
-
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
   const secrets = new SecretBox(config.masterKey);
+  // A unit's own credentials first; in sandbox mode, the simulators' test credentials otherwise.
+  const providerCredentials = new ProviderCredentials({ db, clock, secrets });
+  const credentials: CredentialResolver = async (provider, tenantId) =>
+    (tenantId ? await providerCredentials.get(tenantId, provider) : null) ?? sandbox?.credentials(provider) ?? {};
+  const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
+  for (const adapter of [...PROVIDER_ADAPTERS, ...(sandbox?.adapters ?? [])]) providers.register(adapter);
+
   const deps: Deps = {
-    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets,
+    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets, providerCredentials,
     certs: new CertStore({ db, clock, config, secrets }),
     handlers: new Map([...webhookHandlers, ...receiptHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
   };
@@ -173,6 +178,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   await app.register(callbackRoutes);
   await app.register(receiptRoutes);
   await app.register(certRoutes);
+  await app.register(providerCredentialRoutes);
   await app.register(receiptPublicRoutes);
 
   if (sandbox) {

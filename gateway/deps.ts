@@ -8,6 +8,7 @@ import type { Metrics } from './http/metrics.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import type { CertStore } from '../certs/store.js';
+import type { ProviderCredentials } from './providers/credentials.js';
 
 export interface Deps {
   db: Db;
@@ -19,6 +20,8 @@ export interface Deps {
   secrets: SecretBox;
   /** Signing certificates (and the dev CA in development). */
   certs: CertStore;
+  /** Each unit's own provider credentials (sealed at rest). */
+  providerCredentials: ProviderCredentials;
   /** Outbox handlers by kind. */
   handlers: Map<string, OutboxHandler>;
 }

@@ -61,6 +61,12 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', route: '/v1/receipts/{id}/xml', url: (w) => `/v1/receipts/${w.receipt}/xml`, allowed: ALL, ok: 200, other: 404 },
   { method: 'GET', route: '/v1/receipt_series', url: () => '/v1/receipt_series', allowed: ALL, ok: 200, other: 'n/a' },
   { method: 'POST', route: '/v1/receipt_series', url: () => '/v1/receipt_series', body: () => ({ template_symbol: '01BLP0-002', series_letters: 'AB' }), allowed: ['admin'], ok: 201, other: 'n/a' },
+  { method: 'GET', route: '/v1/provider-credentials', url: () => '/v1/provider-credentials', allowed: ['admin'], ok: 200, other: 'n/a' },
+  {
+    method: 'POST', route: '/v1/provider-credentials/{provider}', url: () => '/v1/provider-credentials/paygov',
+    body: () => ({ credentials: { partner_code: 'P1', secret: 's3cret-value', endpoint: 'https://hub.example' } }), allowed: ['admin'], ok: 200, other: 'n/a',
+  },
+  { method: 'POST', route: '/v1/provider-credentials/{provider}/remove', url: () => '/v1/provider-credentials/paygov/remove', allowed: ['admin'], ok: 200, other: 'n/a' },
   { method: 'GET', route: '/v1/signing_certs', url: () => '/v1/signing_certs', allowed: ['finance', 'admin'], ok: 200, other: 'n/a' },
 ];
 

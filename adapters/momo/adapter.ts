@@ -40,6 +40,7 @@ export const momoAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  credentialFields: [{ name: 'partner_code', secret: false }, { name: 'access_key', secret: true }, { name: 'secret_key', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const body: Record<string, unknown> = {

@@ -40,6 +40,7 @@ export const paygovAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  credentialFields: [{ name: 'partner_code', secret: false }, { name: 'secret', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const d = req.details;

@@ -102,6 +102,7 @@ function orderFields(ctx: AdapterContext, req: CheckoutRequest): Fields {
 /** What both sandbox adapters share: verification, answers, query, refund, settlement. */
 const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'createCheckout'> = {
   sandbox: true,
+  credentialFields: [{ name: 'secret', secret: true }, { name: 'merchant', secret: false, optional: true }, { name: 'base_url', secret: false, optional: true }],
   notifyMethod: 'POST',
 
   peekReference(msg: InboundHttp): string | null {

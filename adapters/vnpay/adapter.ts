@@ -70,6 +70,7 @@ export const vnpayAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'GET',
   checkoutFlow: 'local',
+  credentialFields: [{ name: 'tmn_code', secret: false }, { name: 'hash_secret', secret: true }, { name: 'pay_url', secret: false }, { name: 'api_url', secret: false }, { name: 'server_ip', secret: false, optional: true }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const params: Record<string, string> = {

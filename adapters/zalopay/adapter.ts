@@ -28,6 +28,7 @@ export const zalopayAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  credentialFields: [{ name: 'app_id', secret: false }, { name: 'key1', secret: true }, { name: 'key2', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const now = ctx.clock.now();

@@ -46,6 +46,15 @@ export function adapterFor(deps: Deps, provider: string): PaymentAdapter {
   return adapter;
 }
 
+/** The adapter, if this unit can take payments with it: sandbox providers in sandbox mode, others with credentials. */
+async function adapterForUnit(deps: Deps, provider: string, tenantId: string): Promise<PaymentAdapter> {
+  const adapter = adapterFor(deps, provider);
+  if (!adapter.sandbox && Object.keys((await deps.providers.context(provider, tenantId)).credentials).length === 0) {
+    fail('FEEGATE_ERR_PROVIDER_UNKNOWN', `Provider "${provider}" has no credentials for this unit: set them with POST /v1/provider-credentials/${provider}`);
+  }
+  return adapter;
+}
+
 const actorOf = (who: ApiKeyPrincipal) => `api_key:${who.keyId}`;
 
 interface PayableBill {
@@ -119,7 +128,7 @@ export async function createPayment(
   idem?: IdemContext,
   clientIp?: string,
 ): Promise<PaymentJson> {
-  const adapter = adapterFor(deps, input.provider);
+  const adapter = await adapterForUnit(deps, input.provider, who.tenantId);
   return adapter.checkoutFlow === 'local'
     ? createWithLocalCheckout(deps, adapter, who, input, idem, clientIp)
     : createWithRemoteCheckout(deps, adapter, who, input, idem, clientIp);

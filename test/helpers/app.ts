@@ -38,7 +38,7 @@ export async function makeApp(
     ...overrides,
   });
   const app = await buildApp({ config, db, clock, logger: false, ...opts });
-  return { app, sim: app.simulators!.sandbox, clock, db, close: () => app.close() };
+  return { app, sim: app.simulators?.sandbox as SandboxSimulator, clock, db, close: () => app.close() };
 }
 
 export interface Seeded {

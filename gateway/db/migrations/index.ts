@@ -4,12 +4,14 @@ import * as m0001 from './0001_core.js';
 import * as m0002 from './0002_outbox_events_webhooks.js';
 import * as m0003 from './0003_audit_chain_table.js';
 import * as m0004 from './0004_receipts_certs.js';
+import * as m0005 from './0005_provider_credentials.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
   '0002_outbox_events_webhooks': m0002,
   '0003_audit_chain_table': m0003,
   '0004_receipts_certs': m0004,
+  '0005_provider_credentials': m0005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
