@@ -41,7 +41,7 @@ eachDb('momo: create call, IPN POST answered 204, bad IPNs refused, lost IPN rec
   // A lost IPN: the janitor's query finds the payment.
   const bill2 = (await api.post('/v1/bills', billInput())).body;
   const p2 = (await api.post('/v1/payments', { bill_id: bill2.id, provider: 'momo' })).body;
-  sim.orders.get(p2.reference)!.knobs.ipn = 'lost';
+  sim.orders.get(p2.reference)!.knobs.delivery = 'lost';
   await sim.complete(p2.reference, 'success');
   t.equal((await fin.get(`/v1/payments/${p2.id}`)).body.status, 'pending');
   env.clock.advance(60_000);

@@ -69,7 +69,7 @@ eachDb('paygov: dossier and fees sent to the hub, signed notification, bad ones 
   // A lost notification: the janitor's query finds the payment.
   const bill2 = (await api.post('/v1/bills', billInput())).body;
   const p2 = (await api.post('/v1/payments', { bill_id: bill2.id, provider: 'paygov' })).body;
-  sim.orders.get(p2.reference)!.knobs.notify = 'lost';
+  sim.orders.get(p2.reference)!.knobs.delivery = 'lost';
   await sim.complete(p2.reference, 'success');
   t.equal((await fin.get(`/v1/payments/${p2.id}`)).body.status, 'pending');
   env.clock.advance(60_000);

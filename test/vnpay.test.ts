@@ -71,7 +71,7 @@ eachDb('vnpay: cancel, lost IPN recovered by querydr, refunds', async (t, { db }
 
   const b = (await vnpayPayment(env, ten.keys.integration)).payment;
   sim.open(Object.fromEntries(new URL(b.checkout.url).searchParams));
-  sim.orders.get(b.reference)!.knobs.ipn = 'lost';
+  sim.orders.get(b.reference)!.knobs.delivery = 'lost';
   await sim.complete(b.reference, 'success');
   t.equal((await api.get(`/v1/payments/${b.id}`)).body.status, 'pending', 'the IPN was lost');
   env.clock.advance(60_000);
@@ -80,7 +80,7 @@ eachDb('vnpay: cancel, lost IPN recovered by querydr, refunds', async (t, { db }
 
   const r1 = await api.post(`/v1/payments/${b.id}/refunds`, { amount: 8_000 });
   t.equal(r1.body.status, 'succeeded', 'partial refund (type 03)');
-  const over = sim.transaction({}); // a request without terminal or checksum is refused
+  const over = await sim.transaction({}); // a request without terminal or checksum is refused
   t.equal(over.vnp_ResponseCode, '02');
   const r2 = await api.post(`/v1/payments/${b.id}/refunds`, {});
   t.equal(r2.body.status, 'succeeded');

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
+import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
 import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoSign, momoVerify } from './protocol.js';
 
 export interface MomoPartner { partnerCode: string; accessKey: string; secretKey: string }
@@ -15,11 +16,13 @@ export interface MomoPartner { partnerCode: string; accessKey: string; secretKey
 export interface MomoOrder {
   orderId: string; requestId: string; amount: number; orderInfo: string; redirectUrl: string; ipnUrl: string; extraData: string;
   resultCode: number; message: string; transId: number; responseTime: number; refunded: number;
-  knobs: { ipn?: 'normal' | 'lost' | 'duplicate' };
+  knobs: FaultKnobs;
   ipnStatuses: number[];
 }
 
 export class MomoSimulator {
+  /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
+  readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, MomoOrder>();
   private seq = 4_088_000_000;
   constructor(readonly opts: { partner: MomoPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
@@ -62,19 +65,20 @@ export class MomoSimulator {
       else if (result === 'cancel') { o.resultCode = 1006; o.message = 'Transaction denied by user.'; }
       else { o.resultCode = 1001; o.message = 'Insufficient funds.'; }
     }
-    const times = o.knobs.ipn === 'lost' ? 0 : o.knobs.ipn === 'duplicate' ? 2 : 1;
-    for (let i = 0; i < times; i++) {
+    await this.callbacks.send(o.knobs, async () => {
+      const body = this.result(o.knobs.wrongAmount ? { ...o, amount: o.amount + 1000 } : o);
       try {
-        const res = await this.opts.http.request({ method: 'POST', url: o.ipnUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(this.result(o)), timeoutMs: 15_000 });
+        const res = await this.opts.http.request({ method: 'POST', url: o.ipnUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 15_000 });
         o.ipnStatuses.push(res.status);
       } catch {
         o.ipnStatuses.push(0);
       }
-    }
+    });
     return o;
   }
 
-  query(b: Record<string, unknown>): Record<string, unknown> {
+  async query(b: Record<string, unknown>): Promise<Record<string, unknown>> {
+    await maybeHang(this.orders.get(String(b.orderId))?.knobs);
     const p = this.opts.partner;
     if (!momoVerify(p.secretKey, { ...b, accessKey: p.accessKey }, QUERY_KEYS)) return { resultCode: 11, message: 'Access denied: signature' };
     const o = this.orders.get(String(b.orderId));

@@ -2,14 +2,14 @@
  * A PayGov hub simulator following the assumptions in protocol.ts: create validates the partner,
  * the checksum (97), the fields and that the fee items add up (02), duplicates (03) and expiry
  * (07); the hub's page shows the dossier and its fees and lets the payer (or a test) pay through
- * an intermediary, fail or cancel; it POSTs the signed notification (knobs: lost, duplicate,
- * wrong amount), sends the browser back with the signed result, and answers query and refund
+ * an intermediary, fail or cancel; it POSTs the signed notification (the shared fault knobs), sends the browser back with the signed result, and answers query and refund
  * from its own books.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
+import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
 import { CODES, PATHS, parsePgTime, pgSign, pgTime, pgVerify } from './protocol.js';
 
 export interface PaygovPartner { partnerCode: string; secret: string }
@@ -19,13 +19,15 @@ export interface PaygovOrder {
   feeItems: { code: string; name: string; amount: number }[];
   returnUrl: string; notifyUrl: string; expireAt: Date;
   status: 'PENDING' | 'SUCCESS' | 'FAILED' | 'CANCELLED'; bankCode: string; paidAt: string; refunded: number;
-  knobs: { notify?: 'normal' | 'lost' | 'duplicate' | 'wrong_amount' };
+  knobs: FaultKnobs;
   notifyAnswers: string[];
 }
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export class PaygovSimulator {
+  /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
+  readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, PaygovOrder>();
   private seq = 0;
   constructor(readonly opts: { partner: PaygovPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
@@ -73,21 +75,20 @@ export class PaygovSimulator {
       o.bankCode = result === 'success' ? 'VCB' : '';
       o.paidAt = result === 'success' ? pgTime(this.opts.clock.now()) : '';
     }
-    const knob = o.knobs.notify ?? 'normal';
-    const times = knob === 'lost' ? 0 : knob === 'duplicate' ? 2 : 1;
-    for (let i = 0; i < times; i++) {
-      const body = this.result(o, knob === 'wrong_amount' ? o.amount + 1000 : o.amount);
+    await this.callbacks.send(o.knobs, async () => {
+      const body = this.result(o, o.knobs.wrongAmount ? o.amount + 1000 : o.amount);
       try {
         const res = await this.opts.http.request({ method: 'POST', url: o.notifyUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 15_000 });
         o.notifyAnswers.push(String((JSON.parse(res.body) as { code?: unknown }).code ?? res.status));
       } catch {
         o.notifyAnswers.push('no answer');
       }
-    }
+    });
     return o;
   }
 
-  query(b: Record<string, unknown>): Record<string, unknown> {
+  async query(b: Record<string, unknown>): Promise<Record<string, unknown>> {
+    await maybeHang(this.orders.get(String(b.orderId))?.knobs);
     if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
     const o = this.orders.get(String(b.orderId));
     if (!o) return this.answer({ code: CODES.notFound, message: 'Order not found', orderId: b.orderId });

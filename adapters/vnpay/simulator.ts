@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
+import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
 import {
   QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS,
   fieldsHash, fromVnpAmount, parseVnpDate, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
@@ -34,11 +35,13 @@ export interface VnpayOrder {
   transactionNo: string;
   payDate?: string;
   refunded: number;
-  knobs: { ipn?: 'normal' | 'lost' | 'duplicate'; wrongAmount?: boolean };
+  knobs: FaultKnobs;
   ipnAnswers: string[];
 }
 
 export class VnpaySimulator {
+  /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
+  readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, VnpayOrder>();
   private seq = 14_000_000;
   constructor(readonly opts: { terminal: VnpayTerminal; http: HttpClient; clock: Clock }) {}
@@ -91,8 +94,7 @@ export class VnpaySimulator {
       else if (result === 'cancel') { o.status = 'CANCELLED'; o.responseCode = '24'; }
       else { o.status = 'FAILED'; o.responseCode = '51'; }
     }
-    const times = o.knobs.ipn === 'lost' ? 0 : o.knobs.ipn === 'duplicate' ? 2 : 1;
-    for (let i = 0; i < times; i++) await this.sendIpn(o);
+    await this.callbacks.send(o.knobs, () => this.sendIpn(o));
     return o;
   }
 
@@ -106,7 +108,12 @@ export class VnpaySimulator {
   }
 
   /** querydr and refund (JSON POST to merchant_webapi/api/transaction). */
-  transaction(b: Record<string, string>): Record<string, string> {
+  async transaction(b: Record<string, string>): Promise<Record<string, string>> {
+    if (b.vnp_Command === 'querydr') await maybeHang(this.orders.get(b.vnp_TxnRef ?? '')?.knobs);
+    return this.answerTransaction(b);
+  }
+
+  private answerTransaction(b: Record<string, string>): Record<string, string> {
     const t = this.opts.terminal;
     const sign = (out: Record<string, string>, fields: readonly string[]) => ({ ...out, vnp_SecureHash: fieldsHash(out, fields, t.secret) });
     const base = { vnp_ResponseId: crypto.randomBytes(8).toString('hex'), vnp_Command: b.vnp_Command ?? '', vnp_TmnCode: t.tmnCode };

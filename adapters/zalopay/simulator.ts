@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
+import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
 import { yymmdd, zpMac } from './protocol.js';
 
 export interface ZalopayApp { appId: number; key1: string; key2: string }
@@ -15,11 +16,13 @@ export interface ZalopayApp { appId: number; key1: string; key2: string }
 export interface ZalopayOrder {
   appTransId: string; amount: number; callbackUrl: string; redirectUrl: string; appTime: number; embedData: string; item: string; appUser: string;
   status: 'PENDING' | 'PAID' | 'CANCELLED'; zpTransId: number; serverTime: number; refunded: number;
-  knobs: { callback?: 'normal' | 'lost' | 'duplicate' };
+  knobs: FaultKnobs;
   callbackAnswers: string[];
 }
 
 export class ZalopaySimulator {
+  /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
+  readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, ZalopayOrder>();
   private seq = 260_000_000_000;
   constructor(readonly opts: { app: ZalopayApp; http: HttpClient; clock: Clock; publicUrl: string }) {}
@@ -60,15 +63,15 @@ export class ZalopaySimulator {
       else o.status = 'CANCELLED';
     }
     if (o.status !== 'PAID') return o; // ZaloPay calls back on success only
-    const times = o.knobs.callback === 'lost' ? 0 : o.knobs.callback === 'duplicate' ? 2 : 1;
-    for (let i = 0; i < times; i++) {
+    await this.callbacks.send(o.knobs, async () => {
       try {
-        const res = await this.opts.http.request({ method: 'POST', url: o.callbackUrl, headers: { 'content-type': 'application/json' }, body: this.callbackBody(o), timeoutMs: 10_000 });
+        const body = this.callbackBody(o.knobs.wrongAmount ? { ...o, amount: o.amount + 1000 } : o);
+        const res = await this.opts.http.request({ method: 'POST', url: o.callbackUrl, headers: { 'content-type': 'application/json' }, body, timeoutMs: 10_000 });
         o.callbackAnswers.push(res.body);
       } catch (err) {
         o.callbackAnswers.push(`error: ${(err as Error).message}`);
       }
-    }
+    });
     return o;
   }
 
@@ -79,7 +82,8 @@ export class ZalopaySimulator {
     return q.toString();
   }
 
-  query(b: Record<string, unknown>): Record<string, unknown> {
+  async query(b: Record<string, unknown>): Promise<Record<string, unknown>> {
+    await maybeHang(this.orders.get(String(b.app_trans_id))?.knobs);
     const a = this.opts.app;
     if (zpMac(a.key1, [a.appId, String(b.app_trans_id), a.key1]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: -402 };
     const o = this.orders.get(String(b.app_trans_id));
