@@ -17,20 +17,31 @@ interface Harness {
   /** The order key at the simulator, and opening the checkout as the payer does. */
   open(env: TestApp, p: { reference: string; checkout: { url: string } }): string;
   pay(env: TestApp, key: string): Promise<unknown>;
+  /** The signed query the provider puts on the browser's way back. */
+  returnQuery(env: TestApp, key: string): string;
 }
+const qs = (o: Record<string, unknown>) => new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
 
 const HARNESSES: Harness[] = [
   {
     provider: 'vnpay', sim: (e) => e.app.simulators!.vnpay,
     open: (e, p) => { e.app.simulators!.vnpay.open(Object.fromEntries(new URL(p.checkout.url).searchParams)); return p.reference; },
     pay: (e, k) => e.app.simulators!.vnpay.complete(k, 'success'),
+    returnQuery: (e, k) => e.app.simulators!.vnpay.resultQuery(e.app.simulators!.vnpay.orders.get(k)!),
   },
-  { provider: 'momo', sim: (e) => e.app.simulators!.momo, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.momo.complete(k, 'success') },
+  {
+    provider: 'momo', sim: (e) => e.app.simulators!.momo, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.momo.complete(k, 'success'),
+    returnQuery: (e, k) => qs(e.app.simulators!.momo.result(e.app.simulators!.momo.orders.get(k)!)),
+  },
   {
     provider: 'zalopay', sim: (e) => e.app.simulators!.zalopay,
     open: (_e, p) => decodeURIComponent(new URL(p.checkout.url).pathname.split('/').pop()!), pay: (e, k) => e.app.simulators!.zalopay.complete(k, 'success'),
+    returnQuery: (e, k) => e.app.simulators!.zalopay.redirectQuery(e.app.simulators!.zalopay.orders.get(k)!),
   },
-  { provider: 'paygov', sim: (e) => e.app.simulators!.paygov, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.paygov.complete(k, 'success') },
+  {
+    provider: 'paygov', sim: (e) => e.app.simulators!.paygov, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.paygov.complete(k, 'success'),
+    returnQuery: (e, k) => qs(e.app.simulators!.paygov.result(e.app.simulators!.paygov.orders.get(k)!)),
+  },
 ];
 
 for (const h of HARNESSES) {
@@ -74,6 +85,14 @@ for (const h of HARNESSES) {
     t.equal(await status(late.p.id), 'succeeded', 'late: the janitor settled it by query');
     await sim.callbacks.flush();
     t.equal(await credits(late.p.id), 1, 'late: the callback after it changed nothing');
+
+    // The browser comes back with a valid signed success, the callback is lost: nothing is credited.
+    const back = await start({ delivery: 'lost' });
+    await h.pay(env, back.key);
+    const ret = await env.app.inject({ method: 'GET', url: `/v1/return/${h.provider}?${h.returnQuery(env, back.key)}` });
+    t.equal(ret.statusCode, 200, `the signed return verifies (${ret.body.slice(0, 80)})`);
+    t.equal(await status(back.p.id), 'pending', 'the browser return never credits by itself');
+    t.equal(await credits(back.p.id), 0);
 
     // Wrong amount: refused.
     const wrong = await start({ wrongAmount: true });

@@ -6,6 +6,8 @@
  *   (c) POST /v1/notify/sandbox: verified callback → dedupe → transition → journal → audit
  *   (d) receipts: build + XML-DSig sign per second on one core, next to raw RSA-2048 crypto.sign
  *       in the same run (the physical limit), and our verifier
+ *   (f) POST/GET /v1/notify/<provider> for VNPay, MoMo, ZaloPay and PayGov: each provider's signed
+ *       callback (built by its simulator) → verify → dedupe → transition → journal → audit → events
  *   (e) receipts issued end to end by the server's outbox worker for the payments (c) made
  *       succeed (number taken, XML built and signed, stored, event emitted; PostgreSQL)
  * BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), PG_BENCH_URL (server to use),
@@ -24,6 +26,7 @@ import { createTenant } from '../../gateway/tenants/tenants.js';
 import { createApiKey } from '../../gateway/tenants/api-keys.js';
 import { withSignature } from '../../adapters/sandbox/protocol.js';
 import { benchSigning } from './receipts.js';
+import { BENCH_PROVIDERS, callbackFactory } from './provider-callbacks.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -87,6 +90,22 @@ async function main() {
      SELECT ?, id, 'FGB' || md5(id::text), 'sandbox', 1500000, 'pending', now() + interval '1 day', now(), now()
      FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, billsForCallbacks],
   )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+  // (f): pending payments per provider, each on its own bill.
+  const providerRefs: Record<string, string[]> = {};
+  const perProvider = Number(process.env.BENCH_PROVIDER_ROWS ?? 12_000);
+  for (const provider of BENCH_PROVIDERS) {
+    const bills = ((await db.raw(
+      `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+       SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
+       FROM generate_series(1, ?) g RETURNING id`, [tenantId, `${provider}-`, perProvider],
+    )) as { rows: { id: string }[] }).rows.map((r) => r.id);
+    await db.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [bills]);
+    providerRefs[provider] = ((await db.raw(
+      `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
+       SELECT ?, id, 'FGP' || upper(substr(md5(id::text), 1, 20)), ?, 1500000, 'pending', now() + interval '1 day', now(), now()
+       FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, provider, bills],
+    )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+  }
   await db.destroy();
 
   const port = await freePort();
@@ -108,8 +127,9 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const results: Result[] = [];
   let issued: { receipts: number; rps: number; secs: number } | undefined;
+  let credited: { provider: string; n: string }[] = [];
   try {
-    const cases = (process.env.BENCH_CASES ?? 'a,b,c,d,e').split(',');
+    const cases = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
     await run('warm-up', { url: `${base}/livez`, duration: 2 });
     if (cases.includes('a')) results.push(await run('(a) GET /livez (trivial)', { url: `${base}/livez` }));
 
@@ -150,6 +170,30 @@ async function main() {
     }));
     if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
 
+    if (cases.includes('f')) {
+      const make = callbackFactory(SECRET, base);
+      for (const provider of BENCH_PROVIDERS) {
+        let k = 0;
+        const refsFor = providerRefs[provider]!;
+        results.push(await run(`(f) ${provider} callback`, {
+          url: base,
+          requests: [{
+            setupRequest: (req) => {
+              const n = k++;
+              const c = make[provider](refsFor[n % refsFor.length]!, 1500000, n);
+              return { ...req, method: c.method, path: c.path, headers: c.headers, body: c.body };
+            },
+          }],
+        }));
+        if (k > refsFor.length) console.warn(`(f) ${provider} ran out of pending payments: later callbacks were duplicates`);
+      }
+      // Proof the callbacks were believed, not just answered: payments that succeeded, per provider.
+      const check = createDb({ url: dbUrl, poolMax: 1 });
+      credited = (await check.raw(`SELECT provider, count(*) AS n FROM payments WHERE status = 'succeeded' AND provider = ANY(?) GROUP BY provider ORDER BY provider`,
+        [BENCH_PROVIDERS as unknown as string[]])).rows as { provider: string; n: string }[];
+      await check.destroy();
+    }
+
     if (cases.includes('e')) {
       // The server's own jobs issue the receipts of the payments (c) made succeed; watch them drain.
       const watch = createDb({ url: dbUrl, poolMax: 1 });
@@ -183,10 +227,11 @@ async function main() {
   for (const r of results) {
     console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / ceiling * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
   }
+  if (credited.length) console.log(`\n(f) payments credited by the callbacks: ${credited.map((c) => `${c.provider} ${c.n}`).join(', ')}`);
   if (issued) {
     console.log(`\n(e) receipts issued by the server's outbox worker: ${issued.receipts} in total, ${Math.round(issued.rps)}/s while draining (${issued.secs.toFixed(1)} s)`);
   }
-  const casesRun = (process.env.BENCH_CASES ?? 'a,b,c,d,e').split(',');
+  const casesRun = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
   if (casesRun.includes('d')) {
     const d = benchSigning(Math.min(SECONDS, 5));
     console.log('\n(d) receipt signing, one core, same run:');
