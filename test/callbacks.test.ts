@@ -122,3 +122,35 @@ eachDb('return_url: the payer is sent back to the portal with our status', async
   t.equal(loc.searchParams.get('payment_id'), p.id);
   t.equal(loc.searchParams.get('status'), 'succeeded');
 });
+
+eachDb('callbacks: a burst of concurrent callbacks (batched) credits each payment exactly once', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const secret = env.app.deps.config.sandboxSecret;
+  const ts = Math.floor(env.clock.now().getTime() / 1000);
+  const payments = [];
+  for (let i = 0; i < 20; i++) payments.push((await billAndPayment(env.app, ten.keys.integration)).payment);
+  // Each payment's success callback three times, all at once, interleaved; plus one forged.
+  const bodies = payments.flatMap((p, i) => {
+    const good = withSignature({
+      merchant: 'FEEGATE-SANDBOX', reference: p.reference, txn_id: `SBXBURST${i}`, status: 'SUCCESS', code: '00',
+      amount: p.amount, currency: 'VND', paid_at: ts, ts,
+    }, secret);
+    return [good, good, good];
+  });
+  bodies.push({ ...(bodies[0] as Record<string, unknown>), amount: 1 });
+  const answers = await Promise.all(bodies.map((b) => notify(env.app, b)));
+  const codes = answers.map((a) => a.body.code as string);
+  t.equal(codes.filter((c) => c === '00').length, 20, 'twenty confirmed');
+  t.equal(codes.filter((c) => c === '06').length, 40, 'forty answered "already confirmed"');
+  t.equal(codes.filter((c) => c === '97').length, 1, 'the forged one refused');
+  for (const p of payments) {
+    const credits = (await db('ledger_transfers').where({ payment_id: p.id, kind: 'payment.succeeded' })).length;
+    if (credits !== 1) t.fail(`payment ${p.id} credited ${credits} times`);
+  }
+  const [{ n }] = (await db('payments').whereIn('id', payments.map((p) => p.id)).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }];
+  t.equal(Number(n), 20, 'all twenty succeeded, each credited once');
+  const [{ e }] = (await db('provider_events').count({ e: '*' })) as [{ e: string }];
+  t.equal(Number(e), 20, 'one provider event per message, duplicates not stored twice');
+});
