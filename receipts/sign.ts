@@ -105,12 +105,11 @@ function trees() {
   return built;
 }
 
-/** Walks a simple absolute path of element names (`/A/B/C`): no XPath engine on the hot path. */
+/** Walks a simple absolute path of element names (`/A/B/C`). */
 function selectFirst(doc: AnyDoc, path: string): unknown {
   let cur = doc as unknown as { childNodes: ArrayLike<{ nodeType: number; localName: string; childNodes: unknown }> };
   for (const name of path.split('/').filter(Boolean)) {
-    const bare = name.replace(/^\*\[local-name\(\.\)='([^']+)'\]$/, '$1');
-    const next = Array.from(cur.childNodes).find((n) => n.nodeType === 1 && n.localName === bare);
+    const next = Array.from(cur.childNodes).find((n) => n.nodeType === 1 && n.localName === name);
     if (!next) throw new Error(`signing: ${path} not found`);
     cur = next as unknown as typeof cur;
   }
@@ -132,7 +131,7 @@ function signedInfoXml(dataId: string, objId: string, d1: string, d2: string): s
  */
 export function signDocument(
   xml: string,
-  doc: { dataId: string; dataCanonical: string; signerXPath: string; tags: { signatures: string; signer: string } },
+  doc: { dataId: string; dataCanonical: string; tags: { signatures: string; signer: string } },
   signer: Signer,
   signingTime: string,
 ): string {

@@ -36,8 +36,6 @@ export interface BuiltDocument {
   dataId: string;
   /** The data element's canonical form (C14N 1.0), as it appears in `xml`. */
   dataCanonical: string;
-  /** XPath of the element the Signature is appended to. */
-  signerXPath: string;
   tags: ReceiptTags;
 }
 
@@ -141,7 +139,7 @@ const feeReceipt: Template = {
     // attributes, so their markup is the same in any serialisation.
     const dataCanonical = canonicalTree(data.node);
     const xml = `<?xml version="1.0" encoding="UTF-8"?><${T.root}>${dataCanonical}<${T.signatures}><${T.signer}></${T.signer}></${T.signatures}></${T.root}>`;
-    return { xml, dataCanonical, dataId, signerXPath: `/${T.root}/${T.signatures}/${T.signer}`, tags: T };
+    return { xml, dataCanonical, dataId, tags: T };
   },
 };
 

@@ -11,7 +11,7 @@
  * Rules carry stable ids (VN-BL-*, DSIG-*).
  */
 import crypto from 'node:crypto';
-import { DOMParser, XMLSerializer, type Element as XElement, type Node as XNode } from '@xmldom/xmldom';
+import { DOMParser, XMLSerializer, type Node as XNode } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { FeegateError } from '../gateway/errors.js';
 import { chainToAnchor } from '../certs/checks.js';
@@ -269,4 +269,3 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   return report;
 }
 
-export type { XElement };

@@ -132,14 +132,14 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   const payments = [];
   for (let i = 0; i < 20; i++) payments.push((await billAndPayment(env.app, ten.keys.integration)).payment);
   // Each payment's success callback three times, all at once, interleaved; plus one forged.
-  const bodies = payments.flatMap((p, i) => {
+  const bodies: Record<string, unknown>[] = payments.flatMap((p, i) => {
     const good = withSignature({
       merchant: 'FEEGATE-SANDBOX', reference: p.reference, txn_id: `SBXBURST${i}`, status: 'SUCCESS', code: '00',
       amount: p.amount, currency: 'VND', paid_at: ts, ts,
     }, secret);
     return [good, good, good];
   });
-  bodies.push({ ...(bodies[0] as Record<string, unknown>), amount: 1 });
+  bodies.push({ ...bodies[0], amount: 1 });
   const answers = await Promise.all(bodies.map((b) => notify(env.app, b)));
   const codes = answers.map((a) => a.body.code as string);
   t.equal(codes.filter((c) => c === '00').length, 20, 'twenty confirmed');
