@@ -29,7 +29,7 @@ export interface NotificationResult {
  * a half; alone, a callback goes at once. If a batch fails as a whole (a deadlock, an error in one
  * transition), nothing of it was committed and each callback is applied on its own instead.
  */
-interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow }
+interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow; log: FastifyBaseLogger }
 
 const batchers = new WeakMap<Deps, { lookup: Batcher<{ reference: string; provider: string }, PaymentRow | undefined>; apply: Batcher<Believed, AnswerKind> }>();
 
@@ -70,7 +70,7 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
     const fresh = new Set((rows[0]?.fresh ?? []).map((k) => k.join('\u0000')));
     const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, ...r }) => [r.id, r as PaymentRow]));
     const out: AnswerKind[] = [];
-    for (const { adapter, n, payment } of items) {
+    for (const { adapter, n, payment, log } of items) {
       // A message is fresh once: the first of identical messages in the batch takes it.
       const key = [adapter.id, n.providerTxnId, n.eventType].join('\u0000');
       if (!fresh.delete(key)) {
@@ -81,29 +81,10 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
         source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
       });
       if (r?.changed) current.set(payment.id, r.payment);
+      if (r?.refused) log.info({ payment_id: payment.id, from: r.from, outcome: n.outcome, why: r.refused }, 'callback recorded, state kept');
       out.push(r && r.changed ? 'ok' : 'already_confirmed');
     }
     return out;
-  });
-}
-
-/** One callback on its own (the fallback when its batch failed): dedupe and lock, then transition. */
-async function applyOne(deps: Deps, { adapter, n, payment }: Believed, log: FastifyBaseLogger): Promise<AnswerKind> {
-  return deps.db.transaction(async (trx): Promise<AnswerKind> => {
-    const { rows } = (await prepared(
-      trx,
-      `WITH ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING id)
-       SELECT p.*, EXISTS (SELECT 1 FROM ev) AS fresh FROM payments p WHERE p.id = ? FOR UPDATE`,
-      [adapter.id, n.providerTxnId, n.eventType, payment.id, n.outcome, n.amount, JSON.stringify(n.payload), deps.clock.now(), payment.id],
-    )) as { rows: (PaymentRow & { fresh: boolean })[] };
-    const { fresh, ...locked } = rows[0]!;
-    if (!fresh) return 'already_confirmed';
-    const r = await applyProviderOutcome(trx, deps, locked as PaymentRow, n.outcome, {
-      source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
-    });
-    if (r?.refused) log.info({ payment_id: payment.id, from: r.from, outcome: n.outcome, why: r.refused }, 'callback recorded, state kept');
-    return r && r.changed ? 'ok' : 'already_confirmed';
   });
 }
 
@@ -140,13 +121,14 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     );
     return done('amount_mismatch', payment.id);
   }
-  const item = { adapter, n, payment };
+  const item = { adapter, n, payment, log };
   let kind: AnswerKind;
   try {
     kind = await batchersFor(deps).apply.submit(item);
   } catch (err) {
+    // Nothing of the failed batch was committed: apply this callback in a batch of its own.
     log.info({ provider: adapter.id, payment_id: payment.id, err: (err as Error).message }, 'callback batch failed; applying this callback alone');
-    kind = await applyOne(deps, item, log);
+    [kind] = (await applyBatch(deps, [item])) as [AnswerKind];
   }
   return done(kind, payment.id);
 }
