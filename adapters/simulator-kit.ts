@@ -4,6 +4,8 @@
  * first, so they arrive out of order), a wrong amount in the callback, a status query that hangs
  * past the adapter's timeout.
  */
+import type { FastifyInstance } from 'fastify';
+
 export interface FaultKnobs {
   delivery?: 'normal' | 'lost' | 'duplicate' | 'delayed';
   /** The callback claims 1,000 VND more than the order (the gateway must refuse it). */
@@ -36,4 +38,28 @@ export class CallbackSender {
 
 export async function maybeHang(knobs: FaultKnobs | undefined): Promise<void> {
   if (knobs?.queryHangMs) await new Promise((r) => setTimeout(r, knobs.queryHangMs));
+}
+
+/** A signed result as query parameters (for the browser's way back). */
+export function toQuery(fields: Record<string, unknown>): string {
+  return new URLSearchParams(Object.entries(fields).map(([k, v]) => [k, String(v)])).toString();
+}
+
+/**
+ * The POST behind a simulator's payment page: the payer's choice completes the order (callback
+ * included), then the browser goes back to the merchant with the provider's signed result.
+ */
+export function payerChoiceRoute<R extends string, O>(app: FastifyInstance, path: string, opts: {
+  choices: readonly R[];
+  complete(id: string, result: R): Promise<O | undefined>;
+  back(order: O): { url: string; query: string };
+}): void {
+  app.post<{ Params: { id: string }; Body: { result?: string } }>(path, { schema: { hide: true } }, async (req, reply) => {
+    const result = req.body?.result as R | undefined;
+    if (!result || !opts.choices.includes(result)) return reply.code(400).send('bad result');
+    const o = await opts.complete(req.params.id, result);
+    if (!o) return reply.code(404).send('order not found');
+    const { url, query } = opts.back(o);
+    return reply.redirect(`${url}${url.includes('?') ? '&' : '?'}${query}`, 303);
+  });
 }

@@ -3,14 +3,16 @@
  * public side: POST /v1/receipts/verify (anyone may verify a receipt) and the lookup page /r/:code.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { formatNumber } from './templates.js';
 import { principal } from '../gateway/http/auth.js';
 import { ListOf, Uuid, errorResponses, listQuery } from '../gateway/http/schemas.js';
 import { paginate } from '../gateway/http/pagination.js';
 import { claimIdempotency, completeIdempotency } from '../gateway/http/idempotency.js';
 import { fail, isUniqueViolation } from '../gateway/errors.js';
 import { createSeries, receiptJson, seriesJson, type ReceiptRow, type SeriesRow } from './issue.js';
-import { MAX_XML_BYTES, verifyReceiptXml } from './verify.js';
+import { MAX_XML_BYTES, verifyReceiptXml, type VerificationReport } from './verify.js';
 import { lookupPage } from './page.js';
 
 const Receipt = Type.Object({
@@ -34,6 +36,12 @@ const Report = Type.Object({
   document: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
   problems: Type.Array(Type.Object({ rule: Type.String(), part: Type.String(), message: Type.String() })),
 });
+
+/** The signed bytes exactly as stored, as a download named after the receipt. */
+function sendXml(reply: FastifyReply, r: ReceiptRow) {
+  return reply.type('application/xml; charset=utf-8').header('etag', `"${r.xml_sha256}"`)
+    .header('content-disposition', `attachment; filename="bienlai-${r.series_symbol}-${formatNumber(r.number)}.xml"`).send(r.xml);
+}
 
 export const receiptRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, clock, config, certs } = app.deps;
@@ -78,9 +86,7 @@ export const receiptRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { roles: everyone },
     schema: { tags: ['receipts'], summary: 'The signed XML, byte for byte as signed', params: Type.Object({ id: Uuid }), produces: ['application/xml'] },
   }, async (req, reply) => {
-    const r = await own(principal(req).tenantId, req.params.id);
-    return reply.type('application/xml; charset=utf-8').header('etag', `"${r.xml_sha256}"`)
-      .header('content-disposition', `attachment; filename="bienlai-${r.series_symbol}-${String(r.number).padStart(7, '0')}.xml"`).send(r.xml);
+    return sendXml(reply, await own(principal(req).tenantId, req.params.id));
   });
 
   app.post('/v1/receipts/verify', {
@@ -137,14 +143,19 @@ export const receiptPublicRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return r ?? fail('FEEGATE_ERR_RECEIPT_NOT_FOUND');
   };
   const Code = Type.Object({ code: Type.String({ pattern: '^[A-Z2-9]{12}$' }) });
+  const reports = new Map<string, VerificationReport>();
   app.get('/r/:code', { config: { auth: false }, schema: { hide: true, params: Code } }, async (req, reply) => {
     const r = await byCode(req.params.code);
-    const report = verifyReceiptXml(r.xml, certs.anchors());
+    // Stored bytes never change and trust is judged at the signing time: verify once per receipt.
+    let report = reports.get(r.id);
+    if (!report) {
+      report = verifyReceiptXml(r.xml, certs.anchors());
+      if (reports.size >= 1000) reports.delete(reports.keys().next().value!);
+      reports.set(r.id, report);
+    }
     return reply.type('text/html; charset=utf-8').send(await lookupPage(r, report, `${config.publicUrl}/r/${r.lookup_code}`));
   });
   app.get('/r/:code/xml', { config: { auth: false }, schema: { hide: true, params: Code } }, async (req, reply) => {
-    const r = await byCode(req.params.code);
-    return reply.type('application/xml; charset=utf-8').header('etag', `"${r.xml_sha256}"`)
-      .header('content-disposition', `attachment; filename="bienlai-${r.series_symbol}-${String(r.number).padStart(7, '0')}.xml"`).send(r.xml);
+    return sendXml(reply, await byCode(req.params.code));
   });
 };

@@ -146,7 +146,7 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   for (const r of [first, second]) {
     const xml = await xmlOf(r.id);
     t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid, 'both receipts verify (ours)');
-    t.ok(xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] }).ok, 'both verify (xmlsec1)');
+    t.ok((await xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] })).ok, 'both verify (xmlsec1)');
   }
 
   const list = await cli('certs', 'list', '--tenant', ten.code);

@@ -8,7 +8,7 @@
 import { eachDb } from './helpers/db.js';
 import { billInput, client, makeApp, seedTenant, shortAdapterTimeout, type TestApp } from './helpers/app.js';
 import { runJanitor } from '../gateway/jobs/janitor.js';
-import type { FaultKnobs, CallbackSender } from '../adapters/simulator-kit.js';
+import { toQuery, type FaultKnobs, type CallbackSender } from '../adapters/simulator-kit.js';
 
 interface Sim { callbacks: CallbackSender; orders: Map<string, { knobs: FaultKnobs }> }
 interface Harness {
@@ -20,7 +20,6 @@ interface Harness {
   /** The signed query the provider puts on the browser's way back. */
   returnQuery(env: TestApp, key: string): string;
 }
-const qs = (o: Record<string, unknown>) => new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString();
 
 const HARNESSES: Harness[] = [
   {
@@ -31,7 +30,7 @@ const HARNESSES: Harness[] = [
   },
   {
     provider: 'momo', sim: (e) => e.app.simulators!.momo, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.momo.complete(k, 'success'),
-    returnQuery: (e, k) => qs(e.app.simulators!.momo.result(e.app.simulators!.momo.orders.get(k)!)),
+    returnQuery: (e, k) => toQuery(e.app.simulators!.momo.result(e.app.simulators!.momo.orders.get(k)!)),
   },
   {
     provider: 'zalopay', sim: (e) => e.app.simulators!.zalopay,
@@ -40,7 +39,7 @@ const HARNESSES: Harness[] = [
   },
   {
     provider: 'paygov', sim: (e) => e.app.simulators!.paygov, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.paygov.complete(k, 'success'),
-    returnQuery: (e, k) => qs(e.app.simulators!.paygov.result(e.app.simulators!.paygov.orders.get(k)!)),
+    returnQuery: (e, k) => toQuery(e.app.simulators!.paygov.result(e.app.simulators!.paygov.orders.get(k)!)),
   },
 ];
 

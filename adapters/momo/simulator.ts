@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoSign, momoVerify } from './protocol.js';
 
 export interface MomoPartner { partnerCode: string; accessKey: string; secretKey: string }
@@ -112,13 +112,6 @@ export function momoSimulatorRoutes(sim: MomoSimulator): FastifyPluginAsync {
 <h1>MoMo (simulator)</h1><p style="font-size:1.5rem">${new Intl.NumberFormat('vi-VN').format(o.amount)} ₫</p>
 ${o.resultCode === 1000 ? `<form method="post"><button name="result" value="success">Xác nhận thanh toán</button> <button name="result" value="cancel">Hủy</button> <button name="result" value="fail">Không đủ số dư</button></form>` : `<p>resultCode ${o.resultCode}</p>`}</body></html>`);
     });
-    app.post<{ Params: { id: string }; Body: { result?: string } }>('/pay/:id', hide, async (req, reply) => {
-      const r = req.body?.result;
-      if (r !== 'success' && r !== 'cancel' && r !== 'fail') return reply.code(400).send('bad result');
-      const o = await sim.complete(req.params.id, r);
-      if (!o) return reply.code(404).send('order not found');
-      const q = new URLSearchParams(Object.entries(sim.result(o)).map(([k, v]) => [k, String(v)]));
-      return reply.redirect(`${o.redirectUrl}${o.redirectUrl.includes('?') ? '&' : '?'}${q}`, 303);
-    });
+    payerChoiceRoute(app, '/pay/:id', { choices: ['success', 'cancel', 'fail'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.redirectUrl, query: toQuery(sim.result(o)) }) });
   };
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CODES, PATHS, parsePgTime, pgSign, pgTime, pgVerify } from './protocol.js';
 
 export interface PaygovPartner { partnerCode: string; secret: string }
@@ -125,13 +125,6 @@ export function paygovSimulatorRoutes(sim: PaygovSimulator): FastifyPluginAsync 
 <body style="font:16px system-ui;max-width:36rem;margin:3rem auto"><h1>Cổng thanh toán quốc gia (simulator)</h1>
 <p>Hồ sơ ${esc(o.dossierCode)} — ${esc(o.payerName)}</p><table>${rows}<tr><th>Tổng</th><th style="text-align:right">${vnd(o.amount)}</th></tr></table>${form}</body></html>`);
     });
-    app.post<{ Params: { id: string }; Body: { result?: string } }>('/pay/:id', hide, async (req, reply) => {
-      const r = req.body?.result;
-      if (r !== 'success' && r !== 'cancel' && r !== 'fail') return reply.code(400).send('bad result');
-      const o = await sim.complete(req.params.id, r);
-      if (!o) return reply.code(404).send('order not found');
-      const q = new URLSearchParams(Object.entries(sim.result(o)).map(([k, v]) => [k, String(v)]));
-      return reply.redirect(`${o.returnUrl}${o.returnUrl.includes('?') ? '&' : '?'}${q}`, 303);
-    });
+    payerChoiceRoute(app, '/pay/:id', { choices: ['success', 'cancel', 'fail'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.returnUrl, query: toQuery(sim.result(o)) }) });
   };
 }

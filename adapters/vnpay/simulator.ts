@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
 import {
   QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS,
   fieldsHash, fromVnpAmount, parseVnpDate, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
@@ -161,13 +161,7 @@ export function vnpaySimulatorRoutes(sim: VnpaySimulator): FastifyPluginAsync {
 ${o.status === 'PENDING' ? `<form method="post" action="pay/${encodeURIComponent(o.txnRef)}"><button name="result" value="success">Thanh toán</button> <button name="result" value="cancel">Hủy</button> <button name="result" value="fail">Không đủ số dư</button></form>` : `<p>${o.status}</p>`}
 </body></html>`);
     });
-    app.post<{ Params: { ref: string }; Body: { result?: string } }>('/paymentv2/pay/:ref', hide, async (req, reply) => {
-      const result = req.body?.result;
-      if (result !== 'success' && result !== 'cancel' && result !== 'fail') return reply.code(400).send('bad result');
-      const o = await sim.complete(req.params.ref, result);
-      if (!o) return reply.code(404).send('order not found');
-      return reply.redirect(`${o.returnUrl}${o.returnUrl.includes('?') ? '&' : '?'}${sim.resultQuery(o)}`, 303);
-    });
+    payerChoiceRoute(app, '/paymentv2/pay/:id', { choices: ['success', 'cancel', 'fail'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.returnUrl, query: sim.resultQuery(o) }) });
     app.post<{ Body: Record<string, string> }>('/merchant_webapi/api/transaction', hide, async (req) => sim.transaction(req.body ?? {}));
     app.post<{ Params: { ref: string }; Body: { result?: 'success' | 'cancel' | 'fail' } }>('/control/orders/:ref/complete', hide, async (req, reply) => {
       const o = await sim.complete(req.params.ref, req.body?.result ?? 'success');

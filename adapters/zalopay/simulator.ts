@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
 import { yymmdd, zpMac } from './protocol.js';
 
 export interface ZalopayApp { appId: number; key1: string; key2: string }
@@ -119,12 +119,6 @@ export function zalopaySimulatorRoutes(sim: ZalopaySimulator): FastifyPluginAsyn
 <h1>ZaloPay (simulator)</h1><p style="font-size:1.5rem">${new Intl.NumberFormat('vi-VN').format(o.amount)} ₫</p>
 ${o.status === 'PENDING' ? `<form method="post"><button name="result" value="success">Thanh toán</button> <button name="result" value="cancel">Hủy</button></form>` : `<p>${o.status}</p>`}</body></html>`);
     });
-    app.post<{ Params: { id: string }; Body: { result?: string } }>('/pay/:id', hide, async (req, reply) => {
-      const r = req.body?.result;
-      if (r !== 'success' && r !== 'cancel') return reply.code(400).send('bad result');
-      const o = await sim.complete(req.params.id, r);
-      if (!o) return reply.code(404).send('order not found');
-      return reply.redirect(`${o.redirectUrl}${o.redirectUrl.includes('?') ? '&' : '?'}${sim.redirectQuery(o)}`, 303);
-    });
+    payerChoiceRoute(app, '/pay/:id', { choices: ['success', 'cancel'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.redirectUrl, query: sim.redirectQuery(o) }) });
   };
 }

@@ -76,14 +76,18 @@ export class ProviderCredentials {
     return (await this.opts.db('provider_credentials').where({ tenant_id: tenantId }).orderBy('provider')) as CredentialRow[];
   }
 
-  /** What an admin may see: non-secret values, and only "set" for secrets. */
+  /** What an admin may see of a stored row. */
   async describe(tenantId: string, row: CredentialRow, adapter: PaymentAdapter | undefined) {
-    const values = (await this.get(tenantId, row.provider)) ?? {};
-    const secret = new Set(adapter?.credentialFields.filter((f) => f.secret).map((f) => f.name) ?? row.fields);
-    return {
-      object: 'provider_credentials' as const, provider: row.provider,
-      fields: Object.fromEntries(row.fields.map((f) => [f, secret.has(f) ? '(set)' : values[f] ?? ''])),
-      updated_at: new Date(row.updated_at).toISOString(),
-    };
+    return credentialsJson(row, (await this.get(tenantId, row.provider)) ?? {}, adapter);
   }
+}
+
+/** The API form: non-secret values, and only "(set)" for secrets (all of them if the adapter is gone). */
+export function credentialsJson(row: Pick<CredentialRow, 'provider' | 'fields' | 'updated_at'>, values: Record<string, string>, adapter: PaymentAdapter | undefined) {
+  const secret = new Set(adapter?.credentialFields.filter((f) => f.secret).map((f) => f.name) ?? row.fields);
+  return {
+    object: 'provider_credentials' as const, provider: row.provider,
+    fields: Object.fromEntries(row.fields.map((f) => [f, secret.has(f) ? '(set)' : values[f] ?? ''])),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
 }

@@ -5,6 +5,7 @@ import { principal } from '../http/auth.js';
 import { ListOf, errorResponses } from '../http/schemas.js';
 import { claimIdempotency, completeIdempotency } from '../http/idempotency.js';
 import { fail } from '../errors.js';
+import { credentialsJson } from './credentials.js';
 
 const Creds = Type.Object({
   object: Type.Literal('provider_credentials'), provider: Type.String(),
@@ -45,11 +46,7 @@ export const providerCredentialRoutes: FastifyPluginAsyncTypebox = async (app) =
     return db.transaction(async (trx) => {
       await claimIdempotency(trx, clock, req.idem, config.idempotencyLockSeconds);
       const row = await store.set(trx, who.tenantId, adapter, req.body.credentials, `api_key:${who.keyId}`);
-      const secret = new Set(adapter.credentialFields.filter((f) => f.secret).map((f) => f.name));
-      const json = {
-        object: 'provider_credentials' as const, provider: row.provider,
-        fields: Object.fromEntries(row.fields.map((f) => [f, secret.has(f) ? '(set)' : req.body.credentials[f]!])), updated_at: new Date(row.updated_at).toISOString(),
-      };
+      const json = credentialsJson(row, req.body.credentials, adapter);
       await completeIdempotency(trx, clock, req.idem, 200, json);
       return json;
     });
