@@ -8,7 +8,7 @@ import type { Metrics } from './http/metrics.js';
 import type { SecretBox } from './secrets/secret-box.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import type { CertStore } from '../certs/store.js';
-import type { ProviderCredentials } from './providers/credentials.js';
+import type { ProviderCredentials } from './provider-credentials/store.js';
 
 export interface Deps {
   db: Db;

@@ -5,7 +5,7 @@ import { principal } from '../http/auth.js';
 import { ListOf, errorResponses } from '../http/schemas.js';
 import { claimIdempotency, completeIdempotency } from '../http/idempotency.js';
 import { fail } from '../errors.js';
-import { credentialsJson } from './credentials.js';
+import { credentialsJson } from './store.js';
 
 const Creds = Type.Object({
   object: Type.Literal('provider_credentials'), provider: Type.String(),
