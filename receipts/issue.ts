@@ -13,8 +13,8 @@ import type { Tenant } from '../gateway/tenants/tenants.js';
 import { vnDate } from '../gateway/clock.js';
 import { vnd } from '../gateway/money.js';
 import { FeegateError } from '../gateway/errors.js';
-import { emitEvent } from '../gateway/events/events.js';
-import { completeRow, type OutboxHandler, type OutboxRow } from '../gateway/outbox/outbox.js';
+import { emitEvents } from '../gateway/events/events.js';
+import { completeRow, completeRows, type OutboxHandler, type OutboxRow } from '../gateway/outbox/outbox.js';
 import { TEMPLATES, checkContent, formatNumber, type DocType, type ReceiptContent } from './templates.js';
 import { signDocument, vnLocalTime } from './sign.js';
 
@@ -86,30 +86,41 @@ export async function createSeries(trx: Trx | Db, tenantId: string, s: { templat
   return row!;
 }
 
-/** The tenant's default series; development creates 01BLP0-001 / AA on first use. */
-async function defaultSeries(trx: Trx, deps: Deps, tenantId: string): Promise<SeriesRow> {
-  const found = (await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).first()) as SeriesRow | undefined;
-  if (found) return found;
+/** The tenants' default series (one statement); development creates 01BLP0-001 / AA on first use. */
+async function defaultSeries(trx: Trx, deps: Deps, tenantIds: readonly string[]): Promise<Map<string, SeriesRow>> {
+  const found = async () => new Map(((await trx('receipt_series').whereIn('tenant_id', [...tenantIds]).andWhere({ is_default: true })) as SeriesRow[])
+    .map((s) => [s.tenant_id, s]));
+  const byTenant = await found();
+  const missing = tenantIds.filter((t) => !byTenant.has(t));
+  if (missing.length === 0) return byTenant;
   if (deps.config.mode !== 'development') {
     throw new FeegateError('FEEGATE_ERR_RECEIPT_SERIES_NOT_FOUND', 'The unit has no default receipt series: create one (POST /v1/receipt_series) with its registered symbols');
   }
   await trx.raw(
     `INSERT INTO receipt_series (tenant_id, doc_type, template_symbol, series_letters, is_default, created_at)
-     VALUES (?, 'fee_receipt', '01BLP0-001', 'AA', true, ?) ON CONFLICT DO NOTHING`,
-    [tenantId, deps.clock.now()],
+     SELECT t, 'fee_receipt', '01BLP0-001', 'AA', true, ? FROM unnest(?::uuid[]) AS t ON CONFLICT DO NOTHING`,
+    [deps.clock.now(), missing],
   );
-  return (await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).first()) as SeriesRow;
+  return found();
 }
 
-/** The next number of (series, year), locked until this transaction ends. */
-async function nextNumber(trx: Trx, seriesId: string, year: number): Promise<number> {
+/**
+ * The next `count` numbers of each (series, year), locked until this transaction ends: one
+ * statement for all, counters taken in key order (two batches never wait on each other in a
+ * cycle). Returns the first number of each key's run.
+ */
+async function takeNumbers(trx: Trx, wanted: Map<string, { seriesId: string; year: number; count: number }>): Promise<Map<string, number>> {
   const { rows } = (await trx.raw(
-    `INSERT INTO receipt_counters (series_id, year, last_number) VALUES (?, ?, 1)
-     ON CONFLICT (series_id, year) DO UPDATE SET last_number = receipt_counters.last_number + 1
-     RETURNING last_number`,
-    [seriesId, year],
-  )) as { rows: { last_number: number }[] };
-  return rows[0]!.last_number;
+    `INSERT INTO receipt_counters (series_id, year, last_number)
+     SELECT series_id, year, count FROM jsonb_to_recordset(?::jsonb) AS x(series_id uuid, year int, count int) ORDER BY series_id, year
+     ON CONFLICT (series_id, year) DO UPDATE SET last_number = receipt_counters.last_number + EXCLUDED.last_number
+     RETURNING series_id, year, last_number`,
+    [JSON.stringify([...wanted.values()].map((w) => ({ series_id: w.seriesId, year: w.year, count: w.count })))],
+  )) as { rows: { series_id: string; year: number; last_number: number }[] };
+  return new Map(rows.map((r) => {
+    const key = `${r.series_id}/${r.year}`;
+    return [key, r.last_number - wanted.get(key)!.count + 1];
+  }));
 }
 
 interface DocumentInput {
@@ -122,45 +133,71 @@ interface DocumentInput {
   relatedNote?: string;
 }
 
-/** Numbers, builds, signs and stores one document, and emits receipt.issued. */
-async function issueDocument(trx: Trx, deps: Deps, input: DocumentInput): Promise<ReceiptRow> {
+/**
+ * Numbers, builds, signs and stores documents, and emits receipt.issued for each. The work per
+ * statement does not grow with the count: one statement each for the series, the numbers, the
+ * receipts and the events, so a batch of fifty costs about what one does, plus the signing.
+ */
+async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInput[]): Promise<ReceiptRow[]> {
+  if (inputs.length === 0) return [];
   const { clock } = deps;
-  const series = input.original
-    ? ((await trx('receipt_series').where({ id: input.original.series_id }).first()) as SeriesRow)
-    : await defaultSeries(trx, deps, input.tenant.id);
-  const signer = await deps.certs.signer(trx, input.tenant);
+  const tenants = new Map(inputs.map((i) => [i.tenant.id, i.tenant]));
+  const originalSeries = [...new Set(inputs.flatMap((i) => (i.original ? [i.original.series_id] : [])))];
+  const seriesById = new Map(((originalSeries.length ? await trx('receipt_series').whereIn('id', originalSeries) : []) as SeriesRow[]).map((s) => [s.id, s]));
+  const needDefault = [...new Set(inputs.filter((i) => !i.original).map((i) => i.tenant.id))];
+  const defaults = needDefault.length ? await defaultSeries(trx, deps, needDefault) : new Map<string, SeriesRow>();
+  const signers = new Map<string, Awaited<ReturnType<Deps['certs']['signer']>>>();
+  for (const t of tenants.values()) signers.set(t.id, await deps.certs.signer(trx, t));
+
   const now = clock.now();
   const issueDate = vnDate(now);
   const year = Number(issueDate.slice(0, 4));
-  const content: ReceiptContent = {
-    ...input.content,
-    kind: input.kind,
-    templateSymbol: series.template_symbol,
-    seriesSymbol: seriesSymbol(series.series_letters, year),
-    number: 0,
-    issueDate,
-    collector: { name: input.tenant.name, taxCode: input.tenant.tax_code, address: input.tenant.address, budgetCode: input.tenant.budget_code },
-    lookupCode: lookupCode(),
-    ...(input.original ? {
-      related: {
-        templateSymbol: input.original.template_symbol, seriesSymbol: input.original.series_symbol, number: input.original.number,
-        issueDate: vnDate(new Date(input.original.issued_at)), note: input.relatedNote ?? '',
-      },
-    } : {}),
-  };
-  checkContent(content);
-  content.number = await nextNumber(trx, series.id, year);
-  const built = TEMPLATES[series.doc_type].build(content);
   const signingTime = vnLocalTime(now);
-  const xml = signDocument(built.xml, built, signer, signingTime);
-  const [row] = (await trx('receipts').insert({
-    id: crypto.randomUUID(), tenant_id: input.tenant.id, series_id: series.id, kind: input.kind, payment_id: input.paymentId,
-    refund_id: input.refundId ?? null, original_id: input.original?.id ?? null, template_symbol: content.templateSymbol,
-    series_symbol: content.seriesSymbol, year, number: content.number, lookup_code: content.lookupCode, amount: content.total,
-    issued_at: now, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
-  }).returning('*')) as ReceiptRow[];
-  await emitEvent(trx, clock, { tenantId: input.tenant.id, type: 'receipt.issued', objectId: row!.id, data: receiptJson(row!, deps.config.publicUrl) });
-  return row!;
+  const docs = inputs.map((input) => {
+    const series = input.original ? seriesById.get(input.original.series_id)! : defaults.get(input.tenant.id)!;
+    const content: ReceiptContent = {
+      ...input.content,
+      kind: input.kind,
+      templateSymbol: series.template_symbol,
+      seriesSymbol: seriesSymbol(series.series_letters, year),
+      number: 0,
+      issueDate,
+      collector: { name: input.tenant.name, taxCode: input.tenant.tax_code, address: input.tenant.address, budgetCode: input.tenant.budget_code },
+      lookupCode: lookupCode(),
+      ...(input.original ? {
+        related: {
+          templateSymbol: input.original.template_symbol, seriesSymbol: input.original.series_symbol, number: input.original.number,
+          issueDate: vnDate(new Date(input.original.issued_at)), note: input.relatedNote ?? '',
+        },
+      } : {}),
+    };
+    checkContent(content);
+    return { input, series, content, key: `${series.id}/${year}` };
+  });
+  const wanted = new Map<string, { seriesId: string; year: number; count: number }>();
+  for (const d of docs) {
+    const w = wanted.get(d.key) ?? { seriesId: d.series.id, year, count: 0 };
+    w.count++;
+    wanted.set(d.key, w);
+  }
+  const next = await takeNumbers(trx, wanted);
+  const rows = docs.map(({ input, series, content, key }) => {
+    content.number = next.get(key)!;
+    next.set(key, content.number + 1);
+    const signer = signers.get(input.tenant.id)!;
+    const built = TEMPLATES[series.doc_type].build(content);
+    const xml = signDocument(built.xml, built, signer, signingTime);
+    return {
+      id: crypto.randomUUID(), tenant_id: input.tenant.id, series_id: series.id, kind: input.kind, payment_id: input.paymentId,
+      refund_id: input.refundId ?? null, original_id: input.original?.id ?? null, template_symbol: content.templateSymbol,
+      series_symbol: content.seriesSymbol, year, number: content.number, lookup_code: content.lookupCode, amount: content.total,
+      issued_at: now, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
+    };
+  });
+  const stored = new Map(((await trx('receipts').insert(rows).returning('*')) as ReceiptRow[]).map((r) => [r.id, r]));
+  const out = rows.map((r) => stored.get(r.id)!);
+  await emitEvents(trx, clock, out.map((r) => ({ tenantId: r.tenant_id, type: 'receipt.issued' as const, objectId: r.id, data: receiptJson(r, deps.config.publicUrl) })));
+  return out;
 }
 
 interface PaymentForReceipt {
@@ -183,24 +220,47 @@ function extraInfo(deps: Deps, p: PaymentForReceipt, bill: Record<string, unknow
   return pairs.filter(([, v]) => v !== null && v !== undefined && v !== '').map(([field, v]) => ({ field, value: String(v) }));
 }
 
+/**
+ * The original receipts of succeeded payments, in the caller's transaction (idempotent: a payment
+ * that has its receipt gets it back). One statement reads every payment with its bill and items.
+ */
+export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonly string[]): Promise<ReceiptRow[]> {
+  const ids = [...new Set(paymentIds)];
+  const have = new Map(((await trx('receipts').whereIn('payment_id', ids).andWhere({ kind: 'original' })) as ReceiptRow[]).map((r) => [r.payment_id, r]));
+  const todo = ids.filter((id) => !have.has(id));
+  if (todo.length) {
+    const { rows } = (await trx.raw(
+      `SELECT p.id, p.tenant_id, p.bill_id, p.reference, p.provider, p.amount, p.status, p.provider_txn_id, to_jsonb(b) AS bill,
+              (SELECT coalesce(jsonb_agg(jsonb_build_object('name', i.name, 'amount', i.amount) ORDER BY i.position), '[]'::jsonb)
+                 FROM bill_items i WHERE i.bill_id = p.bill_id) AS items
+         FROM payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = ANY(?::uuid[])`,
+      [todo],
+    )) as { rows: (PaymentForReceipt & { bill: Record<string, unknown> & { payer: { name: string; id_number?: string }; total_amount: number }; items: { name: string; amount: number }[] })[] };
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const tenants = new Map(((await trx('tenants').whereIn('id', [...new Set(rows.map((r) => r.tenant_id))])) as Tenant[]).map((t) => [t.id, t]));
+    const inputs = todo.map((id): DocumentInput => {
+      const p = byId.get(id);
+      if (!p) throw new Error(`payment ${id} not found: no receipt`);
+      if (!['succeeded', 'partially_refunded', 'refunded'].includes(p.status)) throw new Error(`payment ${id} is ${p.status}: no receipt`);
+      const { bill, items } = p;
+      const amount = vnd(p.amount);
+      const whole = amount === vnd(bill.total_amount);
+      const lines = whole
+        ? items.map((i) => ({ name: i.name, amount: vnd(i.amount) }))
+        : [{ name: `Thanh toán một phần: ${items.map((i) => i.name).join('; ')}`.slice(0, 500), amount }];
+      return {
+        tenant: tenants.get(p.tenant_id)!, kind: 'original', paymentId: id,
+        content: { payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null }, lines, total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill) },
+      };
+    });
+    for (const r of await issueDocuments(trx, deps, inputs)) have.set(r.payment_id, r);
+  }
+  return paymentIds.map((id) => have.get(id)!);
+}
+
 /** The original receipt of a succeeded payment, in the caller's transaction (idempotent). */
 export async function issueForPayment(trx: Trx, deps: Deps, paymentId: string): Promise<ReceiptRow> {
-  const existing = (await trx('receipts').where({ payment_id: paymentId, kind: 'original' }).first()) as ReceiptRow | undefined;
-  if (existing) return existing;
-  const p = (await trx('payments').where({ id: paymentId }).first()) as PaymentForReceipt;
-  if (!['succeeded', 'partially_refunded', 'refunded'].includes(p.status)) throw new Error(`payment ${paymentId} is ${p.status}: no receipt`);
-  const bill = (await trx('bills').where({ id: p.bill_id }).first()) as Record<string, unknown> & { payer: { name: string; id_number?: string }; total_amount: string | number; description: string };
-  const items = (await trx('bill_items').where({ bill_id: p.bill_id }).orderBy('position')) as { name: string; amount: string | number }[];
-  const tenant = (await trx('tenants').where({ id: p.tenant_id }).first()) as Tenant;
-  const amount = vnd(p.amount);
-  const whole = amount === vnd(bill.total_amount);
-  const lines = whole
-    ? items.map((i) => ({ name: i.name, amount: vnd(i.amount) }))
-    : [{ name: `Thanh toán một phần: ${items.map((i) => i.name).join('; ')}`.slice(0, 500), amount }];
-  return issueDocument(trx, deps, {
-    tenant, kind: 'original', paymentId,
-    content: { payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null }, lines, total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill) },
-  });
+  return (await issueForPayments(trx, deps, [paymentId]))[0]!;
 }
 
 /** The adjustment record of a succeeded refund, linked to the payment's original receipt. */
@@ -216,7 +276,7 @@ export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Pr
   const tenant = (await trx('tenants').where({ id: p.tenant_id }).first()) as Tenant;
   const amount = vnd(r.amount);
   const ref = `${original.template_symbol} ${original.series_symbol} số ${formatNumber(original.number)}`;
-  return issueDocument(trx, deps, {
+  const [row] = await issueDocuments(trx, deps, [{
     tenant, kind: 'adjustment', paymentId: p.id, refundId: r.id, original,
     relatedNote: `Điều chỉnh giảm ${amount} đồng do hoàn tiền${r.reason ? `: ${r.reason}` : ''}`.slice(0, 255),
     content: {
@@ -224,7 +284,8 @@ export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Pr
       lines: [{ name: `Hoàn trả, điều chỉnh giảm biên lai ${ref}`, amount }],
       total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill),
     },
-  });
+  }]);
+  return row!;
 }
 
 async function runOne(trx: Trx, deps: Deps, row: OutboxRow): Promise<string | null> {
@@ -250,13 +311,16 @@ function receiptHandler(kind: string): OutboxHandler {
       deps.metrics.receiptsIssued.inc({ kind: row.kind === ISSUE ? 'original' : 'adjustment' });
       return { completed: true };
     },
-    /** Many at once: one transaction, the counter locked once, one commit. Any failure → one by one. */
+    /**
+     * Many at once, in one transaction: original receipts are issued together (one statement per
+     * step for the whole batch, the counters locked once); adjustments one after the other. Any
+     * failure rolls the batch back and the rows run one by one.
+     */
     async runBatch(rows, deps) {
       await deps.db.transaction(async (trx) => {
-        for (const row of rows) {
-          if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');
-          await completeRow(trx, deps.clock, row);
-        }
+        if (kind === ISSUE) await issueForPayments(trx, deps, rows.map((r) => String(r.payload.payment_id)));
+        else for (const row of rows) if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');
+        await completeRows(trx, deps.clock, rows);
       });
       deps.metrics.receiptsIssued.inc({ kind: kind === ISSUE ? 'original' : 'adjustment' }, rows.length);
     },

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, client, makeApp, payAt, seedTenant } from './helpers/app.js';
 import { xmlsecVerify } from './helpers/xmlsec.js';
-import { drainOutbox } from '../gateway/outbox/outbox.js';
+import { claimBatch, drainOutbox, type OutboxRow } from '../gateway/outbox/outbox.js';
 import { verifyReceiptXml } from '../receipts/verify.js';
 import type { TestApp } from './helpers/app.js';
 
@@ -161,6 +161,54 @@ eachDb('receipts: numbering restarts at 1 on 1 January, Vietnam time', async (t,
   const rows = (await api.get('/v1/receipts')).body.data as { year: number; number: string; series_symbol: string }[];
   const got = rows.map((r) => `${r.series_symbol}/${r.year}/${r.number}`).sort();
   t.same(got, ['AA-26E/2026/0000001', 'AA-26E/2026/0000002', 'AA-27E/2027/0000001', 'AA-27E/2027/0000002']);
+});
+
+eachDb('receipts: a batch issues for many units at once, in statements that do not grow with it, and a lost lease undoes all of it', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const { deps } = env.app;
+  const a = await seedTenant(db, env.clock);
+  const b = await seedTenant(db, env.clock);
+  const handler = deps.handlers.get('receipt.issue')!;
+  const claim = () => claimBatch(deps.db, deps.clock, 50, 60, ['receipt.issue']);
+  const statementsFor = async (rows: OutboxRow[]) => {
+    let n = 0;
+    const count = () => { n++; };
+    deps.db.on('query', count);
+    try {
+      await handler.runBatch!(rows, deps);
+    } finally {
+      deps.db.removeListener('query', count);
+    }
+    return n;
+  };
+  const numbers = async () => ((await db('receipts').orderBy(['tenant_id', 'number'])) as { tenant_id: string; number: number }[])
+    .map((r) => `${r.tenant_id === a.tenantId ? 'A' : 'B'}${r.number}`).sort();
+
+  // A lost lease (another worker took one row over) rolls back the batch: no receipt, no number used.
+  for (const k of [a, a, b]) await paid(env, k.keys.integration);
+  const lost = await claim();
+  t.equal(lost.length, 3);
+  await db('outbox').where({ id: lost[1]!.id }).update({ lease_token: crypto.randomUUID() });
+  await t.rejects(handler.runBatch!(lost, deps), /lease lost/, 'the batch fails as a whole');
+  t.same(await numbers(), [], 'nothing of it was kept');
+  await db('outbox').whereIn('id', lost.map((r) => r.id)).update({ locked_until: null, lease_token: null });
+
+  // Two units, three payments: every receipt numbered from 1 in its unit's series. (This first
+  // batch also makes each unit's development series and certificate.)
+  await handler.runBatch!(await claim(), deps);
+  t.same(await numbers(), ['A1', 'A2', 'B1'], 'numbers continue without gaps per series, none lost to the rolled-back batch');
+
+  // Three receipts, then three times as many: the same number of statements.
+  for (const k of [a, a, b]) await paid(env, k.keys.integration);
+  const small = await statementsFor(await claim());
+  for (const k of [a, a, a, b, b, b, a, b, a]) await paid(env, k.keys.integration);
+  const big = await claim();
+  t.equal(big.length, 9);
+  t.equal(await statementsFor(big), small, `${small} statements for 3 receipts and for 9`);
+  t.same(await numbers(), ['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8', 'A9', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6'].sort());
+  t.equal(await db('outbox').where({ kind: 'receipt.issue', status: 'pending' }).count('* as n').first().then((r) => Number(r!.n)), 0, 'every row completed');
+  t.equal(await db('events').where({ type: 'receipt.issued' }).count('* as n').first().then((r) => Number(r!.n)), 15, 'receipt.issued once each');
 });
 
 eachDb('receipts: POST /v1/receipts/verify is public and refuses hostile XML', async (t, { db }) => {

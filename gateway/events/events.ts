@@ -32,11 +32,17 @@ export function eventRows(clock: Clock, e: NewEvent) {
   };
 }
 
+/** Stores events and queues their fan-out, in the caller's transaction (two statements for any number). */
+export async function emitEvents(trx: Trx, clock: Clock, list: readonly NewEvent[]): Promise<string[]> {
+  if (list.length === 0) return [];
+  const rows = list.map((e) => eventRows(clock, e));
+  await trx('events').insert(rows.map((r) => r.event));
+  await trx('outbox').insert(rows.map((r) => r.outbox));
+  return rows.map((r) => r.event.id);
+}
+
 export async function emitEvent(trx: Trx, clock: Clock, e: NewEvent): Promise<string> {
-  const { event, outbox } = eventRows(clock, e);
-  await trx('events').insert(event);
-  await trx('outbox').insert(outbox);
-  return event.id;
+  return (await emitEvents(trx, clock, [e]))[0]!;
 }
 
 export interface EventRow {

@@ -103,14 +103,24 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** Marks a claimed row done, inside the transaction of its work. Throws if our lease was lost. */
-export async function completeRow(trx: Trx | Db, clock: Clock, row: OutboxRow): Promise<void> {
+/** Marks claimed rows done, inside the transaction of their work (one statement). Throws if any lease was lost. */
+export async function completeRows(trx: Trx | Db, clock: Clock, rows: readonly OutboxRow[]): Promise<void> {
+  if (rows.length === 0) return;
   const now = clock.now();
-  const n = await trx('outbox')
-    .where({ id: row.id, lease_token: row.lease_token, status: 'pending' })
-    .update({ status: 'done', done_at: now, updated_at: now, lease_token: null, locked_until: null });
-  if (n !== 1) throw new LeaseLostError(row.id);
+  const { rows: done } = (await trx.raw(
+    `UPDATE outbox o SET status = 'done', done_at = ?, updated_at = ?, lease_token = NULL, locked_until = NULL
+       FROM jsonb_to_recordset(?::jsonb) AS r(id bigint, lease uuid)
+      WHERE o.id = r.id AND o.lease_token = r.lease AND o.status = 'pending' RETURNING o.id`,
+    [now, now, JSON.stringify(rows.map((r) => ({ id: r.id, lease: r.lease_token })))],
+  )) as { rows: { id: string | number }[] };
+  if (done.length !== rows.length) {
+    const ok = new Set(done.map((d) => String(d.id)));
+    throw new LeaseLostError(rows.find((r) => !ok.has(String(r.id)))!.id);
+  }
 }
+
+/** Marks a claimed row done, inside the transaction of its work. Throws if our lease was lost. */
+export const completeRow = (trx: Trx | Db, clock: Clock, row: OutboxRow): Promise<void> => completeRows(trx, clock, [row]);
 
 async function finish(db: Db, clock: Clock, row: OutboxRow, patch: Record<string, unknown>): Promise<void> {
   await db('outbox')
