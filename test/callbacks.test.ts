@@ -140,11 +140,35 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
     return [good, good, good];
   });
   bodies.push({ ...bodies[0], amount: 1 });
-  const answers = await Promise.all(bodies.map((b) => notify(env.app, b)));
-  const codes = answers.map((a) => a.body.code as string);
+  // In the same burst: a bill whose expired payment and its retry both succeed (late success),
+  // and a payment the provider reports failed and then succeeded under another transaction id.
+  const { bill, payment: lateOne } = await billAndPayment(env.app, ten.keys.integration);
+  await db('payments').where({ id: lateOne.id }).update({ status: 'expired' });
+  const retry = (await client(env.app, ten.keys.integration).post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' })).body;
+  const twice = (await billAndPayment(env.app, ten.keys.integration)).payment;
+  const msg = (p: { reference: string; amount: number }, txn: string, status: string, code: string) => withSignature({
+    merchant: 'FEEGATE-SANDBOX', reference: p.reference, txn_id: txn, status, code, amount: p.amount, currency: 'VND', paid_at: ts, ts,
+  }, secret);
+  const extra: Record<string, unknown>[] = [msg(lateOne, 'SBXLATE1', 'SUCCESS', '00'), msg(twice, 'SBXTWICE1', 'FAILED', '51'), msg(retry, 'SBXLATE2', 'SUCCESS', '00'), msg(twice, 'SBXTWICE2', 'SUCCESS', '00')];
+  const all = [...bodies.slice(0, 7), extra[0]!, extra[1]!, ...bodies.slice(7, 30), extra[2]!, extra[3]!, ...bodies.slice(30)];
+  const answers = await Promise.all(all.map((b) => notify(env.app, b)));
+  const codes = answers.filter((_a, i) => !extra.includes(all[i]!)).map((a) => a.body.code as string);
+  const extraCodes = extra.map((b) => answers[all.indexOf(b)]!.body.code as string);
   t.equal(codes.filter((c) => c === '00').length, 20, 'twenty confirmed');
+  t.same([extraCodes[0], extraCodes[2], extraCodes[3]], ['00', '00', '00'], 'both successes of the bill and the success after a failure confirmed');
+  t.ok(['00', '06'].includes(extraCodes[1]!), 'the failure report: applied, or refused after the success (whichever came first)');
   t.equal(codes.filter((c) => c === '06').length, 40, 'forty answered "already confirmed"');
   t.equal(codes.filter((c) => c === '97').length, 1, 'the forged one refused');
+  const billAfter = (await db('bills').where({ id: bill.id }).first()) as { amount_paid: string; status: string };
+  t.equal(Number(billAfter.amount_paid), 2 * 58_000, 'both payments of the bill credited it, once each');
+  t.equal((await db('events').where({ object_id: bill.id, type: 'bill.paid' })).length, 1, 'bill.paid once');
+  const overpaid = (await db('audit_log').whereIn('entity_id', [lateOne.id, retry.id]).andWhere({ action: 'payment.succeeded' }))
+    .filter((a: { data: Record<string, unknown> }) => a.data.overpaid_by === 58_000);
+  t.equal(overpaid.length, 1, 'exactly one of the two is recorded as overpaying the bill');
+  t.equal(((await db('payments').where({ id: twice.id }).first()) as { status: string }).status, 'succeeded', 'failed then succeeded: succeeded');
+  const metrics = (await env.app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.notMatch(metrics, /feegate_callback_batch_fallbacks_total\{[^}]*\} [1-9]/, 'no batch failed: the batches themselves kept one bill and one payment per statement');
+  t.equal((await db('ledger_transfers').where({ payment_id: twice.id })).length, 1, 'and credited once');
   for (const p of payments) {
     const credits = (await db('ledger_transfers').where({ payment_id: p.id, kind: 'payment.succeeded' })).length;
     if (credits !== 1) t.fail(`payment ${p.id} credited ${credits} times`);
@@ -152,5 +176,5 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   const [{ n }] = (await db('payments').whereIn('id', payments.map((p) => p.id)).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }];
   t.equal(Number(n), 20, 'all twenty succeeded, each credited once');
   const [{ e }] = (await db('provider_events').count({ e: '*' })) as [{ e: string }];
-  t.equal(Number(e), 20, 'one provider event per message, duplicates not stored twice');
+  t.equal(Number(e), 20 + 4, 'one provider event per message, duplicates not stored twice');
 });

@@ -19,6 +19,7 @@ export class Metrics {
   readonly providerCalls = this.counter('provider_calls', 'Calls to providers by operation and outcome', ['provider', 'operation', 'outcome']);
   readonly outboxDead = this.counter('outbox_dead', 'Outbox rows parked as dead after their last attempt', ['kind']);
   readonly outboxBatchFallbacks = this.counter('outbox_batch_fallbacks', 'Outbox batches that failed as a batch and ran row by row', ['kind']);
+  readonly callbackBatchFallbacks = this.counter('callback_batch_fallbacks', 'Callbacks applied alone because their batch failed as a whole', ['provider']);
   readonly webhookAttempts = this.counter('webhook_attempts', 'Merchant webhook delivery attempts by outcome', ['outcome']);
   readonly janitorChecks = this.counter('janitor_checks', 'Status queries made by the janitor, by provider and outcome', ['provider', 'outcome']);
   readonly receiptsIssued = this.counter('receipts_issued', 'Signed receipts issued, by kind (original, adjustment)', ['kind']);

@@ -19,7 +19,7 @@ import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
 import type { AdapterContext, CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
 import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
-import { transitionPayment, type TransitionResult, type TransitionSource } from './transition.js';
+import { transitionPayment, type TransitionChange, type TransitionResult, type TransitionSource } from './transition.js';
 
 export interface PaymentInput {
   bill_id: string;
@@ -391,6 +391,22 @@ export function statusForOutcome(outcome: Outcome): PaymentStatus | null {
 }
 
 /** Applies what the provider said (callback or query) through the transition function. */
+/** The move a provider's word asks for (null when the outcome moves nothing). */
+export function providerChange(
+  outcome: Outcome,
+  opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
+): TransitionChange | null {
+  const to = statusForOutcome(outcome);
+  if (!to) return null;
+  return {
+    to,
+    source: opts.source,
+    actor: opts.actor,
+    providerTxnId: opts.providerTxnId ?? null,
+    failure: to === 'failed' || to === 'cancelled' ? { code: opts.code ?? to, message: opts.message ?? `provider reported ${to}` } : undefined,
+  };
+}
+
 export async function applyProviderOutcome(
   trx: Trx,
   deps: Deps,
@@ -398,15 +414,8 @@ export async function applyProviderOutcome(
   outcome: Outcome,
   opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
 ): Promise<TransitionResult | null> {
-  const to = statusForOutcome(outcome);
-  if (!to) return null;
-  return transitionPayment(trx, deps.clock, payment, {
-    to,
-    source: opts.source,
-    actor: opts.actor,
-    providerTxnId: opts.providerTxnId ?? null,
-    failure: to === 'failed' || to === 'cancelled' ? { code: opts.code ?? to, message: opts.message ?? `provider reported ${to}` } : undefined,
-  });
+  const change = providerChange(outcome, opts);
+  return change ? transitionPayment(trx, deps.clock, payment, change) : null;
 }
 
 export async function getPayment(deps: Deps, tenantId: string, id: string): Promise<PaymentRow> {

@@ -13,7 +13,6 @@
  * - nothing leaves succeeded except through refunds.
  */
 import crypto from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
 import { prepared } from '../db/prepared.js';
 import type { Clock } from '../clock.js';
@@ -82,6 +81,13 @@ export async function lockPayment(trx: Trx, paymentId: string): Promise<PaymentR
 /** Payment states that tell the merchant something: each emits `payment.<state>`. */
 const EVENTFUL: readonly PaymentStatus[] = ['succeeded', 'failed', 'cancelled', 'expired', 'refunded', 'partially_refunded'];
 
+/** One move of one payment, for transitionPayments. */
+export interface Move {
+  /** The row, locked FOR UPDATE by the caller in this transaction. */
+  payment: PaymentRow;
+  change: TransitionChange;
+}
+
 /**
  * Moves a payment. `payment` is its id (the row is locked here) or a row the caller has already
  * locked FOR UPDATE in this transaction.
@@ -89,100 +95,145 @@ const EVENTFUL: readonly PaymentStatus[] = ['succeeded', 'failed', 'cancelled', 
 export async function transitionPayment(trx: Trx, clock: Clock, payment: string | PaymentRow, change: TransitionChange): Promise<TransitionResult> {
   const p = typeof payment === 'string' ? await lockPayment(trx, payment) : payment;
   if (!p) throw new Error(`payment ${String(payment)} not found`);
-  const from = p.status;
+  return (await transitionPayments(trx, clock, [{ payment: p, change }]))[0]!;
+}
+
+/**
+ * Moves many payments (each row locked by the caller; a payment at most once, and at most one
+ * payment of a bill into succeeded) in ONE statement:
+ * every legal move writes its payment, journal entry, bill, audit record, events and outbox rows
+ * there, set-based, so the statement's text and its round trip do not grow with the count. Moves
+ * that are illegal or change nothing are answered without touching the database.
+ */
+export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly Move[]): Promise<TransitionResult[]> {
   const now = clock.now();
-  if (from === change.to && change.to !== 'partially_refunded') {
-    return { payment: p, from, changed: false };
-  }
-  const refused = isLegal(from, change.to, change.source);
-  if (refused) return { payment: p, from, changed: false, refused };
-
-  const patch: Partial<Record<keyof PaymentRow, unknown>> = { status: change.to, updated_at: now };
-  if (change.providerTxnId) patch.provider_txn_id = change.providerTxnId;
-  if (change.checkout !== undefined) patch.checkout = change.checkout === null ? null : JSON.stringify(change.checkout);
-  if (change.failure !== undefined) {
-    patch.failure_code = change.failure?.code ?? null;
-    patch.failure_message = change.failure?.message ?? null;
-  }
-  if (change.nextCheckAt !== undefined) patch.next_check_at = change.nextCheckAt;
-  if (change.amountRefunded !== undefined) patch.amount_refunded = change.amountRefunded;
-
-  const amount = vnd(p.amount);
-  const audit: Record<string, unknown> = { from, to: change.to, source: change.source };
-  if (change.to === 'succeeded') {
-    patch.succeeded_at = now;
-    patch.failure_code = null;
-    patch.failure_message = null;
-    patch.next_check_at = null;
-    if (from !== 'created' && from !== 'pending' && from !== 'unknown') audit.late_success = true;
-  }
-  if (['failed', 'cancelled', 'expired'].includes(change.to)) patch.next_check_at = null;
-  if (change.providerTxnId) audit.provider_txn_id = change.providerTxnId;
-  if (change.failure) audit.failure = change.failure;
-  if (change.amountRefunded !== undefined) audit.amount_refunded = change.amountRefunded;
-
-  // All writes of the transition in ONE statement (data-modifying CTEs): one round trip on the
-  // hot path of every callback, and still one transaction with the row lock taken above.
-  const upd = trx('payments').where({ id: p.id }).update(patch).returning('*').toSQL();
-  const ctes: { sql: string; bindings: readonly Knex.RawBinding[] }[] = [{ sql: `p AS (${upd.sql})`, bindings: upd.bindings }];
-  let overpaid = "'{}'::jsonb";
-  if (change.to === 'succeeded') {
-    const rows = entryRows(clock, {
-      tenantId: p.tenant_id, kind: 'payment.succeeded', paymentId: p.id,
-      transfers: [{ debit: accounts.providerClearing(p.provider), credit: accounts.feesCollected, amount }],
-    });
-    const ins = trx('ledger_transfers').insert(rows).toSQL();
-    ctes.push({ sql: `l AS (${ins.sql})`, bindings: ins.bindings });
-    // The bill's paid amount moves with the money; a late success may overpay it (recorded).
-    ctes.push({
-      sql: `b AS (UPDATE bills SET amount_paid = amount_paid + ?,
-              status = CASE WHEN status IN ('cancelled', 'expired') AND amount_paid + ? < total_amount THEN status
-                            WHEN amount_paid + ? >= total_amount THEN 'paid' ELSE 'partially_paid' END,
-              updated_at = ? WHERE id = ? RETURNING id, tenant_id, external_ref, status, amount_paid, total_amount)`,
-      bindings: [amount, amount, amount, now, p.bill_id],
-    });
-    overpaid = `COALESCE((SELECT jsonb_build_object('overpaid_by', amount_paid - total_amount) FROM b WHERE amount_paid > total_amount), '{}'::jsonb)`;
-  }
-  const a = auditRow(clock, {
-    tenantId: p.tenant_id, actor: change.actor, action: `payment.${change.to}`, entityType: 'payment', entityId: p.id, data: audit,
+  const at = now.toISOString();
+  const results: TransitionResult[] = moves.map(({ payment: p, change }) => {
+    if (p.status === change.to && change.to !== 'partially_refunded') return { payment: p, from: p.status, changed: false };
+    const refused = isLegal(p.status, change.to, change.source);
+    return refused ? { payment: p, from: p.status, changed: false, refused } : { payment: p, from: p.status, changed: true };
   });
-  ctes.push({
-    sql: `a AS (INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
-            SELECT ?, ?, ?, ?, ?, ?::jsonb || ${overpaid}, ?)`,
-    bindings: [a.tenant_id, a.actor, a.action, a.entity_type, a.entity_id, a.data, a.created_at],
-  });
-  if (EVENTFUL.includes(change.to)) {
-    // The merchant hears of it through an event and the outbox, in this same statement.
-    const next = { ...p, ...patch, checkout: change.checkout !== undefined ? change.checkout : p.checkout } as PaymentRow;
-    const { event, outbox } = eventRows(clock, { tenantId: p.tenant_id, type: `payment.${change.to}` as EventType, objectId: p.id, data: paymentJson(next) });
-    const e = trx('events').insert(event).toSQL();
-    const o = trx('outbox').insert(outbox).toSQL();
-    ctes.push({ sql: `e AS (${e.sql})`, bindings: e.bindings }, { sql: `o AS (${o.sql})`, bindings: o.bindings });
+  const go = moves.filter((_m, i) => results[i]!.changed);
+  if (go.length === 0) return results;
+  const money = go.filter((m) => m.change.to === 'succeeded');
+  if (new Set(go.map((m) => m.payment.id)).size !== go.length || new Set(money.map((m) => m.payment.bill_id)).size !== money.length) {
+    throw new Error('transitionPayments: a payment may move once per statement, and a bill receive money once');
   }
-  if (change.to === 'succeeded') {
-    // bill.paid, when this payment is the one that completes the bill.
-    ctes.push({
-      sql: `be AS (INSERT INTO events (id, tenant_id, type, object_id, data, created_at)
-              SELECT ?::uuid, tenant_id, 'bill.paid', id::text,
-                     jsonb_build_object('id', id, 'object', 'bill', 'external_ref', external_ref, 'status', status,
-                                        'total_amount', total_amount, 'amount_paid', amount_paid), ?::timestamptz
-                FROM b WHERE amount_paid >= total_amount AND amount_paid - ? < total_amount RETURNING id, tenant_id),
-            bo AS (INSERT INTO outbox (tenant_id, kind, payload, status, run_at, created_at, updated_at)
-              SELECT tenant_id, '${FANOUT}', jsonb_build_object('event_id', id), 'pending', ?::timestamptz, ?::timestamptz, ?::timestamptz FROM be)`,
-      bindings: [crypto.randomUUID(), now, amount, now, now, now],
+
+  const rows = { m: [] as Record<string, unknown>[], ledger: [] as Record<string, unknown>[], events: [] as Record<string, unknown>[], outbox: [] as Record<string, unknown>[] };
+  for (const { payment: p, change } of go) {
+    const from = p.status;
+    const to = change.to;
+    const succeeded = to === 'succeeded';
+    const closed = ['failed', 'cancelled', 'expired'].includes(to);
+    const failure = succeeded ? null : change.failure;
+    const next: PaymentRow = {
+      ...p, status: to, updated_at: now,
+      provider_txn_id: change.providerTxnId || p.provider_txn_id,
+      checkout: change.checkout !== undefined ? change.checkout : p.checkout,
+      failure_code: failure !== undefined ? (failure?.code ?? null) : p.failure_code,
+      failure_message: failure !== undefined ? (failure?.message ?? null) : p.failure_message,
+      next_check_at: succeeded || closed ? null : change.nextCheckAt !== undefined ? change.nextCheckAt : p.next_check_at,
+      amount_refunded: change.amountRefunded ?? p.amount_refunded,
+      succeeded_at: succeeded ? now : p.succeeded_at,
+    };
+    const amount = vnd(p.amount);
+    const audit: Record<string, unknown> = { from, to, source: change.source };
+    if (succeeded && !['created', 'pending', 'unknown'].includes(from)) audit.late_success = true;
+    if (change.providerTxnId) audit.provider_txn_id = change.providerTxnId;
+    if (change.failure) audit.failure = change.failure;
+    if (change.amountRefunded !== undefined) audit.amount_refunded = change.amountRefunded;
+    const a = auditRow(clock, { tenantId: p.tenant_id, actor: change.actor, action: `payment.${to}`, entityType: 'payment', entityId: p.id, data: audit });
+    rows.m.push({
+      id: p.id, tenant_id: p.tenant_id, status: to, provider_txn_id: change.providerTxnId || null,
+      set_checkout: change.checkout !== undefined, checkout: next.checkout,
+      set_failure: failure !== undefined, failure_code: next.failure_code, failure_message: next.failure_message,
+      set_next_check: succeeded || closed || change.nextCheckAt !== undefined, next_check_at: next.next_check_at,
+      amount_refunded: change.amountRefunded ?? null, succeeded_at: succeeded ? at : null,
+      bill_id: p.bill_id, paid: succeeded ? amount : 0, bill_event_id: crypto.randomUUID(),
+      actor: a.actor, action: a.action, audit: JSON.parse(a.data) as unknown,
     });
+    if (succeeded) {
+      rows.ledger.push(...entryRows(clock, {
+        tenantId: p.tenant_id, kind: 'payment.succeeded', paymentId: p.id,
+        transfers: [{ debit: accounts.providerClearing(p.provider), credit: accounts.feesCollected, amount }],
+      }));
+      // The e-receipt: issued by the outbox worker, queued here (once per payment).
+      rows.outbox.push(outboxRow(clock, { tenantId: p.tenant_id, kind: RECEIPT_ISSUE, payload: { payment_id: p.id }, dedupeKey: `receipt:${p.id}` }));
+    }
+    if (EVENTFUL.includes(to)) {
+      // The merchant hears of it through an event and the outbox, in this same statement.
+      const { event, outbox } = eventRows(clock, { tenantId: p.tenant_id, type: `payment.${to}` as EventType, objectId: p.id, data: paymentJson(next) });
+      rows.events.push(event);
+      rows.outbox.push(outbox);
+    }
   }
-  if (change.to === 'succeeded') {
-    // The e-receipt: issued by the outbox worker, queued in this same statement (once per payment).
-    const r = outboxRow(clock, { tenantId: p.tenant_id, kind: RECEIPT_ISSUE, payload: { payment_id: p.id }, dedupeKey: `receipt:${p.id}` });
-    ctes.push({
-      sql: `r AS (INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at)
-              VALUES (?, ?, ?::jsonb, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING)`,
-      bindings: [r.tenant_id, r.kind, r.payload, r.dedupe_key, r.status, r.run_at, r.created_at, r.updated_at],
-    });
-  }
-  const { rows } = (await prepared(trx, `WITH ${ctes.map((c) => c.sql).join(',\n')} SELECT * FROM p`, ctes.flatMap((c) => [...c.bindings]))) as {
+  const json = (list: Record<string, unknown>[]) => JSON.stringify(list.map((r) => ({ ...r, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data })));
+  const { rows: updated } = (await prepared(trx, TRANSITION_SQL, [at, JSON.stringify(rows.m), JSON.stringify(rows.ledger), json(rows.events), json(rows.outbox)])) as {
     rows: PaymentRow[];
   };
-  return { payment: rows[0]!, from, changed: true };
+  const byId = new Map(updated.map((r) => [r.id, r]));
+  return results.map((r) => (r.changed ? { ...r, payment: byId.get(r.payment.id)! } : r));
 }
+
+/**
+ * The statement behind transitionPayments. Inputs: now, the moves, journal transfers, events, and
+ * outbox rows (a receipt's row carries a dedupe key). The payment that completes its bill emits
+ * bill.paid (and its fan-out); a late success may overpay a bill, and its audit record says by how much.
+ */
+const TRANSITION_SQL = `
+WITH n AS (SELECT ?::timestamptz AS at),
+m AS (
+  SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(
+    id uuid, tenant_id uuid, status text, provider_txn_id text, set_checkout boolean, checkout jsonb,
+    set_failure boolean, failure_code text, failure_message text, set_next_check boolean, next_check_at timestamptz,
+    amount_refunded bigint, succeeded_at timestamptz, bill_id uuid, paid bigint, bill_event_id uuid, actor text, action text, audit jsonb)),
+p AS (
+  UPDATE payments SET status = m.status, updated_at = (SELECT at FROM n),
+         provider_txn_id = COALESCE(m.provider_txn_id, payments.provider_txn_id),
+         checkout = CASE WHEN m.set_checkout THEN m.checkout ELSE payments.checkout END,
+         failure_code = CASE WHEN m.set_failure THEN m.failure_code ELSE payments.failure_code END,
+         failure_message = CASE WHEN m.set_failure THEN m.failure_message ELSE payments.failure_message END,
+         next_check_at = CASE WHEN m.set_next_check THEN m.next_check_at ELSE payments.next_check_at END,
+         amount_refunded = COALESCE(m.amount_refunded, payments.amount_refunded),
+         succeeded_at = COALESCE(m.succeeded_at, payments.succeeded_at)
+    FROM m WHERE payments.id = m.id RETURNING payments.*),
+l AS (
+  INSERT INTO ledger_transfers (tenant_id, entry_id, kind, debit_account, credit_account, amount, payment_id, refund_id, created_at)
+  SELECT tenant_id, entry_id, kind, debit_account, credit_account, amount, payment_id, refund_id, created_at
+    FROM jsonb_to_recordset(?::jsonb) AS x(tenant_id uuid, entry_id uuid, kind text, debit_account text, credit_account text, amount bigint,
+                                          payment_id uuid, refund_id uuid, created_at timestamptz)),
+b AS (
+  UPDATE bills SET amount_paid = bills.amount_paid + m.paid,
+         status = CASE WHEN bills.status IN ('cancelled', 'expired') AND bills.amount_paid + m.paid < bills.total_amount THEN bills.status
+                       WHEN bills.amount_paid + m.paid >= bills.total_amount THEN 'paid' ELSE 'partially_paid' END,
+         updated_at = (SELECT at FROM n)
+    FROM m WHERE bills.id = m.bill_id AND m.paid > 0
+  RETURNING bills.id, bills.tenant_id, bills.external_ref, bills.status, bills.amount_paid, bills.total_amount, m.paid, m.bill_event_id),
+a AS (
+  INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
+  SELECT m.tenant_id, m.actor, m.action, 'payment', m.id::text,
+         m.audit || COALESCE((SELECT jsonb_build_object('overpaid_by', b.amount_paid - b.total_amount) FROM b
+                                WHERE b.id = m.bill_id AND m.paid > 0 AND b.amount_paid > b.total_amount), '{}'::jsonb), (SELECT at FROM n)
+    FROM m),
+e AS (
+  INSERT INTO events (id, tenant_id, type, object_id, data, created_at)
+  SELECT id, tenant_id, type, object_id, data, created_at
+    FROM jsonb_to_recordset(?::jsonb) AS x(id uuid, tenant_id uuid, type text, object_id text, data jsonb, created_at timestamptz)),
+o AS (
+  INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at)
+  SELECT tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at
+    FROM jsonb_to_recordset(?::jsonb) AS x(tenant_id uuid, kind text, payload jsonb, dedupe_key text, status text, run_at timestamptz,
+                                          created_at timestamptz, updated_at timestamptz)
+  ON CONFLICT (dedupe_key) DO NOTHING),
+be AS (
+  -- bill.paid, when the payment is the one that completes the bill.
+  INSERT INTO events (id, tenant_id, type, object_id, data, created_at)
+  SELECT bill_event_id, tenant_id, 'bill.paid', id::text,
+         jsonb_build_object('id', id, 'object', 'bill', 'external_ref', external_ref, 'status', status,
+                            'total_amount', total_amount, 'amount_paid', amount_paid), (SELECT at FROM n)
+    FROM b WHERE amount_paid >= total_amount AND amount_paid - paid < total_amount RETURNING id, tenant_id, created_at),
+bo AS (
+  INSERT INTO outbox (tenant_id, kind, payload, status, run_at, created_at, updated_at)
+  SELECT tenant_id, '${FANOUT}', jsonb_build_object('event_id', id), 'pending', created_at, created_at, created_at FROM be)
+SELECT * FROM p`;

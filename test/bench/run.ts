@@ -92,7 +92,7 @@ async function main() {
   )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
   // (f): pending payments per provider, each on its own bill.
   const providerRefs: Record<string, string[]> = {};
-  const perProvider = Number(process.env.BENCH_PROVIDER_ROWS ?? 12_000);
+  const perProvider = Number(process.env.BENCH_PROVIDER_ROWS ?? 40_000);
   for (const provider of BENCH_PROVIDERS) {
     const bills = ((await db.raw(
       `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
