@@ -124,6 +124,8 @@ export interface RefundRequest {
   paymentAmount: number;
   reason: string;
   paidAt?: Date | null;
+  /** When the refund was created here (providers that date their refund ids use this day). */
+  requestedAt?: Date;
 }
 
 export interface RefundResult {
@@ -131,6 +133,28 @@ export interface RefundResult {
   providerRefundId?: string;
   code?: string;
   message?: string;
+}
+
+/** What the janitor asks about a refund whose outcome we do not know. */
+export interface RefundQuery {
+  refundReference: string;
+  paymentReference: string;
+  providerTxnId?: string | null;
+  providerRefundId?: string | null;
+  amount: number;
+  paymentAmount: number;
+  /** When the payment was created (VNPay's querydr needs the original vnp_CreateDate). */
+  paymentCreatedAt: Date;
+  /** When we asked the provider for the refund. */
+  requestedAt: Date;
+  paidAt?: Date | null;
+  /** Other refunds of the same payment that the provider accepted (some report only the latest). */
+  otherRefunds: number;
+}
+
+export interface RefundStatus extends RefundResult {
+  /** The provider has no record of the refund: the request never reached it. */
+  notFound?: boolean;
 }
 
 /** One line of a provider's settlement or transaction report, in our common shape. */
@@ -176,5 +200,7 @@ export interface PaymentAdapter {
   answer(kind: AnswerKind): CallbackAnswer;
   queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult>;
   refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult>;
+  /** The outcome of a refund asked for earlier (for the janitor); unknown while the provider cannot say. */
+  queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus>;
   parseSettlement(content: string): SettlementLine[];
 }

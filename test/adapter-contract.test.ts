@@ -1,13 +1,16 @@
 /**
  * The contract every payment adapter must pass, run once per adapter (add a harness for a new one):
  * checkout → the payer pays at the provider's simulator → the provider's callback is verified and
- * credits once; the provider's status query agrees; refunds; a cancelled payment never credits;
+ * credits once; the provider's status query agrees; refunds, and the refund query that settles a
+ * refund whose answer was lost; a cancelled payment never credits;
  * messages that do not verify are refused in the provider's format.
  */
 import { eachDb } from './helpers/db.js';
 import { billInput, client, makeApp, payAt, seedTenant, type TestApp } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 import { runJanitor } from '../gateway/jobs/janitor.js';
+import { runRefundChecks } from '../gateway/jobs/refund-checks.js';
+import { REFUND_FIRST_CHECK_SECONDS } from '../gateway/payments/refunds.js';
 
 interface Harness {
   provider: string;
@@ -76,8 +79,32 @@ for (const h of HARNESSES) {
     t.equal(status.outcome, 'succeeded', 'the status query agrees');
     t.equal(status.amount, payment.amount, 'with the same amount');
 
-    const refund = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 8_000, reason: 'contract' });
-    t.equal(refund.body.status, 'succeeded', 'a partial refund goes through');
+    // A refund the provider never heard of: it says so (the janitor fails it after a grace period).
+    const refundQuery = (reference: string, amount: number, requestedAt: Date) => adapter.queryRefund(ctx, {
+      refundReference: reference, paymentReference: payment.reference, providerTxnId: paid.provider_transaction_id, amount,
+      paymentAmount: payment.amount, paymentCreatedAt: new Date(payment.created_at), requestedAt, paidAt: new Date(paid.updated_at), otherRefunds: 0,
+    });
+    const never = await refundQuery('RFNEVERMADE0000000001', 8_000, env.clock.now());
+    t.match(never, { outcome: 'unknown', notFound: true }, 'a refund never made: the provider has no record of it');
+
+    // A partial refund the provider makes, but whose answer is lost: unknown, then settled by the
+    // janitor's refund query.
+    const realRefund = adapter.refund;
+    adapter.refund = async (c, r) => { await realRefund.call(adapter, c, r); throw new Error('connection reset after the provider answered'); };
+    let refund;
+    try {
+      refund = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 8_000, reason: 'contract' });
+    } finally {
+      adapter.refund = realRefund;
+    }
+    t.equal(refund.body.status, 'unknown', 'a refund whose answer was lost is unknown, not failed');
+    t.equal((await db('ledger_transfers').where({ refund_id: refund.body.id })).length, 0, 'and nothing is booked yet');
+    env.clock.advance(REFUND_FIRST_CHECK_SECONDS * 1000 + 1000);
+    t.equal(await runRefundChecks(env.app.deps), 1, 'the janitor asks about it');
+    const settled = (await fin.get(`/v1/payments/${payment.id}/refunds`)).body.data.find((r: { id: string }) => r.id === refund.body.id);
+    t.equal(settled.status, 'succeeded', 'the provider\'s refund query settles it');
+    t.equal((await db('ledger_transfers').where({ refund_id: refund.body.id })).length, 1, 'booked once');
+    t.equal(await runRefundChecks(env.app.deps), 0, 'and it is not asked about again');
     const rest = await fin.post(`/v1/payments/${payment.id}/refunds`, {});
     t.equal(rest.body.status, 'succeeded', 'and the rest');
     t.same((await balances(db, ten.tenantId)).map((b) => b.balance), [0, 0], 'the journal nets to zero');

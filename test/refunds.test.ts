@@ -1,6 +1,8 @@
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
+import { REFUND_NOT_FOUND_GRACE_MS, runRefundChecks } from '../gateway/jobs/refund-checks.js';
+import { REFUND_FIRST_CHECK_SECONDS } from '../gateway/payments/refunds.js';
 import type { Test } from 'tap';
 import type { Db } from '../gateway/db/knex.js';
 
@@ -79,4 +81,59 @@ eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never
   t.equal(more.body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'the unknown refund still holds its amount');
   const bal = await balances(db, ten.tenantId);
   t.equal(bal.find((b) => b.account === 'fees_collected')!.balance, -58_000, 'nothing booked for refunds without the provider\'s yes');
+});
+
+eachDb('refunds: the janitor settles a refund whose answer was lost, and fails one that never reached the provider', async (t, { db }) => {
+  const { env, ten, payment, fin } = await paidPayment(t, db);
+  const { deps } = env.app;
+  const order = env.sim.orders.get(payment.reference)!;
+  const refundsOf = async () => (await fin.get(`/v1/payments/${payment.id}/refunds`)).body.data as { id: string; status: string; failure_message: string | null }[];
+
+  // A: the provider makes the refund, but its answer comes after we gave up.
+  order.scenario.refund = 'timeout';
+  order.scenario.delayMs = 200;
+  const restore = shortAdapterTimeout(env.app, 50);
+  const a = (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 20_000 })).body;
+  restore();
+  t.equal(a.status, 'unknown');
+  for (let i = 0; i < 100 && order.refunds.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  t.equal(order.refunds.length, 1, 'the provider did make refund A');
+
+  // B: this process died while asking (the row is still pending) and the request never arrived.
+  order.scenario.refund = 'normal';
+  const adapter = deps.providers.get('sandbox')!;
+  const realRefund = adapter.refund;
+  adapter.refund = async () => { throw new Error('socket hang up before the request was sent'); };
+  let b;
+  try {
+    b = (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })).body;
+  } finally {
+    adapter.refund = realRefund;
+  }
+  await db('refunds').where({ id: b.id }).update({ status: 'pending', next_check_at: new Date(env.clock.now().getTime() + REFUND_FIRST_CHECK_SECONDS * 1000) });
+
+  t.equal(await runRefundChecks(deps), 0, 'nothing is asked before its check is due');
+  env.clock.advance(REFUND_FIRST_CHECK_SECONDS * 1000 + 1000);
+  t.equal(await runRefundChecks(deps), 2, 'both are asked about');
+  let now = Object.fromEntries((await refundsOf()).map((r) => [r.id, r]));
+  t.equal(now[a.id]!.status, 'succeeded', 'A: the provider says it was made');
+  t.equal(now[b.id]!.status, 'pending', 'B: the provider has no record yet, but it is too early to call it never made');
+  const p = (await fin.get(`/v1/payments/${payment.id}`)).body;
+  t.match(p, { status: 'partially_refunded', amount_refunded: 20_000 });
+  t.equal((await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 28_001 })).body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'B still holds its amount');
+
+  t.equal(await runRefundChecks(deps), 0, 'B is asked again only on the schedule');
+  env.clock.advance(REFUND_NOT_FOUND_GRACE_MS);
+  t.equal(await runRefundChecks(deps), 1);
+  now = Object.fromEntries((await refundsOf()).map((r) => [r.id, r]));
+  t.equal(now[b.id]!.status, 'failed', 'B: still unknown to the provider after the grace period, so never made');
+  t.match(now[b.id]!.failure_message, /never made/);
+  t.equal((await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_000 })).body.status, 'succeeded', 'B\'s amount is refundable again');
+
+  const bal = await balances(db, ten.tenantId);
+  t.equal(bal.find((x) => x.account === 'fees_collected')!.balance, 0, 'the journal holds A and the last refund, nothing for B');
+  const events = (await db('events').whereIn('object_id', [a.id, b.id])).map((e: { object_id: string; type: string }) => `${e.object_id === a.id ? 'A' : 'B'} ${e.type}`).sort();
+  t.same(events, ['A refund.succeeded', 'B refund.failed'], 'each outcome told once');
+  t.equal((await db('outbox').where({ kind: 'receipt.adjust' })).length, 2, 'receipt adjustments for A and the last refund only');
+  t.equal(await runRefundChecks(deps), 0, 'nothing left to ask');
 });

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { credential, firstValue, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
@@ -32,6 +32,15 @@ function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ip
       payload: f as Record<string, unknown>,
     },
   };
+}
+
+/** MoMo's query (`/v2/gateway/api/query`) of one orderId. */
+function queryOrder(ctx: AdapterContext, orderId: string) {
+  const body: Record<string, unknown> = {
+    partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: `Q${crypto.randomBytes(8).toString('hex')}`, orderId, lang: 'vi',
+  };
+  body.signature = momoSign(cred(ctx, 'secret_key'), body, QUERY_KEYS);
+  return call(ctx, 'query', body);
 }
 
 export const momoAdapter: PaymentAdapter = {
@@ -85,15 +94,26 @@ export const momoAdapter: PaymentAdapter = {
   },
 
   async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
-    const body: Record<string, unknown> = {
-      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: `Q${crypto.randomBytes(8).toString('hex')}`, orderId: q.reference, lang: 'vi',
-    };
-    body.signature = momoSign(cred(ctx, 'secret_key'), body, QUERY_KEYS);
-    const res = await call(ctx, 'query', body);
+    const res = await queryOrder(ctx, q.reference);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     const code = Number(res.resultCode);
     if (code === 42) return { outcome: 'unknown', notFound: true, code: '42', message: String(res.message ?? 'order not found') };
     return { outcome: momoOutcome(code), amount: res.amount === undefined ? undefined : Number(res.amount), providerTxnId: res.transId ? String(res.transId) : undefined, code: String(code) };
+  },
+
+  /** MoMo lists a payment's refunds in the query's `refundTrans`, each under the refund's own orderId. */
+  async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
+    const res = await queryOrder(ctx, q.paymentReference);
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    if (Number(res.resultCode) === 42 || !Array.isArray(res.refundTrans)) return { outcome: 'unknown', code: String(res.resultCode), message: String(res.message ?? 'no refund list') };
+    const r = (res.refundTrans as Record<string, unknown>[]).find((x) => x.orderId === q.refundReference);
+    if (!r) return { outcome: 'unknown', notFound: true, message: 'MoMo lists no refund with this orderId' };
+    if (Number(r.amount) !== q.amount) return { outcome: 'unknown', code: String(r.resultCode), message: `MoMo lists this refund for ${String(r.amount)} VND, not ${q.amount}` };
+    const code = Number(r.resultCode);
+    if (code === 0) return { outcome: 'succeeded', providerRefundId: String(r.transId ?? ''), code: '0' };
+    if (code === 7000 || code === 7002 || code === 1000) return { outcome: 'pending', code: String(code) };
+    if (code === 99 || !Number.isInteger(code)) return { outcome: 'unknown', code: String(r.resultCode) };
+    return { outcome: 'failed', code: String(code), message: 'MoMo reports the refund failed' };
   },
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {

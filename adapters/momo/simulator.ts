@@ -16,6 +16,8 @@ export interface MomoPartner { partnerCode: string; accessKey: string; secretKey
 export interface MomoOrder {
   orderId: string; requestId: string; amount: number; orderInfo: string; redirectUrl: string; ipnUrl: string; extraData: string;
   resultCode: number; message: string; transId: number; responseTime: number; refunded: number;
+  /** Refunds of this payment, as the query's refundTrans lists them. */
+  refunds: { orderId: string; amount: number; resultCode: number; transId: number; createdTime: number }[];
   knobs: FaultKnobs;
   ipnStatuses: number[];
 }
@@ -41,7 +43,7 @@ export class MomoSimulator {
     this.orders.set(b.orderId, {
       orderId: b.orderId, requestId: String(b.requestId), amount, orderInfo: String(b.orderInfo ?? ''), redirectUrl: String(b.redirectUrl),
       ipnUrl: String(b.ipnUrl), extraData: String(b.extraData ?? ''), resultCode: 1000, message: 'Transaction is initiated', transId: 0,
-      responseTime: this.now(), refunded: 0, knobs: {}, ipnStatuses: [],
+      responseTime: this.now(), refunded: 0, refunds: [], knobs: {}, ipnStatuses: [],
     });
     const payUrl = `${this.opts.publicUrl}/sandbox/momo/pay/${encodeURIComponent(b.orderId)}`;
     return { ...base, resultCode: 0, message: 'Thành công.', payUrl, deeplink: `momo://app?action=payWithApp&orderId=${b.orderId}`, qrCodeUrl: `2|99|0000000000|||0|0|${amount}|${b.orderId}` };
@@ -83,7 +85,7 @@ export class MomoSimulator {
     if (!momoVerify(p.secretKey, { ...b, accessKey: p.accessKey }, QUERY_KEYS)) return { resultCode: 11, message: 'Access denied: signature' };
     const o = this.orders.get(String(b.orderId));
     if (!o) return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, resultCode: 42, message: 'Order not found', responseTime: this.now() };
-    return { ...this.result(o), requestId: b.requestId, refundTrans: [], signature: undefined };
+    return { ...this.result(o), requestId: b.requestId, refundTrans: o.refunds.map((r) => ({ ...r, description: '' })), signature: undefined };
   }
 
   refund(b: Record<string, unknown>): Record<string, unknown> {
@@ -94,7 +96,9 @@ export class MomoSimulator {
     if (!o || o.resultCode !== 0) return { resultCode: 1080, message: 'Refund failed: original transaction not found or not successful' };
     if (!Number.isSafeInteger(amount) || amount < 1000 || o.refunded + amount > o.amount) return { resultCode: 1081, message: 'Refund amount invalid' };
     o.refunded += amount;
-    return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, amount, transId: ++this.seq, resultCode: 0, message: 'Successful.', responseTime: this.now() };
+    const r = { orderId: String(b.orderId), amount, resultCode: 0, transId: ++this.seq, createdTime: this.now() };
+    o.refunds.push(r);
+    return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, amount, transId: r.transId, resultCode: 0, message: 'Successful.', responseTime: this.now() };
   }
 }
 

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { credential, firstValue, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { CODES, NOTIFY_ANSWERS, PATHS, parsePgTime, pgOutcome, pgSign, pgTime, pgVerify } from './protocol.js';
@@ -102,6 +102,22 @@ export const paygovAdapter: PaymentAdapter = {
     if (res.code === CODES.ok) return { outcome: 'succeeded', providerRefundId: String(res.refundTransactionId ?? ''), code: '00' };
     if (res.code === CODES.system || typeof res.code !== 'string') return { outcome: 'unknown', code: String(res.code), message: String(res.message ?? '') };
     return { outcome: 'failed', code: String(res.code), message: String(res.message ?? 'refund refused') };
+  },
+
+  /** Assumption A9 (protocol.ts): the hub's refund query by our refund reference. */
+  async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
+    const res = await call(ctx, PATHS.refundQuery, {
+      partnerCode: cred(ctx, 'partner_code'), requestId: q.refundReference, timestamp: stamp(ctx),
+    });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: CODES.notFound, message: 'the hub has no such refund' };
+    if (res.code !== CODES.ok) return { outcome: 'unknown', code: String(res.code), message: String(res.message ?? '') };
+    if (Number(res.amount) !== q.amount) return { outcome: 'unknown', code: '00', message: `the hub has this refund for ${String(res.amount)} VND, not ${q.amount}` };
+    const id = res.refundTransactionId === undefined ? undefined : String(res.refundTransactionId);
+    if (res.status === 'SUCCESS') return { outcome: 'succeeded', providerRefundId: id, code: '00' };
+    if (res.status === 'PENDING') return { outcome: 'pending', providerRefundId: id, code: '00' };
+    if (res.status === 'FAILED') return { outcome: 'failed', code: '00', message: String(res.message ?? 'refund failed') };
+    return { outcome: 'unknown', code: '00', message: `refund status ${String(res.status)}` };
   },
 
   /** Assumption A10 (protocol.ts). */

@@ -7,7 +7,7 @@
  * adapter or simulator needs to change:
  *  A1 Transport: JSON over HTTPS POST; the hub's base URL is a credential (`endpoint`).
  *  A2 Paths: create `/api/v1/payment-requests`, query `/api/v1/payment-requests/query`,
- *     refund `/api/v1/refunds`.
+ *     refund `/api/v1/refunds`, refund query `/api/v1/refunds/query`.
  *  A3 Identity: the agency is `partnerCode` (mã đơn vị) with a shared `secret` (checksum key).
  *  A4 Checksum: HMAC-SHA256(secret, k1=v1&k2=v2&… over every field except `checksum`, keys sorted
  *     by code point, values as strings, arrays/objects as compact JSON, empty values skipped),
@@ -22,7 +22,11 @@
  *     a JSON answer {code, message}: 00 confirmed, 01 order not found, 02 already confirmed,
  *     04 invalid amount, 97 invalid checksum, 99 unknown error; it retries anything but 00/02.
  *  A8 Browser return: GET with the notification's fields as query parameters (never credits).
- *  A9 Refund: partial or full, by transactionId; answer code 00 with refundTransactionId.
+ *  A9 Refund: partial or full, by transactionId; `requestId` (our refund reference) is the
+ *     idempotency key (the same requestId again answers the first result); answer code 00 with
+ *     refundTransactionId. Refund query `/api/v1/refunds/query` {partnerCode, requestId,
+ *     timestamp, checksum}: 00 with `status` SUCCESS | PENDING | FAILED, `amount`,
+ *     refundTransactionId; 01 when the hub has no refund with that requestId.
  *  A10 Reconciliation file: CSV `orderId,transactionId,amount,fee,paidAt,status` (paidAt
  *     yyyyMMddHHmmss GMT+7, status SUCCESS).
  */
@@ -30,7 +34,7 @@ import crypto from 'node:crypto';
 import { VN_OFFSET_MS } from '../../gateway/clock.js';
 import type { Outcome } from '../contract.js';
 
-export const PATHS = { create: '/api/v1/payment-requests', query: '/api/v1/payment-requests/query', refund: '/api/v1/refunds' } as const;
+export const PATHS = { create: '/api/v1/payment-requests', query: '/api/v1/payment-requests/query', refund: '/api/v1/refunds', refundQuery: '/api/v1/refunds/query' } as const;
 
 export const CODES = { ok: '00', notFound: '01', invalid: '02', duplicate: '03', expired: '07', checksum: '97', system: '99' } as const;
 

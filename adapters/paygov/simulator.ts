@@ -29,6 +29,8 @@ export class PaygovSimulator {
   /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
   readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, PaygovOrder>();
+  /** Refunds by our requestId (the idempotency key, A9). */
+  readonly refunds = new Map<string, { refundTransactionId: string; amount: number; status: 'SUCCESS' | 'PENDING' | 'FAILED' }>();
   private seq = 0;
   constructor(readonly opts: { partner: PaygovPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
@@ -97,12 +99,24 @@ export class PaygovSimulator {
 
   refund(b: Record<string, unknown>): Record<string, unknown> {
     if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
+    const prior = this.refunds.get(String(b.requestId));
+    if (prior) return this.answer({ code: CODES.ok, message: 'Success', refundTransactionId: prior.refundTransactionId });
     const o = this.orders.get(String(b.orderId));
     if (!o || o.transactionId !== b.transactionId || o.status !== 'SUCCESS') return this.answer({ code: CODES.notFound, message: 'Transaction not found or not paid' });
     const amount = Number(b.amount);
     if (!Number.isSafeInteger(amount) || amount <= 0 || o.refunded + amount > o.amount) return this.answer({ code: CODES.invalid, message: 'Invalid refund amount' });
     o.refunded += amount;
-    return this.answer({ code: CODES.ok, message: 'Success', refundTransactionId: `RF${o.transactionId}${o.refunded}` });
+    const r = { refundTransactionId: `RF${o.transactionId}${o.refunded}`, amount, status: 'SUCCESS' as const };
+    this.refunds.set(String(b.requestId), r);
+    return this.answer({ code: CODES.ok, message: 'Success', refundTransactionId: r.refundTransactionId });
+  }
+
+  /** A refund by our requestId (A9). */
+  refundQuery(b: Record<string, unknown>): Record<string, unknown> {
+    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
+    const r = this.refunds.get(String(b.requestId));
+    if (!r) return this.answer({ code: CODES.notFound, message: 'Refund not found', requestId: b.requestId });
+    return this.answer({ code: CODES.ok, requestId: b.requestId, ...r });
   }
 }
 
@@ -113,6 +127,7 @@ export function paygovSimulatorRoutes(sim: PaygovSimulator): FastifyPluginAsync 
     app.post<{ Body: Record<string, unknown> }>(PATHS.create, hide, async (req) => sim.create(req.body ?? {}));
     app.post<{ Body: Record<string, unknown> }>(PATHS.query, hide, async (req) => sim.query(req.body ?? {}));
     app.post<{ Body: Record<string, unknown> }>(PATHS.refund, hide, async (req) => sim.refund(req.body ?? {}));
+    app.post<{ Body: Record<string, unknown> }>(PATHS.refundQuery, hide, async (req) => sim.refundQuery(req.body ?? {}));
     app.get<{ Params: { id: string } }>('/pay/:id', hide, async (req, reply) => {
       const o = sim.orders.get(req.params.id);
       if (!o) return reply.code(404).send('order not found');

@@ -8,7 +8,7 @@
  */
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
-  PaymentAdapter, RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  PaymentAdapter, RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { firstValue as first, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
@@ -169,6 +169,22 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
     if (code === CODES.pending) return { outcome: 'pending', providerRefundId: String(res.refund_id), code };
     if (code === CODES.systemError) return { outcome: 'unknown', code, message: String(res.message ?? '') };
     return { outcome: 'failed', code, message: String(res.message ?? 'refund refused') };
+  },
+
+  async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
+    const res = await call(ctx, 'refund/query', {
+      merchant: ctx.credentials.merchant ?? SANDBOX_MERCHANT,
+      reference: q.paymentReference,
+      refund_reference: q.refundReference,
+      ts: Math.floor(ctx.clock.now().getTime() / 1000),
+    });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = String(res.code);
+    if (code === CODES.notFound) return { outcome: 'unknown', notFound: true, code, message: String(res.message ?? 'refund not found') };
+    if (code === CODES.success) return { outcome: 'succeeded', providerRefundId: String(res.refund_id), code };
+    if (code === CODES.pending) return { outcome: 'pending', providerRefundId: String(res.refund_id), code };
+    if (code === CODES.failed) return { outcome: 'failed', code, message: String(res.message ?? 'refund refused') };
+    return { outcome: 'unknown', code, message: String(res.message ?? '') };
   },
 
   /**

@@ -275,6 +275,14 @@ export class SandboxSimulator {
     return { status: 200, body: this.signed({ code: r.status === 'SUCCESS' ? CODES.success : CODES.pending, refund_id: r.refundId }) };
   }
 
+  /** A refund's status, by our refund reference (the janitor's re-check of a lost answer). */
+  refundQuery(f: Fields): { status: number; body: Fields } {
+    const order = this.orders.get(String(f.reference ?? ''));
+    const r = order?.refunds.find((x) => x.refundReference === String(f.refund_reference ?? ''));
+    if (!r) return { status: 200, body: this.signed({ code: CODES.notFound, message: 'refund not found' }) };
+    return { status: 200, body: this.signed({ code: r.status === 'SUCCESS' ? CODES.success : CODES.pending, refund_id: r.refundId, amount: r.amount }) };
+  }
+
   /** A settlement report in the sandbox's CSV layout (see the adapter's parseSettlement). */
   settlementCsv(): string {
     const lines = ['txn_id,reference,amount,fee,paid_at,status'];
@@ -346,6 +354,12 @@ type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fiel
       if (!g.ok) return reply.code(g.status).send(g.body);
       const f = g.f;
       const res = await sim.refund(f);
+      return reply.code(res.status).send(res.body);
+    });
+    app.post('/api/refund/query', hide, async (req, reply) => {
+      const g = guard(req.body);
+      if (!g.ok) return reply.code(g.status).send(g.body);
+      const res = sim.refundQuery(g.f);
       return reply.code(res.status).send(res.body);
     });
 

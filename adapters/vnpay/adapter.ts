@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
-  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
 import {
@@ -62,6 +62,15 @@ function requestBase(ctx: AdapterContext, command: string) {
   };
 }
 
+/** querydr of one payment (vnp_TransactionDate is the payment's own vnp_CreateDate). */
+function querydr(ctx: AdapterContext, txnRef: string, createdAt: Date) {
+  const body: Record<string, string> = {
+    ...requestBase(ctx, 'querydr'), vnp_TxnRef: txnRef, vnp_OrderInfo: `Truy van ${txnRef}`, vnp_TransactionDate: vnpDate(createdAt),
+  };
+  body.vnp_SecureHash = fieldsHash(body, QUERY_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
+  return api(ctx, body, QUERY_RESPONSE_FIELDS);
+}
+
 const TXN_STATUS: Record<string, Outcome> = { '00': 'succeeded', '01': 'pending', '02': 'failed' };
 
 export const vnpayAdapter: PaymentAdapter = {
@@ -92,17 +101,34 @@ export const vnpayAdapter: PaymentAdapter = {
   },
 
   async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
-    const body: Record<string, string> = {
-      ...requestBase(ctx, 'querydr'), vnp_TxnRef: q.reference, vnp_OrderInfo: `Truy van ${q.reference}`, vnp_TransactionDate: vnpDate(q.createdAt),
-    };
-    body.vnp_SecureHash = fieldsHash(body, QUERY_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
-    const res = await api(ctx, body, QUERY_RESPONSE_FIELDS);
+    const res = await querydr(ctx, q.reference, q.createdAt);
     if ('unknown' in res) return { outcome: 'unknown', message: res.unknown };
     if (res.vnp_ResponseCode === '91') return { outcome: 'unknown', notFound: true, code: '91', message: 'transaction not found' };
     if (res.vnp_ResponseCode !== '00') return { outcome: 'unknown', code: res.vnp_ResponseCode, message: res.vnp_Message };
     const status = res.vnp_TransactionStatus ?? '';
     const outcome = status === '02' && res.vnp_TransactionNo === '0' ? 'cancelled' : TXN_STATUS[status] ?? 'unknown';
     return { outcome, amount: res.vnp_Amount ? fromVnpAmount(res.vnp_Amount) : undefined, providerTxnId: res.vnp_TransactionNo, code: status };
+  },
+
+  /**
+   * VNPay has no query by refund: querydr of the payment reports its latest refund
+   * (vnp_TransactionType 02 full / 03 partial; status 05 processing or 06 sent to the bank, which
+   * the refund call itself answers as accepted, 09 rejected). That settles a refund only when it is
+   * the payment's only one; with other refunds accepted, VNPay's answer cannot be told apart and
+   * the refund stays unknown for finance staff (reconciliation shows it).
+   */
+  async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
+    if (q.otherRefunds > 0) return { outcome: 'unknown', message: 'VNPay reports only the latest refund of a payment, and this payment has others' };
+    const res = await querydr(ctx, q.paymentReference, q.paymentCreatedAt);
+    if ('unknown' in res) return { outcome: 'unknown', message: res.unknown };
+    if (res.vnp_ResponseCode !== '00') return { outcome: 'unknown', code: res.vnp_ResponseCode, message: res.vnp_Message };
+    const type = res.vnp_TransactionType ?? '';
+    const status = res.vnp_TransactionStatus ?? '';
+    if (type === '01') return { outcome: 'unknown', notFound: true, code: status, message: 'VNPay has no refund of this payment' };
+    if (type !== '02' && type !== '03') return { outcome: 'unknown', code: type, message: `transaction type ${type}` };
+    if (status === '05' || status === '06') return { outcome: 'succeeded', providerRefundId: res.vnp_TransactionNo, code: status };
+    if (status === '09') return { outcome: 'failed', code: status, message: 'refund rejected by VNPay' };
+    return { outcome: 'unknown', code: status, message: res.vnp_Message };
   },
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {

@@ -35,6 +35,8 @@ export interface VnpayOrder {
   transactionNo: string;
   payDate?: string;
   refunded: number;
+  /** The type of the latest refund (02 full, 03 partial): querydr reports the latest one only. */
+  lastRefundType?: '02' | '03';
   knobs: FaultKnobs;
   ipnAnswers: string[];
 }
@@ -127,7 +129,7 @@ export class VnpaySimulator {
     };
     if (b.vnp_Command === 'querydr') {
       return sign({
-        ...common, vnp_ResponseCode: '00', vnp_Message: 'QueryDR Success', vnp_Amount: toVnpAmount(o.amount), vnp_TransactionType: '01',
+        ...common, vnp_ResponseCode: '00', vnp_Message: 'QueryDR Success', vnp_Amount: toVnpAmount(o.amount), vnp_TransactionType: o.lastRefundType ?? '01',
         vnp_TransactionStatus: o.status === 'SUCCESS' ? (o.refunded > 0 ? '05' : '00') : o.status === 'PENDING' ? '01' : '02', vnp_PromotionCode: '', vnp_PromotionAmount: '',
       }, QUERY_RESPONSE_FIELDS);
     }
@@ -138,6 +140,7 @@ export class VnpaySimulator {
         return { ...base, vnp_ResponseCode: '03', vnp_Message: 'Invalid amount' };
       }
       o.refunded += amount;
+      o.lastRefundType = b.vnp_TransactionType === '02' ? '02' : '03';
       return sign({ ...common, vnp_ResponseCode: '00', vnp_Message: 'Refund success', vnp_Amount: b.vnp_Amount!, vnp_TransactionType: b.vnp_TransactionType!, vnp_TransactionStatus: '05' }, REFUND_RESPONSE_FIELDS);
     }
     return { ...base, vnp_ResponseCode: '03', vnp_Message: 'Invalid command' };

@@ -7,10 +7,10 @@
 import crypto from 'node:crypto';
 import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundRequest, RefundResult, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
-import { appTransId, referenceOf, yymmdd, zpMac, zpVerify } from './protocol.js';
+import { NOT_FOUND_SUB_CODE, appTransId, mRefundId, referenceOf, zpMac, zpVerify } from './protocol.js';
 
 const one = firstValue;
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'ZaloPay', name);
@@ -115,7 +115,7 @@ export const zalopayAdapter: PaymentAdapter = {
     const appId = cred(ctx, 'app_id');
     const timestamp = ctx.clock.now().getTime();
     const body = {
-      app_id: Number(appId), m_refund_id: `${yymmdd(ctx.clock.now())}_${appId}_${req.refundReference}`, zp_trans_id: req.providerTxnId ?? '',
+      app_id: Number(appId), m_refund_id: mRefundId(req.requestedAt ?? ctx.clock.now(), appId, req.refundReference), zp_trans_id: req.providerTxnId ?? '',
       amount: req.amount, timestamp, description: req.reason.slice(0, 100) || 'Hoan tien',
     };
     const res = await call(ctx, 'refund', { ...body, mac: zpMac(cred(ctx, 'key1'), [appId, body.zp_trans_id, body.amount, body.description, timestamp]) });
@@ -125,6 +125,20 @@ export const zalopayAdapter: PaymentAdapter = {
     if (code === 3) return { outcome: 'pending', providerRefundId: String(res.refund_id ?? ''), code: '3' };
     if (code === 2) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
     return { outcome: 'unknown', code: String(res.return_code), message: String(res.return_message ?? '') };
+  },
+
+  async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
+    const appId = cred(ctx, 'app_id');
+    const timestamp = ctx.clock.now().getTime();
+    const id = mRefundId(q.requestedAt, appId, q.refundReference);
+    const res = await call(ctx, 'query_refund', { app_id: Number(appId), m_refund_id: id, timestamp, mac: zpMac(cred(ctx, 'key1'), [appId, id, timestamp]) });
+    if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
+    const code = Number(res.return_code);
+    if (code === 1) return { outcome: 'succeeded', providerRefundId: res.refund_id === undefined ? undefined : String(res.refund_id), code: '1' };
+    if (code === 3) return { outcome: 'pending', code: '3' };
+    if (code === 2 && Number(res.sub_return_code) === NOT_FOUND_SUB_CODE) return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'refund not found' };
+    if (code === 2 && Number(res.sub_return_code) !== -402) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
+    return { outcome: 'unknown', code: String(res.sub_return_code ?? res.return_code), message: String(res.return_message ?? '') };
   },
 
   /**

@@ -6,6 +6,10 @@
  * - redirect: checksum = HMAC-SHA256(key2, appid|apptransid|pmcid|bankcode|amount|discountamount|status)
  * - query:    mac = HMAC-SHA256(key1, app_id|app_trans_id|key1)
  * - refund:   mac = HMAC-SHA256(key1, app_id|zp_trans_id|amount|description|timestamp)
+ * - query_refund: mac = HMAC-SHA256(key1, app_id|m_refund_id|timestamp); return_code 1 refunded,
+ *   2 failed, 3 processing. m_refund_id = yymmdd_<app_id>_<unique> is also the refund's
+ *   idempotency key. Assumed (not in the public docs we have): an unknown m_refund_id answers
+ *   return_code 2 with sub_return_code -101, as the query does for an unknown order.
  */
 import crypto from 'node:crypto';
 import { VN_OFFSET_MS } from '../../gateway/clock.js';
@@ -35,3 +39,9 @@ export function referenceOf(appTransIdValue: string): string | null {
   const m = /^\d{6}_(.+)$/.exec(appTransIdValue);
   return m ? m[1]! : null;
 }
+
+/** The refund id ZaloPay knows a refund by: the day it was asked for (Vietnam time), the app, our reference. */
+export const mRefundId = (requestedAt: Date, appId: string, refundReference: string) => `${yymmdd(requestedAt)}_${appId}_${refundReference}`;
+
+/** Sub-code of "no such order or refund" (query and query_refund). */
+export const NOT_FOUND_SUB_CODE = -101;

@@ -9,7 +9,7 @@ import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
 import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
-import { yymmdd, zpMac } from './protocol.js';
+import { NOT_FOUND_SUB_CODE, yymmdd, zpMac } from './protocol.js';
 
 export interface ZalopayApp { appId: number; key1: string; key2: string }
 
@@ -24,6 +24,8 @@ export class ZalopaySimulator {
   /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
   readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, ZalopayOrder>();
+  /** Refunds by m_refund_id (the idempotency key). */
+  readonly refunds = new Map<string, { refundId: number; amount: number }>();
   private seq = 260_000_000_000;
   constructor(readonly opts: { app: ZalopayApp; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
@@ -99,9 +101,22 @@ export class ZalopaySimulator {
     const o = [...this.orders.values()].find((x) => x.status === 'PAID' && String(x.zpTransId) === String(b.zp_trans_id));
     const amount = Number(b.amount);
     if (!o) return { return_code: 2, return_message: 'transaction not found', sub_return_code: -101 };
+    const prior = this.refunds.get(String(b.m_refund_id));
+    if (prior) return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: prior.refundId }; // m_refund_id is the idempotency key
     if (!Number.isSafeInteger(amount) || amount < 1 || o.refunded + amount > o.amount) return { return_code: 2, return_message: 'invalid amount', sub_return_code: -3 };
     o.refunded += amount;
-    return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: ++this.seq };
+    const refundId = ++this.seq;
+    this.refunds.set(String(b.m_refund_id), { refundId, amount });
+    return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: refundId };
+  }
+
+  /** query_refund: a refund by its m_refund_id. */
+  queryRefund(b: Record<string, unknown>): Record<string, unknown> {
+    const a = this.opts.app;
+    if (zpMac(a.key1, [a.appId, String(b.m_refund_id), Number(b.timestamp)]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: -402 };
+    const r = this.refunds.get(String(b.m_refund_id));
+    if (!r) return { return_code: 2, return_message: 'Giao dịch hoàn tiền không tồn tại', sub_return_code: NOT_FOUND_SUB_CODE };
+    return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: r.refundId, amount: r.amount };
   }
 }
 
@@ -112,6 +127,7 @@ export function zalopaySimulatorRoutes(sim: ZalopaySimulator): FastifyPluginAsyn
     app.post<{ Body: Record<string, unknown> }>('/v2/create', hide, async (req) => sim.create(req.body ?? {}));
     app.post<{ Body: Record<string, unknown> }>('/v2/query', hide, async (req) => sim.query(req.body ?? {}));
     app.post<{ Body: Record<string, unknown> }>('/v2/refund', hide, async (req) => sim.refund(req.body ?? {}));
+    app.post<{ Body: Record<string, unknown> }>('/v2/query_refund', hide, async (req) => sim.queryRefund(req.body ?? {}));
     app.get<{ Params: { id: string } }>('/pay/:id', hide, async (req, reply) => {
       const o = sim.orders.get(req.params.id);
       if (!o) return reply.code(404).send('order not found');

@@ -8,6 +8,7 @@ import { sealAudit } from '../audit/audit-log.js';
 import { pruneIdempotencyKeys } from '../http/idempotency.js';
 import { drainOutbox } from '../outbox/outbox.js';
 import { runJanitor } from './janitor.js';
+import { runRefundChecks } from './refund-checks.js';
 
 export interface Job {
   name: string;
@@ -19,6 +20,7 @@ export function jobs(intervalMs: number): Job[] {
   return [
     { name: 'outbox', everyMs: intervalMs, run: (d) => drainOutbox(d, d.handlers) },
     { name: 'janitor', everyMs: intervalMs, run: (d) => runJanitor(d) },
+    { name: 'refund-checks', everyMs: intervalMs, run: (d) => runRefundChecks(d) },
     { name: 'audit-sealer', everyMs: intervalMs, run: (d) => sealAudit(d.db) },
     { name: 'idempotency-pruner', everyMs: 3_600_000, run: (d) => pruneIdempotencyKeys(d.db, d.clock) },
   ];

@@ -42,6 +42,9 @@ export interface RefundRow {
   failure_message: string | null;
   created_at: Date;
   updated_at: Date;
+  /** When the janitor next asks the provider (pending and unknown refunds only). */
+  next_check_at: Date | null;
+  check_count: number;
 }
 
 export function paymentJson(p: PaymentRow) {

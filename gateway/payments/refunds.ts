@@ -19,11 +19,18 @@ import type { RefundResult } from '../../adapters/contract.js';
 import { refundJson, type PaymentRow, type RefundRow } from './model.js';
 import { lockPayment, transitionPayment } from './transition.js';
 import { adapterFor } from './payments.js';
+import { nextCheckDelaySeconds } from '../jobs/janitor.js';
 
 export interface RefundInput {
   amount?: number;
   reason?: string;
 }
+
+/**
+ * When the janitor first asks about a refund still pending: after the longest a provider's refund
+ * call may take (MoMo asks for 30 s), so it does not race the call in progress.
+ */
+export const REFUND_FIRST_CHECK_SECONDS = 120;
 
 /** Sum of refunds that hold part of the payment: everything but failed ones. */
 async function reserved(trx: Trx, paymentId: string): Promise<number> {
@@ -61,6 +68,8 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
         reason: input.reason ?? '',
         created_at: now,
         updated_at: now,
+        // If this process dies before the provider's answer is applied, the janitor asks later.
+        next_check_at: new Date(now.getTime() + REFUND_FIRST_CHECK_SECONDS * 1000),
       })
       .returning('*')) as [RefundRow];
     await appendAudit(trx, clock, {
@@ -85,6 +94,7 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
         paymentAmount: vnd(payment.amount),
         reason: refund.reason,
         paidAt: payment.succeeded_at,
+        requestedAt: refund.created_at,
       });
     } catch (err) {
       result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
@@ -109,7 +119,9 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
   const r = (await trx('refunds').where({ id: refundId }).forUpdate().first()) as RefundRow;
   if (r.status === 'succeeded' || r.status === 'failed') return r; // already final
   const now = clock.now();
-  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome };
+  const final = result.outcome === 'succeeded' || result.outcome === 'failed';
+  const delay = nextCheckDelaySeconds(deps.config.janitorScheduleSeconds, r.check_count);
+  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome, next_check_at: final ? null : new Date(now.getTime() + delay * 1000) };
   if (result.providerRefundId) patch.provider_refund_id = result.providerRefundId;
   if (result.outcome === 'failed') patch.failure_message = result.message ?? result.code ?? 'refused';
   if (result.outcome === 'unknown') patch.failure_message = result.message ?? null;

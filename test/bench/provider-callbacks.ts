@@ -30,7 +30,7 @@ export function callbackFactory(secret: string, publicUrl: string): Record<Bench
       method: 'POST', headers: json, path: '/v1/notify/momo',
       body: JSON.stringify(s.momo.result({
         orderId: reference, requestId: reference, amount, orderInfo: 'Hoc phi', redirectUrl: '', ipnUrl: '', extraData: '', resultCode: 0,
-        message: 'Successful.', transId: 4_100_000_000 + n, responseTime: Date.now(), refunded: 0, knobs, ipnStatuses: [],
+        message: 'Successful.', transId: 4_100_000_000 + n, responseTime: Date.now(), refunded: 0, refunds: [], knobs, ipnStatuses: [],
       })),
     }),
     zalopay: (reference, amount, n) => ({

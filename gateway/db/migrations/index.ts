@@ -5,6 +5,7 @@ import * as m0002 from './0002_outbox_events_webhooks.js';
 import * as m0003 from './0003_audit_chain_table.js';
 import * as m0004 from './0004_receipts_certs.js';
 import * as m0005 from './0005_provider_credentials.js';
+import * as m0006 from './0006_refund_checks.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
@@ -12,6 +13,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0003_audit_chain_table': m0003,
   '0004_receipts_certs': m0004,
   '0005_provider_credentials': m0005,
+  '0006_refund_checks': m0006,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
