@@ -72,7 +72,7 @@ async function main() {
     const k = await createApiKey(trx, systemClock, { tenantId: t.id, role: 'integration', mode: 'test', actor: 'bench' });
     return { tenantId: t.id, key: k.secret };
   });
-  const N = Number(process.env.BENCH_ROWS ?? 30_000);
+  const N = Number(process.env.BENCH_ROWS ?? 60_000);
   const seedBills = async (prefix: string) =>
     ((await db.raw(
       `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
