@@ -148,7 +148,7 @@ export interface RefundQuery {
   /** When we asked the provider for the refund. */
   requestedAt: Date;
   paidAt?: Date | null;
-  /** Other refunds of the same payment that the provider accepted (some report only the latest). */
+  /** Other refunds of the same payment that may exist at the provider: all but failed ones (some providers report only the latest). */
   otherRefunds: number;
 }
 

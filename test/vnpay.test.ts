@@ -2,6 +2,8 @@
 import { eachDb, snapshot } from './helpers/db.js';
 import { billInput, client, makeApp, seedTenant } from './helpers/app.js';
 import { runJanitor } from '../gateway/jobs/janitor.js';
+import { REFUND_NOT_FOUND_GRACE_MS, runRefundChecks } from '../gateway/jobs/refund-checks.js';
+import { REFUND_FIRST_CHECK_SECONDS } from '../gateway/payments/refunds.js';
 import { secureHash, signData, verifySecureHash } from '../adapters/vnpay/protocol.js';
 
 async function vnpayPayment(env: Awaited<ReturnType<typeof makeApp>>, key: string) {
@@ -91,4 +93,49 @@ eachDb('vnpay: cancel, lost IPN recovered by querydr, refunds', async (t, { db }
   const c = (await vnpayPayment(env, ten.keys.integration)).payment;
   env.clock.advance(16 * 60_000);
   t.same(sim.open(Object.fromEntries(new URL(c.checkout.url).searchParams)), { ok: false, code: '11' });
+});
+
+eachDb('vnpay: querydr reports only the latest refund, so two refunds left unknown are never taken for each other', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const api = client(env.app, ten.keys.finance);
+  const sim = env.app.simulators!.vnpay;
+  const p = (await vnpayPayment(env, ten.keys.integration)).payment;
+  sim.open(Object.fromEntries(new URL(p.checkout.url).searchParams));
+  await sim.complete(p.reference, 'success');
+
+  // A reaches VNPay but its answer is lost; B never reaches VNPay. Both are unknown here.
+  const adapter = env.app.deps.providers.get('vnpay')!;
+  const real = adapter.refund;
+  const refundLosing = async (paymentId: string, amount: number, reaches: boolean) => {
+    adapter.refund = async (c, r) => { if (reaches) await real.call(adapter, c, r); throw new Error('connection reset'); };
+    try {
+      return (await api.post(`/v1/payments/${paymentId}/refunds`, { amount })).body as { id: string; status: string };
+    } finally {
+      adapter.refund = real;
+    }
+  };
+  const a = await refundLosing(p.id, 8_000, true);
+  const b = await refundLosing(p.id, 10_000, false);
+  t.same([a.status, b.status], ['unknown', 'unknown']);
+  t.equal(sim.orders.get(p.reference)!.lastRefundType, '03', 'VNPay shows one partial refund');
+
+  for (const wait of [REFUND_FIRST_CHECK_SECONDS * 1000, REFUND_NOT_FOUND_GRACE_MS, 86_400_000]) {
+    env.clock.advance(wait + 1000);
+    await runRefundChecks(env.app.deps);
+  }
+  const after = (await api.get(`/v1/payments/${p.id}/refunds`)).body.data as { id: string; status: string }[];
+  t.same(after.map((r) => r.status), ['unknown', 'unknown'], 'neither is settled on an answer that could be the other\'s');
+  t.equal((await db('ledger_transfers').where({ kind: 'refund.succeeded' })).length, 0, 'nothing booked');
+
+  // With one refund only, the same answer settles it.
+  const q = (await vnpayPayment(env, ten.keys.integration)).payment;
+  sim.open(Object.fromEntries(new URL(q.checkout.url).searchParams));
+  await sim.complete(q.reference, 'success');
+  const only = await refundLosing(q.id, 8_000, true);
+  env.clock.advance(REFUND_FIRST_CHECK_SECONDS * 1000 + 1000);
+  await runRefundChecks(env.app.deps);
+  t.equal((await api.get(`/v1/payments/${q.id}/refunds`)).body.data[0].status, 'succeeded', 'querydr type 03, status 05: settled');
+  t.equal(only.status, 'unknown');
 });

@@ -114,8 +114,9 @@ export const vnpayAdapter: PaymentAdapter = {
    * VNPay has no query by refund: querydr of the payment reports its latest refund
    * (vnp_TransactionType 02 full / 03 partial; status 05 processing or 06 sent to the bank, which
    * the refund call itself answers as accepted, 09 rejected). That settles a refund only when it is
-   * the payment's only one; with other refunds accepted, VNPay's answer cannot be told apart and
-   * the refund stays unknown for finance staff (reconciliation shows it).
+   * the payment's only one; when others may exist (any not failed), VNPay's answer cannot be told
+   * apart and the refund stays unknown for finance staff. A refund made outside the gateway (in
+   * VNPay's merchant portal) would be taken for ours: reconciliation is where that shows.
    */
   async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
     if (q.otherRefunds > 0) return { outcome: 'unknown', message: 'VNPay reports only the latest refund of a payment, and this payment has others' };

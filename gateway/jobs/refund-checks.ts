@@ -33,7 +33,7 @@ export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {})
                         ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)
         RETURNING r.*)
      SELECT due.*, to_jsonb(p) AS payment,
-            (SELECT count(*) FROM refunds o WHERE o.payment_id = due.payment_id AND o.id <> due.id AND o.status = 'succeeded')::int AS other_refunds
+            (SELECT count(*) FROM refunds o WHERE o.payment_id = due.payment_id AND o.id <> due.id AND o.status <> 'failed')::int AS other_refunds
        FROM due JOIN payments p ON p.id = due.payment_id`,
     [new Date(now.getTime() + deps.config.leaseSeconds * 1000), now, opts.batch ?? 50],
   )) as { rows: DueRefund[] };
