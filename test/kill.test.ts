@@ -14,6 +14,7 @@ t.test('kill -9 during payments: nothing lost, nothing doubled', async (t) => {
   t.ok(r.kills === 3, 'the gateway was killed 3 times');
   t.ok(r.paidAtProvider > 0, `${r.paidAtProvider} paid at the provider`);
   t.equal(r.succeeded, r.paidAtProvider, 'succeeded payments equal provider-paid orders');
-  t.same(r.problems, [], 'no payment lost or doubled, books and chain valid, every event delivered');
+  t.equal(r.receipts, r.succeeded, 'one e-receipt per succeeded payment');
+  t.same(r.problems, [], 'no payment lost or doubled, books and chain valid, receipts gapless, every event delivered');
   t.equal(r.eventsDelivered, r.events);
 });
