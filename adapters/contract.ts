@@ -139,15 +139,11 @@ export interface RefundResult {
 export interface RefundQuery {
   refundReference: string;
   paymentReference: string;
-  providerTxnId?: string | null;
-  providerRefundId?: string | null;
   amount: number;
-  paymentAmount: number;
   /** When the payment was created (VNPay's querydr needs the original vnp_CreateDate). */
   paymentCreatedAt: Date;
   /** When we asked the provider for the refund. */
   requestedAt: Date;
-  paidAt?: Date | null;
   /** Other refunds of the same payment that may exist at the provider: all but failed ones (some providers report only the latest). */
   otherRefunds: number;
 }

@@ -318,8 +318,13 @@ function receiptHandler(kind: string): OutboxHandler {
      */
     async runBatch(rows, deps) {
       await deps.db.transaction(async (trx) => {
-        if (kind === ISSUE) await issueForPayments(trx, deps, rows.map((r) => String(r.payload.payment_id)));
-        else for (const row of rows) if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');
+        if (kind === ISSUE) {
+          await issueForPayments(trx, deps, rows.map((r) => String(r.payload.payment_id)));
+        } else {
+          for (const row of rows) {
+            if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');
+          }
+        }
         await completeRows(trx, deps.clock, rows);
       });
       deps.metrics.receiptsIssued.inc({ kind: kind === ISSUE ? 'original' : 'adjustment' }, rows.length);

@@ -1,5 +1,5 @@
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
+import { billAndPayment, payAt, client, losingRefundAnswers, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { balances } from '../gateway/ledger/ledger.js';
 import { REFUND_NOT_FOUND_GRACE_MS, runRefundChecks } from '../gateway/jobs/refund-checks.js';
 import { REFUND_FIRST_CHECK_SECONDS } from '../gateway/payments/refunds.js';
@@ -101,15 +101,7 @@ eachDb('refunds: the janitor settles a refund whose answer was lost, and fails o
 
   // B: this process died while asking (the row is still pending) and the request never arrived.
   order.scenario.refund = 'normal';
-  const adapter = deps.providers.get('sandbox')!;
-  const realRefund = adapter.refund;
-  adapter.refund = async () => { throw new Error('socket hang up before the request was sent'); };
-  let b;
-  try {
-    b = (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })).body;
-  } finally {
-    adapter.refund = realRefund;
-  }
+  const b = await losingRefundAnswers(deps.providers.get('sandbox')!, false, async () => (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })).body);
   await db('refunds').where({ id: b.id }).update({ status: 'pending', next_check_at: new Date(env.clock.now().getTime() + REFUND_FIRST_CHECK_SECONDS * 1000) });
 
   t.equal(await runRefundChecks(deps), 0, 'nothing is asked before its check is due');

@@ -1,6 +1,7 @@
 /** VNPay end to end through the gateway and the VNPay simulator, on both databases. */
 import { eachDb, snapshot } from './helpers/db.js';
-import { billInput, client, makeApp, seedTenant } from './helpers/app.js';
+import { billInput, client, losingRefundAnswers, makeApp, seedTenant } from './helpers/app.js';
+import type { FaultKnobs } from '../adapters/simulator-kit.js';
 import { runJanitor } from '../gateway/jobs/janitor.js';
 import { REFUND_NOT_FOUND_GRACE_MS, runRefundChecks } from '../gateway/jobs/refund-checks.js';
 import { REFUND_FIRST_CHECK_SECONDS } from '../gateway/payments/refunds.js';
@@ -12,6 +13,16 @@ async function vnpayPayment(env: Awaited<ReturnType<typeof makeApp>>, key: strin
   const pay = await api.post('/v1/payments', { bill_id: bill.id, provider: 'vnpay' });
   if (pay.status !== 201) throw new Error(JSON.stringify(pay.body));
   return { bill, payment: pay.body };
+}
+
+/** A VNPay payment whose payer opened the checkout and chose `result` at VNPay (with the simulator's fault knobs). */
+async function payAtVnpay(env: Awaited<ReturnType<typeof makeApp>>, key: string, result: 'success' | 'cancel', knobs: FaultKnobs = {}) {
+  const { payment } = await vnpayPayment(env, key);
+  const sim = env.app.simulators!.vnpay;
+  sim.open(Object.fromEntries(new URL(payment.checkout.url).searchParams));
+  Object.assign(sim.orders.get(payment.reference)!.knobs, knobs);
+  await sim.complete(payment.reference, result);
+  return payment;
 }
 
 eachDb('vnpay: signed redirect, payment page, IPN by GET, answers in VNPay format', async (t, { db }) => {
@@ -66,15 +77,10 @@ eachDb('vnpay: cancel, lost IPN recovered by querydr, refunds', async (t, { db }
   const api = client(env.app, ten.keys.finance);
   const sim = env.app.simulators!.vnpay;
 
-  const a = (await vnpayPayment(env, ten.keys.integration)).payment;
-  sim.open(Object.fromEntries(new URL(a.checkout.url).searchParams));
-  await sim.complete(a.reference, 'cancel');
+  const a = await payAtVnpay(env, ten.keys.integration, 'cancel');
   t.equal((await api.get(`/v1/payments/${a.id}`)).body.status, 'cancelled', 'code 24 is a cancellation');
 
-  const b = (await vnpayPayment(env, ten.keys.integration)).payment;
-  sim.open(Object.fromEntries(new URL(b.checkout.url).searchParams));
-  sim.orders.get(b.reference)!.knobs.delivery = 'lost';
-  await sim.complete(b.reference, 'success');
+  const b = await payAtVnpay(env, ten.keys.integration, 'success', { delivery: 'lost' });
   t.equal((await api.get(`/v1/payments/${b.id}`)).body.status, 'pending', 'the IPN was lost');
   env.clock.advance(60_000);
   await runJanitor(env.app.deps);
@@ -101,21 +107,12 @@ eachDb('vnpay: querydr reports only the latest refund, so two refunds left unkno
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.finance);
   const sim = env.app.simulators!.vnpay;
-  const p = (await vnpayPayment(env, ten.keys.integration)).payment;
-  sim.open(Object.fromEntries(new URL(p.checkout.url).searchParams));
-  await sim.complete(p.reference, 'success');
+  const p = await payAtVnpay(env, ten.keys.integration, 'success');
 
   // A reaches VNPay but its answer is lost; B never reaches VNPay. Both are unknown here.
   const adapter = env.app.deps.providers.get('vnpay')!;
-  const real = adapter.refund;
-  const refundLosing = async (paymentId: string, amount: number, reaches: boolean) => {
-    adapter.refund = async (c, r) => { if (reaches) await real.call(adapter, c, r); throw new Error('connection reset'); };
-    try {
-      return (await api.post(`/v1/payments/${paymentId}/refunds`, { amount })).body as { id: string; status: string };
-    } finally {
-      adapter.refund = real;
-    }
-  };
+  const refundLosing = (paymentId: string, amount: number, reaches: boolean) => losingRefundAnswers(adapter, reaches, async () =>
+    (await api.post(`/v1/payments/${paymentId}/refunds`, { amount })).body as { id: string; status: string });
   const a = await refundLosing(p.id, 8_000, true);
   const b = await refundLosing(p.id, 10_000, false);
   t.same([a.status, b.status], ['unknown', 'unknown']);
@@ -130,9 +127,7 @@ eachDb('vnpay: querydr reports only the latest refund, so two refunds left unkno
   t.equal((await db('ledger_transfers').where({ kind: 'refund.succeeded' })).length, 0, 'nothing booked');
 
   // With one refund only, the same answer settles it.
-  const q = (await vnpayPayment(env, ten.keys.integration)).payment;
-  sim.open(Object.fromEntries(new URL(q.checkout.url).searchParams));
-  await sim.complete(q.reference, 'success');
+  const q = await payAtVnpay(env, ten.keys.integration, 'success');
   const only = await refundLosing(q.id, 8_000, true);
   env.clock.advance(REFUND_FIRST_CHECK_SECONDS * 1000 + 1000);
   await runRefundChecks(env.app.deps);

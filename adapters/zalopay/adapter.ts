@@ -10,7 +10,7 @@ import type {
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
-import { NOT_FOUND_SUB_CODE, appTransId, mRefundId, referenceOf, zpMac, zpVerify } from './protocol.js';
+import { BAD_MAC_SUB_CODE, NOT_FOUND_SUB_CODE, appTransId, mRefundId, referenceOf, zpMac, zpVerify } from './protocol.js';
 
 const one = firstValue;
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'ZaloPay', name);
@@ -106,7 +106,7 @@ export const zalopayAdapter: PaymentAdapter = {
     const code = Number(res.return_code);
     if (code === 1) return { outcome: 'succeeded', amount: Number(res.amount), providerTxnId: String(res.zp_trans_id), code: '1' };
     if (code === 3) return { outcome: 'pending', code: '3' };
-    if (code === 2 && Number(res.sub_return_code) === -101) return { outcome: 'unknown', notFound: true, code: '-101', message: 'order not found' };
+    if (code === 2 && Number(res.sub_return_code) === NOT_FOUND_SUB_CODE) return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'order not found' };
     if (code === 2) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
     return { outcome: 'unknown', code: String(res.return_code), message: String(res.return_message ?? '') };
   },
@@ -137,7 +137,7 @@ export const zalopayAdapter: PaymentAdapter = {
     if (code === 1) return { outcome: 'succeeded', providerRefundId: res.refund_id === undefined ? undefined : String(res.refund_id), code: '1' };
     if (code === 3) return { outcome: 'pending', code: '3' };
     if (code === 2 && Number(res.sub_return_code) === NOT_FOUND_SUB_CODE) return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'refund not found' };
-    if (code === 2 && Number(res.sub_return_code) !== -402) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
+    if (code === 2 && Number(res.sub_return_code) !== BAD_MAC_SUB_CODE) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
     return { outcome: 'unknown', code: String(res.sub_return_code ?? res.return_code), message: String(res.return_message ?? '') };
   },
 

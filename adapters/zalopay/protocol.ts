@@ -45,3 +45,6 @@ export const mRefundId = (requestedAt: Date, appId: string, refundReference: str
 
 /** Sub-code of "no such order or refund" (query and query_refund). */
 export const NOT_FOUND_SUB_CODE = -101;
+
+/** Sub-code of "the mac does not verify": our request, not the payment or refund, was refused. */
+export const BAD_MAC_SUB_CODE = -402;

@@ -9,7 +9,7 @@ import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
 import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
-import { NOT_FOUND_SUB_CODE, yymmdd, zpMac } from './protocol.js';
+import { BAD_MAC_SUB_CODE, NOT_FOUND_SUB_CODE, yymmdd, zpMac } from './protocol.js';
 
 export interface ZalopayApp { appId: number; key1: string; key2: string }
 
@@ -34,7 +34,7 @@ export class ZalopaySimulator {
     const fail = (sub: number, msg: string) => ({ return_code: 2, return_message: 'Giao dịch thất bại', sub_return_code: sub, sub_return_message: msg });
     if (Number(b.app_id) !== a.appId) return fail(-2, 'invalid app_id');
     const mac = zpMac(a.key1, [a.appId, String(b.app_trans_id), String(b.app_user), Number(b.amount), Number(b.app_time), String(b.embed_data), String(b.item)]);
-    if (mac !== b.mac) return fail(-402, 'invalid mac');
+    if (mac !== b.mac) return fail(BAD_MAC_SUB_CODE, 'invalid mac');
     const amount = Number(b.amount);
     if (!Number.isSafeInteger(amount) || amount < 1000) return fail(-3, 'invalid amount');
     const id = String(b.app_trans_id);
@@ -87,9 +87,9 @@ export class ZalopaySimulator {
   async query(b: Record<string, unknown>): Promise<Record<string, unknown>> {
     await maybeHang(this.orders.get(String(b.app_trans_id))?.knobs);
     const a = this.opts.app;
-    if (zpMac(a.key1, [a.appId, String(b.app_trans_id), a.key1]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: -402 };
+    if (zpMac(a.key1, [a.appId, String(b.app_trans_id), a.key1]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: BAD_MAC_SUB_CODE };
     const o = this.orders.get(String(b.app_trans_id));
-    if (!o) return { return_code: 2, return_message: 'Giao dịch không tồn tại', sub_return_code: -101 };
+    if (!o) return { return_code: 2, return_message: 'Giao dịch không tồn tại', sub_return_code: NOT_FOUND_SUB_CODE };
     if (o.status === 'PAID') return { return_code: 1, return_message: 'Giao dịch thành công', amount: o.amount, zp_trans_id: o.zpTransId, server_time: o.serverTime, is_processing: false };
     if (o.status === 'CANCELLED') return { return_code: 2, return_message: 'Giao dịch thất bại', sub_return_code: -49, is_processing: false };
     return { return_code: 3, return_message: 'Giao dịch chưa được thực hiện', is_processing: true };
@@ -97,10 +97,10 @@ export class ZalopaySimulator {
 
   refund(b: Record<string, unknown>): Record<string, unknown> {
     const a = this.opts.app;
-    if (zpMac(a.key1, [a.appId, String(b.zp_trans_id), Number(b.amount), String(b.description), Number(b.timestamp)]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: -402 };
+    if (zpMac(a.key1, [a.appId, String(b.zp_trans_id), Number(b.amount), String(b.description), Number(b.timestamp)]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: BAD_MAC_SUB_CODE };
     const o = [...this.orders.values()].find((x) => x.status === 'PAID' && String(x.zpTransId) === String(b.zp_trans_id));
     const amount = Number(b.amount);
-    if (!o) return { return_code: 2, return_message: 'transaction not found', sub_return_code: -101 };
+    if (!o) return { return_code: 2, return_message: 'transaction not found', sub_return_code: NOT_FOUND_SUB_CODE };
     const prior = this.refunds.get(String(b.m_refund_id));
     if (prior) return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: prior.refundId }; // m_refund_id is the idempotency key
     if (!Number.isSafeInteger(amount) || amount < 1 || o.refunded + amount > o.amount) return { return_code: 2, return_message: 'invalid amount', sub_return_code: -3 };
@@ -113,7 +113,7 @@ export class ZalopaySimulator {
   /** query_refund: a refund by its m_refund_id. */
   queryRefund(b: Record<string, unknown>): Record<string, unknown> {
     const a = this.opts.app;
-    if (zpMac(a.key1, [a.appId, String(b.m_refund_id), Number(b.timestamp)]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: -402 };
+    if (zpMac(a.key1, [a.appId, String(b.m_refund_id), Number(b.timestamp)]) !== b.mac) return { return_code: 2, return_message: 'invalid mac', sub_return_code: BAD_MAC_SUB_CODE };
     const r = this.refunds.get(String(b.m_refund_id));
     if (!r) return { return_code: 2, return_message: 'Giao dịch hoàn tiền không tồn tại', sub_return_code: NOT_FOUND_SUB_CODE };
     return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: r.refundId, amount: r.amount };

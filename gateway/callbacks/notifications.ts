@@ -26,7 +26,8 @@ export interface NotificationResult {
  * Natural batching of the hot path (see db/batcher.ts): callbacks that arrive together share one
  * lookup statement, and one transaction in which one statement records every message (dedupe)
  * and locks every payment named (in id order), and one more moves every payment through the one
- * transition function (set-based). Under load a batch costs four statements whatever its size;
+ * transition function (set-based). Under load a batch costs five statements whatever its size
+ * (lookup, BEGIN, dedupe + lock, transition, COMMIT);
  * alone, a callback goes at once. If a batch fails as a whole (a deadlock, an error in one
  * transition), nothing of it was committed and each callback is applied on its own instead.
  */

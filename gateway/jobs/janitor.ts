@@ -17,14 +17,17 @@ import { auditRow } from '../audit/audit-log.js';
 import { eventRows } from '../events/events.js';
 import type { PaymentRow } from '../payments/model.js';
 import { lockPayment, transitionPayment } from '../payments/transition.js';
-import { applyProviderOutcome } from '../payments/payments.js';
+import { applyProviderOutcome, askProvider } from '../payments/payments.js';
+import type { Config } from '../config.js';
 import type { StatusResult } from '../../adapters/contract.js';
 
 /** After a checkout's deadline, how long the provider may still report before we expire it. */
 export const EXPIRY_GRACE_MS = 10 * 60 * 1000;
 
-export function nextCheckDelaySeconds(schedule: number[], checkCount: number): number {
-  return schedule[Math.min(checkCount, schedule.length - 1)] ?? 3600;
+/** When to ask again after `checkCount` checks, on the configured schedule (its last step repeats). */
+export function nextCheckAt(config: Pick<Config, 'janitorScheduleSeconds'>, now: Date, checkCount: number): Date {
+  const schedule = config.janitorScheduleSeconds;
+  return new Date(now.getTime() + (schedule[Math.min(checkCount, schedule.length - 1)] ?? 3600) * 1000);
 }
 
 export async function runJanitor(deps: Deps, opts: { batch?: number } = {}): Promise<number> {
@@ -44,18 +47,8 @@ export async function runJanitor(deps: Deps, opts: { batch?: number } = {}): Pro
 
 async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
   const { db, clock, config } = deps;
-  const adapter = deps.providers.get(p.provider);
-  let result: StatusResult;
-  if (!adapter) {
-    result = { outcome: 'unknown', message: `provider ${p.provider} is not enabled` };
-  } else {
-    try {
-      const ctx = await deps.providers.context(adapter.id, p.tenant_id);
-      result = await adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at });
-    } catch (err) {
-      result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
-    }
-  }
+  const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
+    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
   deps.metrics.janitorChecks.inc({ provider: p.provider, outcome: result.notFound ? 'not_found' : result.outcome });
   const actor = `janitor:${p.provider}`;
   await db.transaction(async (trx) => {
@@ -79,8 +72,7 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
     } else if (locked.status === 'unknown' && result.outcome === 'pending') {
       await transitionPayment(trx, clock, locked, { to: 'pending', source: 'query', actor });
     }
-    const delay = nextCheckDelaySeconds(config.janitorScheduleSeconds, locked.check_count);
-    await trx('payments').where({ id: p.id }).update({ next_check_at: new Date(now.getTime() + delay * 1000) });
+    await trx('payments').where({ id: p.id }).update({ next_check_at: nextCheckAt(config, now, locked.check_count) });
   });
 }
 

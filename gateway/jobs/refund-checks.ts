@@ -13,15 +13,17 @@
  */
 import type { Deps } from '../deps.js';
 import { vnd } from '../money.js';
-import type { PaymentRow, RefundRow } from '../payments/model.js';
+import type { RefundRow } from '../payments/model.js';
 import { applyRefundResult } from '../payments/refunds.js';
 import type { RefundStatus } from '../../adapters/contract.js';
-import { nextCheckDelaySeconds } from './janitor.js';
+import { nextCheckAt } from './janitor.js';
+import { askProvider } from '../payments/payments.js';
 
 /** How long after we asked a provider may still not know a refund before we call it never made. */
 export const REFUND_NOT_FOUND_GRACE_MS = 15 * 60 * 1000;
 
-type DueRefund = RefundRow & { payment: PaymentRow; other_refunds: number };
+/** A refund due for a check, with what the provider knows its payment by. */
+type DueRefund = RefundRow & { provider: string; payment_reference: string; payment_created_at: Date; other_refunds: number };
 
 export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {}): Promise<number> {
   const { db, clock } = deps;
@@ -32,7 +34,7 @@ export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {})
         WHERE r.id IN (SELECT id FROM refunds WHERE status IN ('pending', 'unknown') AND next_check_at <= ?
                         ORDER BY next_check_at LIMIT ? FOR UPDATE SKIP LOCKED)
         RETURNING r.*)
-     SELECT due.*, to_jsonb(p) AS payment,
+     SELECT due.*, p.provider, p.reference AS payment_reference, p.created_at AS payment_created_at,
             (SELECT count(*) FROM refunds o WHERE o.payment_id = due.payment_id AND o.id <> due.id AND o.status <> 'failed')::int AS other_refunds
        FROM due JOIN payments p ON p.id = due.payment_id`,
     [new Date(now.getTime() + deps.config.leaseSeconds * 1000), now, opts.batch ?? 50],
@@ -43,32 +45,18 @@ export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {})
 
 async function checkRefund(deps: Deps, r: DueRefund): Promise<void> {
   const { db, clock, config } = deps;
-  const p = r.payment;
-  const adapter = deps.providers.get(p.provider);
-  let status: RefundStatus;
-  if (!adapter) {
-    status = { outcome: 'unknown', message: `provider ${p.provider} is not enabled` };
-  } else {
-    try {
-      const ctx = await deps.providers.context(adapter.id, p.tenant_id);
-      status = await adapter.queryRefund(ctx, {
-        refundReference: r.reference, paymentReference: p.reference, providerTxnId: p.provider_txn_id, providerRefundId: r.provider_refund_id,
-        amount: vnd(r.amount), paymentAmount: vnd(p.amount), paymentCreatedAt: new Date(p.created_at), requestedAt: new Date(r.created_at),
-        paidAt: p.succeeded_at ? new Date(p.succeeded_at) : null, otherRefunds: r.other_refunds,
-      });
-    } catch (err) {
-      status = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
-    }
-  }
-  const neverMade = status.notFound && clock.now().getTime() - new Date(r.created_at).getTime() > REFUND_NOT_FOUND_GRACE_MS;
-  deps.metrics.janitorChecks.inc({ provider: p.provider, outcome: `refund_${neverMade ? 'never_made' : status.notFound ? 'not_found' : status.outcome}` });
-  const actor = `janitor:${p.provider}`;
+  const status: RefundStatus = await askProvider(deps, r.provider, r.tenant_id, 'query_refund', (adapter, ctx) => adapter.queryRefund(ctx, {
+    refundReference: r.reference, paymentReference: r.payment_reference, amount: vnd(r.amount), paymentCreatedAt: r.payment_created_at,
+    requestedAt: r.created_at, otherRefunds: r.other_refunds,
+  }));
+  const neverMade = status.notFound && clock.now().getTime() - r.created_at.getTime() > REFUND_NOT_FOUND_GRACE_MS;
+  deps.metrics.janitorChecks.inc({ provider: r.provider, outcome: `refund_${neverMade ? 'never_made' : status.notFound ? 'not_found' : status.outcome}` });
+  const actor = `janitor:${r.provider}`;
   if (status.outcome === 'succeeded' || status.outcome === 'failed' || neverMade) {
     const result = neverMade ? { outcome: 'failed' as const, code: status.code, message: 'the provider has no record of this refund: it was never made' } : status;
     await db.transaction((trx) => applyRefundResult(trx, deps, r.id, result, actor));
     return;
   }
   // Not settled: keep the state we hold and ask again later.
-  const delay = nextCheckDelaySeconds(config.janitorScheduleSeconds, r.check_count);
-  await db('refunds').where({ id: r.id }).whereIn('status', ['pending', 'unknown']).update({ next_check_at: new Date(clock.now().getTime() + delay * 1000) });
+  await db('refunds').where({ id: r.id }).whereIn('status', ['pending', 'unknown']).update({ next_check_at: nextCheckAt(config, clock.now(), r.check_count) });
 }

@@ -345,18 +345,9 @@ async function checkoutDetails(deps: Deps, p: PaymentRow, description: string): 
   };
 }
 
-async function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
-  let result: CheckoutResult;
-  try {
-    const ctx = await deps.providers.context(adapter.id, p.tenant_id);
-    const details = await checkoutDetails(deps, p, description);
-    result = await adapter.createCheckout(ctx, { ...checkoutRequest(deps, adapter, p.reference, vnd(p.amount), p.expires_at, description, clientIp), details });
-  } catch (err) {
-    // An adapter that throws has not told us what happened at the provider.
-    result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
-  }
-  deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
-  return result;
+function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
+  return askProvider(deps, adapter.id, p.tenant_id, 'create_checkout', async (a, ctx) =>
+    a.createCheckout(ctx, { ...checkoutRequest(deps, a, p.reference, vnd(p.amount), p.expires_at, description, clientIp), details: await checkoutDetails(deps, p, description) }));
 }
 
 async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, result: CheckoutResult, actor: string): Promise<TransitionResult> {
@@ -390,32 +381,49 @@ export function statusForOutcome(outcome: Outcome): PaymentStatus | null {
   }
 }
 
-/** Applies what the provider said (callback or query) through the transition function. */
+/** Who reported a provider's word about a payment, and what it said beside the outcome. */
+export interface ProviderWord { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string }
+
 /** The move a provider's word asks for (null when the outcome moves nothing). */
-export function providerChange(
-  outcome: Outcome,
-  opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
-): TransitionChange | null {
+export function providerChange(outcome: Outcome, word: ProviderWord): TransitionChange | null {
   const to = statusForOutcome(outcome);
   if (!to) return null;
   return {
     to,
-    source: opts.source,
-    actor: opts.actor,
-    providerTxnId: opts.providerTxnId ?? null,
-    failure: to === 'failed' || to === 'cancelled' ? { code: opts.code ?? to, message: opts.message ?? `provider reported ${to}` } : undefined,
+    source: word.source,
+    actor: word.actor,
+    providerTxnId: word.providerTxnId ?? null,
+    failure: to === 'failed' || to === 'cancelled' ? { code: word.code ?? to, message: word.message ?? `provider reported ${to}` } : undefined,
   };
 }
 
-export async function applyProviderOutcome(
-  trx: Trx,
-  deps: Deps,
-  payment: string | PaymentRow,
-  outcome: Outcome,
-  opts: { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string },
-): Promise<TransitionResult | null> {
-  const change = providerChange(outcome, opts);
+/** Applies what the provider said (callback or query) through the transition function. */
+export async function applyProviderOutcome(trx: Trx, deps: Deps, payment: string | PaymentRow, outcome: Outcome, word: ProviderWord): Promise<TransitionResult | null> {
+  const change = providerChange(outcome, word);
   return change ? transitionPayment(trx, deps.clock, payment, change) : null;
+}
+
+/**
+ * Asks a provider something with the unit's credentials, outside any transaction, and counts the
+ * call (`feegate_provider_calls_total`). A provider that is not enabled, or an adapter that throws
+ * or times out, has not told us what happened there: the answer is `unknown`, never a failure.
+ */
+export async function askProvider<T extends { outcome: string; message?: string }>(
+  deps: Deps, provider: string, tenantId: string, operation: string, ask: (adapter: PaymentAdapter, ctx: AdapterContext) => Promise<T>,
+): Promise<T | { outcome: 'unknown'; message: string }> {
+  const adapter = deps.providers.get(provider);
+  let result: T | { outcome: 'unknown'; message: string };
+  if (!adapter) {
+    result = { outcome: 'unknown', message: `provider ${provider} is not enabled` };
+  } else {
+    try {
+      result = await ask(adapter, await deps.providers.context(adapter.id, tenantId));
+    } catch (err) {
+      result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
+    }
+  }
+  deps.metrics.providerCalls.inc({ provider, operation, outcome: result.outcome });
+  return result;
 }
 
 export async function getPayment(deps: Deps, tenantId: string, id: string): Promise<PaymentRow> {

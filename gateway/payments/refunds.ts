@@ -18,8 +18,8 @@ import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
 import type { RefundResult } from '../../adapters/contract.js';
 import { refundJson, type PaymentRow, type RefundRow } from './model.js';
 import { lockPayment, transitionPayment } from './transition.js';
-import { adapterFor } from './payments.js';
-import { nextCheckDelaySeconds } from '../jobs/janitor.js';
+import { adapterFor, askProvider } from './payments.js';
+import { nextCheckAt } from '../jobs/janitor.js';
 
 export interface RefundInput {
   amount?: number;
@@ -83,23 +83,16 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
   let current = refund;
   if (refund.status === 'pending') {
     const adapter = adapterFor(deps, payment.provider);
-    let result: RefundResult;
-    try {
-      const ctx = await deps.providers.context(adapter.id, payment.tenant_id);
-      result = await adapter.refund(ctx, {
-        refundReference: refund.reference,
-        paymentReference: payment.reference,
-        providerTxnId: payment.provider_txn_id,
-        amount: vnd(refund.amount),
-        paymentAmount: vnd(payment.amount),
-        reason: refund.reason,
-        paidAt: payment.succeeded_at,
-        requestedAt: refund.created_at,
-      });
-    } catch (err) {
-      result = { outcome: 'unknown', message: `adapter error: ${(err as Error).message}` };
-    }
-    deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'refund', outcome: result.outcome });
+    const result: RefundResult = await askProvider(deps, adapter.id, payment.tenant_id, 'refund', (a, ctx) => a.refund(ctx, {
+      refundReference: refund.reference,
+      paymentReference: payment.reference,
+      providerTxnId: payment.provider_txn_id,
+      amount: vnd(refund.amount),
+      paymentAmount: vnd(payment.amount),
+      reason: refund.reason,
+      paidAt: payment.succeeded_at,
+      requestedAt: refund.created_at,
+    }));
     current = await db.transaction(async (trx) => {
       const r = await applyRefundResult(trx, deps, refund.id, result, actor);
       await completeIdempotency(trx, clock, idem, 201, refundJson(r));
@@ -120,8 +113,7 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
   if (r.status === 'succeeded' || r.status === 'failed') return r; // already final
   const now = clock.now();
   const final = result.outcome === 'succeeded' || result.outcome === 'failed';
-  const delay = nextCheckDelaySeconds(deps.config.janitorScheduleSeconds, r.check_count);
-  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome, next_check_at: final ? null : new Date(now.getTime() + delay * 1000) };
+  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome, next_check_at: final ? null : nextCheckAt(deps.config, now, r.check_count) };
   if (result.providerRefundId) patch.provider_refund_id = result.providerRefundId;
   if (result.outcome === 'failed') patch.failure_message = result.message ?? result.code ?? 'refused';
   if (result.outcome === 'unknown') patch.failure_message = result.message ?? null;

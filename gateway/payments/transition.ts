@@ -151,7 +151,7 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
       set_next_check: succeeded || closed || change.nextCheckAt !== undefined, next_check_at: next.next_check_at,
       amount_refunded: change.amountRefunded ?? null, succeeded_at: succeeded ? at : null,
       bill_id: p.bill_id, paid: succeeded ? amount : 0, bill_event_id: crypto.randomUUID(),
-      actor: a.actor, action: a.action, audit: JSON.parse(a.data) as unknown,
+      actor: a.actor, action: a.action, audit: a.data,
     });
     if (succeeded) {
       rows.ledger.push(...entryRows(clock, {
@@ -168,8 +168,7 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
       rows.outbox.push(outbox);
     }
   }
-  const json = (list: Record<string, unknown>[]) => JSON.stringify(list.map((r) => ({ ...r, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload, data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data })));
-  const { rows: updated } = (await prepared(trx, TRANSITION_SQL, [at, JSON.stringify(rows.m), JSON.stringify(rows.ledger), json(rows.events), json(rows.outbox)])) as {
+  const { rows: updated } = (await prepared(trx, TRANSITION_SQL, [at, ...[rows.m, rows.ledger, rows.events, rows.outbox].map((r) => JSON.stringify(r))])) as {
     rows: PaymentRow[];
   };
   const byId = new Map(updated.map((r) => [r.id, r]));
@@ -178,7 +177,9 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
 
 /**
  * The statement behind transitionPayments. Inputs: now, the moves, journal transfers, events, and
- * outbox rows (a receipt's row carries a dedupe key). The payment that completes its bill emits
+ * outbox rows (a receipt's row carries a dedupe key), each a JSON array of the rows as the row
+ * builders make them; their JSON documents (audit data, event data, outbox payload) arrive as the
+ * text those builders serialised and are cast here, not parsed and re-serialised in JS. The payment that completes its bill emits
  * bill.paid (and its fan-out); a late success may overpay a bill, and its audit record says by how much.
  */
 const TRANSITION_SQL = `
@@ -187,7 +188,7 @@ m AS (
   SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(
     id uuid, tenant_id uuid, status text, provider_txn_id text, set_checkout boolean, checkout jsonb,
     set_failure boolean, failure_code text, failure_message text, set_next_check boolean, next_check_at timestamptz,
-    amount_refunded bigint, succeeded_at timestamptz, bill_id uuid, paid bigint, bill_event_id uuid, actor text, action text, audit jsonb)),
+    amount_refunded bigint, succeeded_at timestamptz, bill_id uuid, paid bigint, bill_event_id uuid, actor text, action text, audit text)),
 p AS (
   UPDATE payments SET status = m.status, updated_at = (SELECT at FROM n),
          provider_txn_id = COALESCE(m.provider_txn_id, payments.provider_txn_id),
@@ -213,17 +214,17 @@ b AS (
 a AS (
   INSERT INTO audit_log (tenant_id, actor, action, entity_type, entity_id, data, created_at)
   SELECT m.tenant_id, m.actor, m.action, 'payment', m.id::text,
-         m.audit || COALESCE((SELECT jsonb_build_object('overpaid_by', b.amount_paid - b.total_amount) FROM b
+         m.audit::jsonb || COALESCE((SELECT jsonb_build_object('overpaid_by', b.amount_paid - b.total_amount) FROM b
                                 WHERE b.id = m.bill_id AND m.paid > 0 AND b.amount_paid > b.total_amount), '{}'::jsonb), (SELECT at FROM n)
     FROM m),
 e AS (
   INSERT INTO events (id, tenant_id, type, object_id, data, created_at)
-  SELECT id, tenant_id, type, object_id, data, created_at
-    FROM jsonb_to_recordset(?::jsonb) AS x(id uuid, tenant_id uuid, type text, object_id text, data jsonb, created_at timestamptz)),
+  SELECT id, tenant_id, type, object_id, data::jsonb, created_at
+    FROM jsonb_to_recordset(?::jsonb) AS x(id uuid, tenant_id uuid, type text, object_id text, data text, created_at timestamptz)),
 o AS (
   INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at)
-  SELECT tenant_id, kind, payload, dedupe_key, status, run_at, created_at, updated_at
-    FROM jsonb_to_recordset(?::jsonb) AS x(tenant_id uuid, kind text, payload jsonb, dedupe_key text, status text, run_at timestamptz,
+  SELECT tenant_id, kind, payload::jsonb, dedupe_key, status, run_at, created_at, updated_at
+    FROM jsonb_to_recordset(?::jsonb) AS x(tenant_id uuid, kind text, payload text, dedupe_key text, status text, run_at timestamptz,
                                           created_at timestamptz, updated_at timestamptz)
   ON CONFLICT (dedupe_key) DO NOTHING),
 be AS (

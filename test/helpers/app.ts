@@ -9,6 +9,7 @@ import { ManualClock } from '../../gateway/clock.js';
 import { createTenant } from '../../gateway/tenants/tenants.js';
 import { createApiKey, type Role } from '../../gateway/tenants/api-keys.js';
 import type { SandboxSimulator } from '../../adapters/sandbox/simulator.js';
+import type { PaymentAdapter } from '../../adapters/contract.js';
 
 export const PUBLIC_URL = 'http://feegate.test';
 
@@ -131,4 +132,21 @@ export function shortAdapterTimeout(app: App, ms: number): () => void {
     return { ...c, credentials: { ...c.credentials, timeout_ms: String(ms) } };
   };
   return () => { providers.context = orig; };
+}
+
+/**
+ * Runs `fn` while the adapter's refund call loses its answer: after the provider made the refund
+ * (`reached`), or before the request left (it never reached the provider).
+ */
+export async function losingRefundAnswers<T>(adapter: PaymentAdapter, reached: boolean, fn: () => Promise<T>): Promise<T> {
+  const real = adapter.refund;
+  adapter.refund = async (ctx, req) => {
+    if (reached) await real.call(adapter, ctx, req);
+    throw new Error(reached ? 'connection reset after the provider answered' : 'socket hang up before the request was sent');
+  };
+  try {
+    return await fn();
+  } finally {
+    adapter.refund = real;
+  }
 }
