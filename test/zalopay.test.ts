@@ -53,4 +53,14 @@ eachDb('zalopay: create with app_trans_id, callback {data, mac} answered return_
   const refund = await fin.post(`/v1/payments/${p.id}/refunds`, { amount: 8_000 });
   t.equal(refund.body.status, 'succeeded');
   t.equal(o.refunded, 8_000);
+
+  // ZaloPay refusing our request (a wrong key1: mac -402) says nothing about the payment: it stays in flight.
+  const bill3 = (await api.post('/v1/bills', billInput())).body;
+  const p3 = (await api.post('/v1/payments', { bill_id: bill3.id, provider: 'zalopay' })).body;
+  const { credentials } = await env.app.deps.providers.context('zalopay', null);
+  const stored = await client(env.app, ten.keys.admin).post('/v1/provider-credentials/zalopay', { credentials: { ...credentials, key1: 'not-the-key1' } });
+  t.equal(stored.status, 200, 'the unit now uses a wrong key1');
+  env.clock.advance(60_000);
+  await runJanitor(env.app.deps);
+  t.equal((await fin.get(`/v1/payments/${p3.id}`)).body.status, 'pending', 'a refused query (bad mac) is not a failed payment');
 });

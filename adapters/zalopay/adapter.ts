@@ -22,6 +22,17 @@ const ANSWERS: Record<AnswerKind, [number, string]> = {
   amount_mismatch: [0, 'amount mismatch'], bad_signature: [-1, 'mac not equal'], malformed: [-1, 'invalid data'], error: [0, 'error'],
 };
 
+/**
+ * What a query's return_code 2 says about the order or refund asked about: that it does not exist,
+ * that it failed, or nothing at all when ZaloPay refused our request itself (a mac that does not
+ * verify: our credentials, not the payment). Anything else is not a refusal.
+ */
+function refusal(res: Record<string, unknown>): 'not_found' | 'failed' | 'request_refused' | null {
+  if (Number(res.return_code) !== 2) return null;
+  const sub = Number(res.sub_return_code);
+  return sub === NOT_FOUND_SUB_CODE ? 'not_found' : sub === BAD_MAC_SUB_CODE ? 'request_refused' : 'failed';
+}
+
 export const zalopayAdapter: PaymentAdapter = {
   id: 'zalopay',
   displayName: 'ZaloPay',
@@ -106,9 +117,10 @@ export const zalopayAdapter: PaymentAdapter = {
     const code = Number(res.return_code);
     if (code === 1) return { outcome: 'succeeded', amount: Number(res.amount), providerTxnId: String(res.zp_trans_id), code: '1' };
     if (code === 3) return { outcome: 'pending', code: '3' };
-    if (code === 2 && Number(res.sub_return_code) === NOT_FOUND_SUB_CODE) return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'order not found' };
-    if (code === 2) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
-    return { outcome: 'unknown', code: String(res.return_code), message: String(res.return_message ?? '') };
+    const no = refusal(res);
+    if (no === 'not_found') return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'order not found' };
+    if (no === 'failed') return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
+    return { outcome: 'unknown', code: String(res.sub_return_code ?? res.return_code), message: String(res.return_message ?? '') };
   },
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
@@ -136,8 +148,9 @@ export const zalopayAdapter: PaymentAdapter = {
     const code = Number(res.return_code);
     if (code === 1) return { outcome: 'succeeded', providerRefundId: res.refund_id === undefined ? undefined : String(res.refund_id), code: '1' };
     if (code === 3) return { outcome: 'pending', code: '3' };
-    if (code === 2 && Number(res.sub_return_code) === NOT_FOUND_SUB_CODE) return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'refund not found' };
-    if (code === 2 && Number(res.sub_return_code) !== BAD_MAC_SUB_CODE) return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
+    const no = refusal(res);
+    if (no === 'not_found') return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'refund not found' };
+    if (no === 'failed') return { outcome: 'failed', code: String(res.sub_return_code ?? 2), message: String(res.return_message ?? '') };
     return { outcome: 'unknown', code: String(res.sub_return_code ?? res.return_code), message: String(res.return_message ?? '') };
   },
 
