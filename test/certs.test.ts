@@ -11,7 +11,7 @@ import path from 'node:path';
 import t from 'tap';
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, client, makeApp, payAt, seedTenant, TEST_DEV_CA_DIR, TEST_MASTER_KEY } from './helpers/app.js';
-import { xmlsecVerify } from './helpers/xmlsec.js';
+import { xmlsecOrSkip, xmlsecVerify } from './helpers/xmlsec.js';
 import { createCa, issueLeaf, certInfo, generateRsaKey } from '../certs/x509.js';
 import { checkSigningCert } from '../certs/checks.js';
 import { readPem, readPkcs12, readSigningMaterial, writePkcs12 } from '../certs/pkcs12.js';
@@ -146,7 +146,7 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   for (const r of [first, second]) {
     const xml = await xmlOf(r.id);
     t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid, 'both receipts verify (ours)');
-    t.ok((await xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] })).ok, 'both verify (xmlsec1)');
+    if (xmlsecOrSkip(t, 'both verify (xmlsec1)')) t.ok((await xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] })).ok, 'both verify (xmlsec1)');
   }
 
   const list = await cli('certs', 'list', '--tenant', ten.code);

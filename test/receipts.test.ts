@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { eachDb } from './helpers/db.js';
 import { billAndPayment, client, makeApp, payAt, seedTenant } from './helpers/app.js';
-import { xmlsecVerify } from './helpers/xmlsec.js';
+import { xmlsecOrSkip, xmlsecVerify } from './helpers/xmlsec.js';
 import { claimBatch, drainOutbox, type OutboxRow } from '../gateway/outbox/outbox.js';
 import { verifyReceiptXml } from '../receipts/verify.js';
 import type { TestApp } from './helpers/app.js';
@@ -52,9 +52,11 @@ eachDb('receipts: one signed receipt per succeeded payment, verifiable by xmlsec
   t.match(xml, new RegExp(`<DLieu>${p1.reference}</DLieu>`), 'payment reference');
   t.notMatch(xml, /\n/, 'compact: no newline anywhere');
 
-  const sec = await xmlsec(env, xml);
-  t.ok(sec.ok, 'xmlsec1 verifies the receipt against the dev CA');
-  t.match(sec.output, /SignedInfo References \(ok\/all\): 2\/2/, 'both references (data and SigningTime)');
+  if (xmlsecOrSkip(t, 'xmlsec1 verifies the receipt')) {
+    const sec = await xmlsec(env, xml);
+    t.ok(sec.ok, 'xmlsec1 verifies the receipt against the dev CA');
+    t.match(sec.output, /SignedInfo References \(ok\/all\): 2\/2/, 'both references (data and SigningTime)');
+  }
   const own = verifyReceiptXml(xml, env.app.deps.certs.anchors());
   t.ok(own.valid, 'our verifier agrees');
   t.equal(own.signer?.tax_code, '0101234567', 'signer tax code from UID=MST:');
@@ -69,7 +71,7 @@ eachDb('receipts: one signed receipt per succeeded payment, verifiable by xmlsec
   ];
   for (const [what, bad, part] of cases) {
     t.not(bad, xml, `${what}: the document changed`);
-    t.notOk((await xmlsec(env, bad)).ok, `${what}: xmlsec1 refuses`);
+    if (xmlsecOrSkip(t, `${what}: xmlsec1 refuses`)) t.notOk((await xmlsec(env, bad)).ok, `${what}: xmlsec1 refuses`);
     const rep = verifyReceiptXml(bad, env.app.deps.certs.anchors());
     t.notOk(rep.valid, `${what}: our verifier refuses`);
     t.same(rep.tampered, [part], `${what}: reported as tampered ${part}`);
@@ -123,7 +125,7 @@ eachDb('receipts: a refund adds a signed adjustment linked to the original, whic
   t.match(adj[0], { refund_id: refund.body.id, original_receipt_id: original.id, amount: 8_000, number: '0000002' });
   const xml = (await env.app.inject({ method: 'GET', url: `/v1/receipts/${adj[0].id}/xml`, headers: { authorization: `Bearer ${ten.keys.finance}` } })).body;
   t.match(xml, /<TTBLLQuan><TCBLai>2<\/TCBLai><KHMSBLLQuan>01BLP0-001<\/KHMSBLLQuan><KHBLLQuan>AA-26E<\/KHBLLQuan><SBLLQuan>0000001<\/SBLLQuan>/, 'names the original');
-  t.ok((await xmlsec(env, xml)).ok, 'the adjustment verifies with xmlsec1');
+  if (xmlsecOrSkip(t, 'the adjustment verifies with xmlsec1')) t.ok((await xmlsec(env, xml)).ok, 'the adjustment verifies with xmlsec1');
   t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid);
   const after = (await db('receipts').where({ id: original.id }).first()) as { xml: string };
   t.equal(after.xml, before.xml, 'the original is untouched');
@@ -143,7 +145,7 @@ eachDb('receipts: awkward text (CR LF, tabs, control characters, markup) still v
   t.notMatch(xml, /\r|\u0001/, 'carriage returns normalised, control characters dropped');
   t.match(xml, /<Ten>Nguyễn\nVăn\tA &lt;b&gt;&amp;amp; "x" <\/Ten>/, 'markup escaped (an entity-looking "&amp;" too), line break and tab kept');
   t.equal(verifyReceiptXml(xml, env.app.deps.certs.anchors()).document?.payer_name, 'Nguyễn\nVăn\tA <b>&amp; "x" ', 'the name reads back exactly');
-  t.ok((await xmlsec(env, xml)).ok, 'xmlsec1 verifies');
+  if (xmlsecOrSkip(t, 'xmlsec1 verifies')) t.ok((await xmlsec(env, xml)).ok, 'xmlsec1 verifies');
   t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid, 'our verifier agrees');
 });
 

@@ -15,7 +15,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { createDb, migrate, type Db } from '../../gateway/db/knex.js';
 import { loadOrCreateDevCa } from '../../certs/dev-ca.js';
 import { verifyReceiptXml } from '../../receipts/verify.js';
-import { xmlsecVerify } from './xmlsec.js';
+import { xmlsecMissing, xmlsecVerify } from './xmlsec.js';
 import { TEST_DEV_CA_DIR } from './app.js';
 
 export type Engine = 'pglite' | 'postgres';
@@ -110,16 +110,20 @@ async function everyReceiptVerifies(t: Test, db: Db): Promise<void> {
   }
   if (!rows.length) return;
   const anchors = [loadOrCreateDevCa(TEST_DEV_CA_DIR).certPem];
+  const noXmlsec = xmlsecMissing();
+  if (noXmlsec && process.env.CI === 'true') t.fail(`${noXmlsec} (CI=true: this is a failure, not a skip)`);
+  else if (noXmlsec) t.comment(`xmlsec1 checks of ${rows.length} receipts skipped: ${noXmlsec}; our verifier still checks them`);
   const failed: string[] = [];
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
     while (next < rows.length) {
       const r = rows[next++]!;
-      const [sec, own] = [await xmlsecVerify(r.xml, { dataElement: 'DLBLai', trustedPems: anchors, verificationTime: r.signing_time }), verifyReceiptXml(r.xml, anchors)];
+      const sec = noXmlsec ? { ok: true, output: '' } : await xmlsecVerify(r.xml, { dataElement: 'DLBLai', trustedPems: anchors, verificationTime: r.signing_time });
+      const own = verifyReceiptXml(r.xml, anchors);
       if (!sec.ok || !own.valid) failed.push(`${r.id}: xmlsec1 ${sec.ok ? 'ok' : sec.output.slice(-300)}; ours ${own.valid ? 'ok' : JSON.stringify(own.problems)}`);
     }
   }));
-  t.same(failed, [], `all ${rows.length} receipts this test produced verify with xmlsec1 and with our verifier`);
+  t.same(failed, [], `all ${rows.length} receipts this test produced verify ${noXmlsec ? 'with our verifier (xmlsec1 skipped)' : 'with xmlsec1 and with our verifier'}`);
 }
 
 /** Runs `fn` as one subtest per engine, each on a fresh database. */
