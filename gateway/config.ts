@@ -2,7 +2,24 @@
  * Environment → typed configuration. Every variable the gateway reads is here and in the
  * README's configuration table; nothing else reads process.env.
  */
+import fs from 'node:fs';
 import path from 'node:path';
+
+/**
+ * The project's root: the nearest folder above this file with feegate's package.json (the same
+ * from gateway/ under tsx and from compiled JavaScript). The default data directory lives there,
+ * so the CLI finds the server's data wherever it is run from.
+ */
+export function projectRoot(from = import.meta.dirname): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'feegate') return dir;
+    } catch {
+      // no package.json here: look further up
+    }
+    if (path.dirname(dir) === dir) return process.cwd();
+  }
+}
 
 export type Mode = 'development' | 'production';
 
@@ -87,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     publicUrl: (env.PUBLIC_URL ?? `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`).replace(/\/$/, ''),
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 20),
-    dataDir: path.resolve(env.FEEGATE_DATA_DIR ?? './data'),
+    dataDir: env.FEEGATE_DATA_DIR ? path.resolve(env.FEEGATE_DATA_DIR) : path.join(projectRoot(), 'data'),
     sandbox: bool(env, 'FEEGATE_SANDBOX', mode === 'development'),
     sandboxSecret: env.FEEGATE_SANDBOX_SECRET ?? DEV_SANDBOX_SECRET,
     logLevel: env.LOG_LEVEL ?? 'info',

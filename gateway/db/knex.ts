@@ -9,6 +9,7 @@ import { PGlite } from '@electric-sql/pglite';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from './migrations/index.js';
+import { lockDataDir } from './data-dir-lock.js';
 
 // node-postgres turns a SQL date into a local-midnight Date; keep it the calendar date it is.
 pg.types.setTypeParser(1082, (v: string) => v);
@@ -50,15 +51,28 @@ export function createDb(opts: DbOptions): Db {
   }
   const dir = opts.pgliteDir && opts.pgliteDir !== 'memory://' ? opts.pgliteDir : undefined;
   if (dir) fs.mkdirSync(dir, { recursive: true });
+  const release = dir ? lockDataDir(dir) : () => {};
   // int8 comes back as number/BigInt here and as string from node-postgres: every bigint column is
   // read through money.vnd() or Number(), never passed through raw.
   const pglite = opts.pglite ?? new PGlite(dir);
-  return makeKnex({
+  const knex = makeKnex({
     client: PgLiteClient as unknown as typeof Knex.Client,
     dialect: 'postgres',
     connection: () => ({ pglite }) as unknown as Knex.StaticConnectionConfig,
     acquireConnectionTimeout: 30_000,
   } as Knex.Config);
+  // knex.destroy() ends in client.destroy(): release the directory there (knex.destroy itself is read-only).
+  const client = knex.client as { destroy: (cb?: unknown) => Promise<void> };
+  const destroy = client.destroy.bind(client);
+  client.destroy = async (cb?: unknown) => {
+    try {
+      await destroy(cb);
+      if (!opts.pglite) await pglite.close().catch(() => {});
+    } finally {
+      release();
+    }
+  };
+  return knex;
 }
 
 export async function migrate(db: Db): Promise<string[]> {
