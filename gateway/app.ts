@@ -2,7 +2,6 @@
  * buildApp(options) → a ready fastify instance: plugins, routes, error handling, the sandbox
  * simulator when sandbox mode is on. No listening, no migrations: server.ts does those.
  */
-import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -18,6 +17,7 @@ import { Metrics } from './http/metrics.js';
 import { authPlugin } from './http/auth.js';
 import { idempotencyPlugin } from './http/idempotency-hooks.js';
 import { errorHandlerPlugin } from './http/error-handler.js';
+import { requestId } from './http/request-id.js';
 import { ErrorBody } from './http/schemas.js';
 import { billRoutes } from './bills/routes.js';
 import { paymentRoutes } from './payments/routes.js';
@@ -91,8 +91,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: config.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    requestIdHeader: false, // the caller's X-Request-Id only when it is safe (requestId)
+    genReqId: requestId,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;

@@ -129,3 +129,54 @@ t.test('errors that are not outages stay 500-class bugs', async (t) => {
   t.notOk(isDatabaseUnavailable(new TypeError("Cannot read properties of undefined (reading 'id')")));
   t.notOk(isDatabaseUnavailable(undefined));
 });
+
+eachDb('X-Request-Id: a plain token is kept, anything else is replaced by a fresh id', async (t, { db }) => {
+  const logs: string[] = [];
+  const env = await makeApp(db, {}, undefined, { logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } } });
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const api = client(env.app, ten.keys.integration);
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  for (const kept of ['req-123', 'trace.id:01_HZ-9', 'x'.repeat(128)]) {
+    t.equal((await api.get('/v1/tenant', { 'x-request-id': kept })).headers['x-request-id'], kept, `kept: ${kept.slice(0, 20)}`);
+  }
+  const hostile: Record<string, string> = {
+    'CRLF': 'abc\r\nset-cookie: session=evil',
+    'LF': 'abc\n{"level":60,"msg":"forged log line"}',
+    'NUL': 'abc\u0000def',
+    '10 KB': 'a'.repeat(10 * 1024),
+    '129 chars': 'b'.repeat(129),
+    'unicode': 'yêu-cầu-😀',
+    'spaces': 'a b',
+    'empty': '',
+    'quote and brace': 'a"}{"b',
+  };
+  for (const [what, value] of Object.entries(hostile)) {
+    const r = await env.app.inject({ method: 'GET', url: '/v1/tenant', headers: { authorization: `Bearer ${ten.keys.integration}`, 'x-request-id': value } });
+    t.equal(r.statusCode, 200, `${what}: the request itself is served`);
+    t.match(String(r.headers['x-request-id']), UUID, `${what}: a fresh id is used instead`);
+    t.notOk('set-cookie' in r.headers, `${what}: no header was injected`);
+  }
+
+  // Over a real socket too: the bytes as a client sends them (UTF-8 arrives as latin1 in Node).
+  await env.app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (env.app.server.address() as net.AddressInfo).port;
+  for (const value of [Buffer.from('yêu-cầu-😀', 'utf8').toString('latin1'), 'c'.repeat(10 * 1024)]) {
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(Buffer.from(`GET /livez HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${value}\r\nConnection: close\r\n\r\n`, 'latin1'));
+      });
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('end', () => resolve(got));
+      s.on('error', reject);
+    });
+    t.match(head, /^HTTP\/1\.1 200/, 'served');
+    t.match(/^x-request-id: (.*)$/im.exec(head)?.[1]?.trim() ?? '', UUID, 'a fresh id on the wire');
+  }
+
+  const ids = logs.map((l) => (JSON.parse(l) as { reqId?: string }).reqId).filter((id) => id !== undefined);
+  t.ok(ids.length > 0, 'requests were logged');
+  t.same(ids.filter((id) => !/^[A-Za-z0-9._:-]{1,128}$/.test(id)), [], 'every logged request id is a plain token');
+});
