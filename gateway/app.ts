@@ -13,7 +13,7 @@ import { systemClock, type Clock } from './clock.js';
 import type { Deps } from './deps.js';
 import { FeegateError } from './errors.js';
 import { ApiKeyResolver } from './tenants/api-keys.js';
-import { Metrics } from './http/metrics.js';
+import { Metrics, addMetricsRoute, metricsOnApi } from './http/metrics.js';
 import { authPlugin } from './http/auth.js';
 import { idempotencyPlugin } from './http/idempotency-hooks.js';
 import { errorHandlerPlugin } from './http/error-handler.js';
@@ -167,8 +167,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       return reply.code(503).send(new FeegateError('FEEGATE_ERR_SERVICE_UNAVAILABLE', 'The database does not answer').toJSON());
     }
   });
-  app.get('/metrics', { config: open, schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.render()));
+  const metricsAccess = metricsOnApi(config);
+  if (metricsAccess !== 'off') {
+    addMetricsRoute(app, deps.metrics, config.metricsToken, { tags: ['ops'], summary: `Prometheus metrics${metricsAccess === 'token' ? ' (Authorization: Bearer <metrics token>)' : ''}` });
+  }
   app.get('/openapi.json', { config: open, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(billRoutes);
