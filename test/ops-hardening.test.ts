@@ -76,6 +76,9 @@ eachDb('database outage under a running app: 503 with Retry-After, not ready, st
   t.equal(health.statusCode, 503, '/healthz: not ready');
   t.equal(health.json().error.code, 'FEEGATE_ERR_SERVICE_UNAVAILABLE');
   t.equal((await env.app.inject('/livez')).statusCode, 200, '/livez: the process is alive');
+  const metrics = await env.app.inject('/metrics');
+  t.equal(metrics.statusCode, 200, '/metrics still renders, to watch the outage');
+  t.match(metrics.body, /feegate_scrape_hook_failures_total 1\b/, 'and counts the gauges it could not refresh');
 
   if (restore) {
     await restore();
