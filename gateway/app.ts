@@ -2,7 +2,6 @@
  * buildApp(options) → a ready fastify instance: plugins, routes, error handling, the sandbox
  * simulator when sandbox mode is on. No listening, no migrations: server.ts does those.
  */
-import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -14,10 +13,11 @@ import { systemClock, type Clock } from './clock.js';
 import type { Deps } from './deps.js';
 import { FeegateError } from './errors.js';
 import { ApiKeyResolver } from './tenants/api-keys.js';
-import { Metrics } from './http/metrics.js';
+import { Metrics, addMetricsRoute, metricsOnApi } from './http/metrics.js';
 import { authPlugin } from './http/auth.js';
 import { idempotencyPlugin } from './http/idempotency-hooks.js';
 import { errorHandlerPlugin } from './http/error-handler.js';
+import { requestId } from './http/request-id.js';
 import { ErrorBody } from './http/schemas.js';
 import { billRoutes } from './bills/routes.js';
 import { paymentRoutes } from './payments/routes.js';
@@ -91,8 +91,8 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: config.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    requestIdHeader: false, // the caller's X-Request-Id only when it is safe (requestId)
+    genReqId: requestId,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
@@ -167,8 +167,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       return reply.code(503).send(new FeegateError('FEEGATE_ERR_SERVICE_UNAVAILABLE', 'The database does not answer').toJSON());
     }
   });
-  app.get('/metrics', { config: open, schema: { tags: ['ops'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
-    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.render()));
+  const metricsAccess = metricsOnApi(config);
+  if (metricsAccess !== 'off') {
+    addMetricsRoute(app, deps.metrics, config.metricsToken, { tags: ['ops'], summary: `Prometheus metrics${metricsAccess === 'token' ? ' (Authorization: Bearer <metrics token>)' : ''}` });
+  }
   app.get('/openapi.json', { config: open, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(billRoutes);

@@ -63,6 +63,10 @@ export interface Config {
   trustAnchorsFile?: string;
   /** Warn this many days before a signing certificate expires (/metrics, CLI, API). */
   certWarnDays: number;
+  /** FEEGATE_METRICS_TOKEN: /metrics needs `Authorization: Bearer <token>` (at least 16 characters). */
+  metricsToken?: string;
+  /** FEEGATE_METRICS_LISTEN: serve /metrics on this address only (a second, metrics-only server). */
+  metricsListen?: { host: string; port: number };
 }
 
 const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
@@ -87,6 +91,23 @@ function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+/** `port`, `host:port` or `[v6]:port`; a bare port listens on 127.0.0.1 only. */
+function listenAddress(env: NodeJS.ProcessEnv, name: string): { host: string; port: number } | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]:|([A-Za-z0-9.-]+):)?([0-9]{1,5})$/.exec(raw);
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) throw new Error(`${name} must be port, host:port or [ipv6]:port, got "${raw}"`);
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
+
+function secretToken(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[\x21-\x7e]{16,512}$/.test(raw)) throw new Error(`${name} must be 16 to 512 printable ASCII characters without spaces`);
+  return raw;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
@@ -122,6 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     devCaDir: env.FEEGATE_DEV_CA_DIR || undefined,
     trustAnchorsFile: env.FEEGATE_TRUST_ANCHORS || undefined,
     certWarnDays: int(env, 'CERT_WARN_DAYS', 30),
+    metricsToken: secretToken(env, 'FEEGATE_METRICS_TOKEN'),
+    metricsListen: listenAddress(env, 'FEEGATE_METRICS_LISTEN'),
     ...overrides,
   };
   validateConfig(config);

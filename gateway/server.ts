@@ -5,16 +5,41 @@
 import cluster from 'node:cluster';
 import path from 'node:path';
 import { loadConfig, type Config } from './config.js';
-import { createDb, migrate } from './db/knex.js';
+import { createDb, migrate, type Db } from './db/knex.js';
+import { isDatabaseNotReadyYet } from './db/unavailable.js';
+import { buildMetricsServer, metricsOnApi } from './http/metrics.js';
 import { buildApp } from './app.js';
 import { startJobs } from './jobs/runner.js';
 import { ensureDemo } from './demo.js';
 import { withMasterKey } from './secrets/dev-master-key.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Migrations, once the database answers. A database that is down, still starting, or not created
+ * yet is waited for (a log line each try, backoff from 0.5 s doubling up to 30 s, with jitter so a
+ * fleet does not knock in step) instead of exiting: an orchestrator that starts us before the
+ * database gets a gateway that comes up when it does. Any other error (a bad password, a failed
+ * migration) is not going to pass by waiting: it stops the start.
+ */
+async function migrateWhenReady(db: Db): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrate(db);
+    } catch (err) {
+      if (!isDatabaseNotReadyYet(err)) throw err;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 10)) * (0.8 + Math.random() * 0.4);
+      const why = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message.split('\n')[0]}` : String(err);
+      console.error(`database not ready (attempt ${attempt}, ${why}); retrying in ${(delay / 1000).toFixed(1)} s`);
+      await sleep(delay);
+    }
+  }
+}
+
 /** With FEEGATE_WORKERS=N: migrate once, then N workers share the port; each is a full gateway. */
 async function primary(config: Config): Promise<void> {
   const db = createDb({ url: config.databaseUrl, poolMax: 2 });
-  await migrate(db);
+  await migrateWhenReady(db);
   await db.destroy();
   const workers = Array.from({ length: config.workers }, (_, i) => cluster.fork({ FEEGATE_WORKER_INDEX: String(i) }));
   let stopping = false;
@@ -38,19 +63,30 @@ async function main(): Promise<void> {
   if (config.workers > 1 && cluster.isPrimary) return primary(config);
   const first = (process.env.FEEGATE_WORKER_INDEX ?? '0') === '0';
   const db = createDb({ url: config.databaseUrl, pgliteDir: path.join(config.dataDir, 'pglite'), poolMax: config.databasePoolMax });
-  const applied = cluster.isPrimary ? await migrate(db) : [];
+  const applied = cluster.isPrimary ? await migrateWhenReady(db) : [];
   const app = await buildApp({ config, db });
   if (applied.length) app.log.info({ applied }, 'migrations applied');
   await app.listen({ host: config.host, port: config.port });
+  const metricsServer = config.metricsListen ? await buildMetricsServer(app.deps.metrics, config, app.log) : undefined;
+  if (metricsServer) await metricsServer.listen(config.metricsListen!);
   const stopJobs = config.jobs ? startJobs(app.deps, app.log) : async () => {};
+  const stop = async () => {
+    await metricsServer?.close();
+    await stopJobs();
+  };
 
-  if (!first) return registerShutdown(app, db, stopJobs);
+  if (!first) return registerShutdown(app, db, stop);
+  const metricsOn = metricsOnApi(config);
+  const metricsLabel = metricsServer
+    ? `${metricsUrl(config.metricsListen!)} (its own address${config.metricsToken ? ', bearer token' : ''})`
+    : metricsOn === 'off' ? 'off (production: set FEEGATE_METRICS_TOKEN or FEEGATE_METRICS_LISTEN)'
+      : `${config.publicUrl}/metrics${metricsOn === 'token' ? ' (bearer token)' : ''}`;
   const dbLabel = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite (${path.join(config.dataDir, 'pglite')})`;
   const lines = [
     '',
     `feegate ${config.mode} is listening on ${config.publicUrl} (database: ${dbLabel})`,
     `  API docs:      ${config.publicUrl}/docs   (OpenAPI: ${config.publicUrl}/openapi.json)`,
-    `  Health:        ${config.publicUrl}/healthz   Metrics: ${config.publicUrl}/metrics`,
+    `  Health:        ${config.publicUrl}/healthz   Metrics: ${metricsLabel}`,
   ];
   if (config.mode === 'development') {
     app.deps.certs.dev(); // the dev CA: created on first start
@@ -67,7 +103,11 @@ async function main(): Promise<void> {
   }
   if (config.workers > 1) lines.push(`  Workers:       ${config.workers} processes`);
   console.log(lines.join('\n') + '\n');
-  registerShutdown(app, db, stopJobs);
+  registerShutdown(app, db, stop);
+}
+
+function metricsUrl(listen: { host: string; port: number }): string {
+  return `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}/metrics`;
 }
 
 function registerShutdown(app: Awaited<ReturnType<typeof buildApp>>, db: ReturnType<typeof createDb>, stopJobs: () => Promise<void>): void {

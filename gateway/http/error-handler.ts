@@ -6,6 +6,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { FeegateError, type ErrorCode } from '../errors.js';
 import { IdempotencyRaceError, answerFromKey } from './idempotency.js';
+import { RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../db/unavailable.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'FEEGATE_ERR_MALFORMED_BODY',
@@ -59,6 +60,12 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
       err = new FeegateError('FEEGATE_ERR_RATE_LIMITED');
     } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       err = new FeegateError('FEEGATE_ERR_MALFORMED_BODY', error.message);
+    } else if (isDatabaseUnavailable(error)) {
+      // An outage, not a bug: say so, and when to come back. Nothing was done that a retry with
+      // the same Idempotency-Key cannot finish.
+      req.log.warn({ err: error }, 'database unavailable');
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      err = new FeegateError('FEEGATE_ERR_SERVICE_UNAVAILABLE', 'The database does not answer; retry later');
     } else {
       req.log.error({ err: error }, 'unhandled error');
       err = new FeegateError('FEEGATE_ERR_INTERNAL');

@@ -1,5 +1,14 @@
-/** Prometheus metrics: one registry per app instance (tests build many). */
+/**
+ * Prometheus metrics: one registry per app instance (tests build many), and who may read them.
+ * The metrics name every unit code and certificate serial, so in production they are not public:
+ * a bearer token (FEEGATE_METRICS_TOKEN), or a listen address of their own (FEEGATE_METRICS_LISTEN,
+ * a small server with nothing else on it), or nothing at all.
+ */
+import crypto from 'node:crypto';
 import client from 'prom-client';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import { FeegateError } from '../errors.js';
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -36,12 +45,67 @@ export class Metrics {
     this.scrapeHooks.push(fn);
   }
   private readonly scrapeHooks: (() => Promise<void>)[] = [];
+  /** A hook that fails (the database is down) leaves its gauges as they were: the rest still renders. */
   async render(): Promise<string> {
-    for (const fn of this.scrapeHooks) await fn();
+    for (const fn of this.scrapeHooks) {
+      try {
+        await fn();
+      } catch {
+        this.scrapeHookFailures.inc();
+      }
+    }
     return this.registry.metrics();
   }
+  readonly scrapeHookFailures = this.counter('scrape_hook_failures', 'Scrapes where a gauge could not be refreshed from the database', []);
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'feegate_' });
   }
+}
+
+/** Where the main API server serves /metrics: openly, behind the token, or not at all. */
+export function metricsOnApi(config: Config): 'public' | 'token' | 'off' {
+  if (config.metricsListen) return 'off'; // on its own address only
+  if (config.metricsToken) return 'token';
+  return config.mode === 'production' ? 'off' : 'public';
+}
+
+function sha256(s: string): Buffer {
+  return crypto.createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** Bearer token check; hashing first gives timingSafeEqual equal lengths and hides the token's. */
+function tokenGuard(token: string) {
+  const expected = sha256(token);
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const m = /^Bearer +(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (m && crypto.timingSafeEqual(sha256(m[1]!), expected)) return;
+    reply.header('www-authenticate', 'Bearer realm="metrics"');
+    throw new FeegateError(m ? 'FEEGATE_ERR_AUTH_INVALID' : 'FEEGATE_ERR_AUTH_MISSING', 'The metrics need Authorization: Bearer <FEEGATE_METRICS_TOKEN>');
+  };
+}
+
+/** Adds GET /metrics to `app`, guarded by the token when one is configured. */
+export function addMetricsRoute(app: FastifyInstance, metrics: Metrics, token: string | undefined, schema: Record<string, unknown> = {}): void {
+  app.get('/metrics', {
+    config: { auth: false, rateLimit: false },
+    schema,
+    ...(token ? { onRequest: tokenGuard(token) } : {}),
+  }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()));
+}
+
+/** The server for FEEGATE_METRICS_LISTEN: /metrics and nothing else. */
+export async function buildMetricsServer(metrics: Metrics, config: Config, logger: FastifyBaseLogger): Promise<FastifyInstance> {
+  const server = Fastify({ loggerInstance: logger.child({ server: 'metrics' }) as FastifyBaseLogger });
+  server.setNotFoundHandler((_req, reply) => {
+    reply.code(404).send(new FeegateError('FEEGATE_ERR_NOT_FOUND', 'This address serves GET /metrics only').toJSON());
+  });
+  server.setErrorHandler((error, req, reply) => {
+    const err = error instanceof FeegateError ? error : new FeegateError('FEEGATE_ERR_INTERNAL');
+    if (err.statusCode >= 500) req.log.error({ err: error }, 'metrics failed');
+    reply.code(err.statusCode).send(err.toJSON());
+  });
+  addMetricsRoute(server, metrics, config.metricsToken);
+  await server.ready();
+  return server;
 }
