@@ -15,6 +15,7 @@ import { publicRateLimit } from '../gateway/http/public-limits.js';
 import { createSeries, receiptJson, seriesJson, type ReceiptRow, type SeriesRow } from './issue.js';
 import { MAX_XML_BYTES, type VerificationReport } from './verify.js';
 import { BUSY_RETRY_AFTER_SECONDS, verifierPool, type VerifierPool } from './verifier-pool.js';
+import { XML_LIMITS } from './xml-limits.js';
 import { lookupPage } from './page.js';
 
 const Receipt = Type.Object({
@@ -113,7 +114,7 @@ export const receiptRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['receipts'], summary: 'Verify an XML receipt (public): signature, signer, chain, signing time, what was tampered',
       description: 'Send the XML as the body with Content-Type: application/xml. DTDs and entities are refused, and so is XML beyond '
-        + 'a receipt\'s shape (FEEGATE_ERR_XML_TOO_COMPLEX: more than 5,000 elements, depth 32 or 16 attributes on an element). '
+        + `a receipt's shape (FEEGATE_ERR_XML_TOO_COMPLEX: more than ${XML_LIMITS.elements} elements, depth ${XML_LIMITS.depth} or ${XML_LIMITS.attributesPerElement} attributes on an element). `
         + 'Rate limited per client address (VERIFY_RATE_LIMIT_PER_MINUTE); 503 FEEGATE_ERR_VERIFIER_BUSY with Retry-After when the verifier queue is full.',
       security: [], body: Type.String({ minLength: 1 }), response: { 200: Report, ...errorResponses },
     },
