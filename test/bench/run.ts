@@ -133,7 +133,7 @@ async function main() {
   const results: Result[] = [];
   let issued: { receipts: number; rps: number; secs: number } | undefined;
   let credited: { provider: string; n: string }[] = [];
-  let flood: { quietP99: number; floodedP99: number; requests: number; statuses: Record<string, number>; connections: number } | undefined;
+  let flood: { quietP99: number; floodedP99: number; answered: number; failed: number; requests: number; statuses: Record<string, number>; connections: number } | undefined;
   try {
     const cases = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
     await run('warm-up', { url: `${base}/livez`, duration: 2 });
@@ -216,7 +216,7 @@ async function main() {
       const flooded = await callbacks(`(g) callbacks, verifier flooded by ${floodConnections} clients`);
       results.push(flooded);
       await attackDone;
-      flood = { quietP99: quiet.p99, floodedP99: flooded.p99, requests: attackResult!.requests.total, statuses, connections: floodConnections };
+      flood = { quietP99: quiet.p99, floodedP99: flooded.p99, answered: flooded.total - flooded.errors, failed: flooded.errors, requests: attackResult!.requests.total, statuses, connections: floodConnections };
       if (j > refs.length) console.warn('(g) ran out of pending payments: later callbacks were duplicates');
     }
 
@@ -279,7 +279,9 @@ async function main() {
   }
   if (flood) {
     console.log(`\n(g) verifier flood: ${flood.requests} hostile documents from ${flood.connections} connections (status: ${Object.entries(flood.statuses).map(([k, v]) => `${k} x${v}`).join(', ')}); `
-      + `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`);
+      + (flood.answered > 0
+        ? `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`
+        : `callback p99 ${flood.quietP99} ms quiet; flooded, NO callback was answered (${flood.failed} errors/timeouts)`));
   }
   if (credited.length) console.log(`\n(f) payments credited by the callbacks: ${credited.map((c) => `${c.provider} ${c.n}`).join(', ')}`);
   if (issued) {
