@@ -5,10 +5,14 @@
  * signing time, or the SignedInfo / signature value).
  *
  * Input is hostile: DTDs and entity declarations are refused before parsing (no XXE, no entity
- * expansion), the size is limited, every Id must be unique (signature wrapping), the signature
+ * expansion), size, element count, depth and attributes are limited by a streaming pre-scan before
+ * any DOM is built (xml-limits.ts), every Id must be unique (signature wrapping), the signature
  * policy is enforced (exactly two references: the data element and the SigningTime object; no
- * empty or external URIs), and document fields are read from the bytes the signature covers.
- * Rules carry stable ids (VN-BL-*, DSIG-*).
+ * empty or external URIs), nothing may stand beside what is signed (VN-BL-008, named in
+ * `unsigned`), only RSA keys and RSA signature methods are run (others: "unsupported algorithm"),
+ * and document fields are read from the bytes the signature covers (`signed` lists them).
+ * Rules carry stable ids (VN-BL-*, DSIG-*). Synchronous: the HTTP routes run it in a worker pool
+ * (verifier-pool.ts); in-process callers (CLI, tests) call it directly.
  */
 import crypto from 'node:crypto';
 import { DOMParser, XMLSerializer, type Node as XNode } from '@xmldom/xmldom';
