@@ -93,6 +93,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     bodyLimit: config.bodyLimit,
     requestIdHeader: false, // the caller's X-Request-Id only when it is safe (requestId)
     genReqId: requestId,
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;

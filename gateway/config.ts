@@ -39,6 +39,20 @@ export interface Config {
   logLevel: string;
   bodyLimit: number;
   rateLimitPerMinute: number;
+  /** Per client IP, each public page route (receipt lookup /r/:code and its download). */
+  publicRateLimitPerMinute: number;
+  /** Per client IP, the public receipt verifier (POST /v1/receipts/verify): the costliest public route. */
+  verifyRateLimitPerMinute: number;
+  /** Worker threads verifying receipts off the event loop, and receipts that may wait for one. */
+  verifyThreads: number;
+  verifyQueue: number;
+  /**
+   * Which proxies to believe about the client address (X-Forwarded-For), so per-IP limits see the
+   * client: false (default: the socket's peer is the client), true (trust every hop: only when
+   * nothing can reach the gateway but the proxy), or the proxies' addresses/CIDRs (best). No hop
+   * count: fastify cannot check the peer with one and ignores it (fails closed).
+   */
+  trustProxy: boolean | string[];
   /** Run background jobs (janitor, audit sealer) in this process. */
   jobs: boolean;
   /** HTTP worker processes sharing the port (PostgreSQL only; PGlite is one process). */
@@ -83,6 +97,18 @@ function intList(env: NodeJS.ProcessEnv, name: string, dflt: number[]): number[]
   if (raw === undefined || raw === '') return dflt;
   if (!/^[0-9]+(,[0-9]+)*$/.test(raw)) throw new Error(`${name} must be comma-separated seconds, got "${raw}"`);
   return raw.split(',').map(Number);
+}
+
+/** TRUST_PROXY: true/false, or comma-separated proxy addresses / CIDRs (or loopback, linklocal, uniquelocal). */
+function trustProxy(env: NodeJS.ProcessEnv): Config['trustProxy'] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || /^(0|false|no|off)$/i.test(raw)) return false;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  const list = raw.split(',').map((s) => s.trim());
+  if (list.some((s) => !/^[0-9A-Fa-f.:]+(\/[0-9]{1,3})?$|^(loopback|linklocal|uniquelocal)$/.test(s))) {
+    throw new Error(`TRUST_PROXY must be true, false or comma-separated proxy addresses/CIDRs, got "${raw}"`);
+  }
+  return list;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
@@ -131,6 +157,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: env.LOG_LEVEL ?? 'info',
     bodyLimit: int(env, 'BODY_LIMIT_BYTES', 256 * 1024),
     rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 6000),
+    publicRateLimitPerMinute: int(env, 'PUBLIC_RATE_LIMIT_PER_MINUTE', 120),
+    verifyRateLimitPerMinute: int(env, 'VERIFY_RATE_LIMIT_PER_MINUTE', 30),
+    verifyThreads: Math.max(1, int(env, 'VERIFY_THREADS', 1)),
+    verifyQueue: int(env, 'VERIFY_QUEUE', 16),
+    trustProxy: trustProxy(env),
     jobs: bool(env, 'FEEGATE_JOBS', true),
     workers: Math.max(1, int(env, 'FEEGATE_WORKERS', 1)),
     idempotencyLockSeconds: int(env, 'IDEMPOTENCY_LOCK_SECONDS', 60),

@@ -53,6 +53,8 @@ export const ERRORS = {
   FEEGATE_ERR_RECEIPT_SERIES_EXISTS: { status: 409, message: 'This receipt series exists' },
   FEEGATE_ERR_XML_MALFORMED: { status: 400, message: 'The XML could not be parsed' },
   FEEGATE_ERR_XML_DTD_FORBIDDEN: { status: 400, message: 'XML with a DTD or entity declarations is refused' },
+  FEEGATE_ERR_XML_TOO_COMPLEX: { status: 400, message: 'The XML has more elements, nesting or attributes than a receipt can have' },
+  FEEGATE_ERR_VERIFIER_BUSY: { status: 503, message: 'The receipt verifier is busy; retry later' },
   FEEGATE_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   FEEGATE_ERR_SERVICE_UNAVAILABLE: { status: 503, message: 'The service is not ready' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -3,16 +3,19 @@
  * public side: POST /v1/receipts/verify (anyone may verify a receipt) and the lookup page /r/:code.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { formatNumber } from './templates.js';
 import { principal } from '../gateway/http/auth.js';
 import { ListOf, Uuid, errorResponses, listQuery } from '../gateway/http/schemas.js';
 import { paginate } from '../gateway/http/pagination.js';
 import { claimIdempotency, completeIdempotency } from '../gateway/http/idempotency.js';
-import { fail, isUniqueViolation } from '../gateway/errors.js';
+import { FeegateError, fail, isUniqueViolation } from '../gateway/errors.js';
+import { publicRateLimit } from '../gateway/http/public-limits.js';
 import { createSeries, receiptJson, seriesJson, type ReceiptRow, type SeriesRow } from './issue.js';
-import { MAX_XML_BYTES, verifyReceiptXml, type VerificationReport } from './verify.js';
+import { MAX_XML_BYTES, type VerificationReport } from './verify.js';
+import { BUSY_RETRY_AFTER_SECONDS, verifierPool, type VerifierPool } from './verifier-pool.js';
+import { XML_LIMITS } from './xml-limits.js';
 import { lookupPage } from './page.js';
 
 const Receipt = Type.Object({
@@ -34,6 +37,8 @@ const Report = Type.Object({
   tampered: Type.Array(Type.String()), signing_time: Type.Union([Type.String(), Type.Null()]), signature_algorithm: Type.Union([Type.String(), Type.Null()]),
   signer: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]), chain: Type.Array(Type.String()),
   document: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+  signed: Type.Array(Type.String(), { description: 'Paths of the elements the signature covers' }),
+  unsigned: Type.Array(Type.String(), { description: 'Paths of content outside what is signed (the receipt is then invalid, VN-BL-008)' }),
   problems: Type.Array(Type.Object({ rule: Type.String(), part: Type.String(), message: Type.String() })),
 });
 
@@ -43,10 +48,24 @@ function sendXml(reply: FastifyReply, r: ReceiptRow) {
     .header('content-disposition', `attachment; filename="bienlai-${r.series_symbol}-${formatNumber(r.number)}.xml"`).send(r.xml);
 }
 
+const verifierOf = (app: FastifyInstance) => verifierPool({ threads: app.deps.config.verifyThreads, queue: app.deps.config.verifyQueue });
+
+/** Verifies off the event loop; a full queue is answered 503 with Retry-After (load shed, not an error to log). */
+async function verifyOrShed(pool: VerifierPool, reply: FastifyReply, xml: string, anchors: string[]): Promise<VerificationReport | undefined> {
+  try {
+    return await pool.verify(xml, anchors);
+  } catch (err) {
+    if (!(err instanceof FeegateError) || err.code !== 'FEEGATE_ERR_VERIFIER_BUSY') throw err;
+    await reply.code(err.statusCode).header('retry-after', String(BUSY_RETRY_AFTER_SECONDS)).send(err.toJSON());
+    return undefined;
+  }
+}
+
 export const receiptRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, clock, config, certs } = app.deps;
   const everyone = ['integration', 'finance', 'admin'] as const;
   const toJson = (r: ReceiptRow) => receiptJson(r, config.publicUrl);
+  const verifier = verifierOf(app);
 
   app.addContentTypeParser(['application/xml', 'text/xml'], { parseAs: 'string', bodyLimit: MAX_XML_BYTES }, (_req, body, done) => done(null, body));
 
@@ -90,14 +109,16 @@ export const receiptRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 
   app.post('/v1/receipts/verify', {
-    config: { auth: false },
+    config: { auth: false, rateLimit: publicRateLimit(config.verifyRateLimitPerMinute) },
     bodyLimit: MAX_XML_BYTES,
     schema: {
       tags: ['receipts'], summary: 'Verify an XML receipt (public): signature, signer, chain, signing time, what was tampered',
-      description: 'Send the XML as the body with Content-Type: application/xml. DTDs and entities are refused.',
+      description: 'Send the XML as the body with Content-Type: application/xml. DTDs and entities are refused, and so is XML beyond '
+        + `a receipt's shape (FEEGATE_ERR_XML_TOO_COMPLEX: more than ${XML_LIMITS.elements} elements, depth ${XML_LIMITS.depth} or ${XML_LIMITS.attributesPerElement} attributes on an element). `
+        + 'Rate limited per client address (VERIFY_RATE_LIMIT_PER_MINUTE); 503 FEEGATE_ERR_VERIFIER_BUSY with Retry-After when the verifier queue is full.',
       security: [], body: Type.String({ minLength: 1 }), response: { 200: Report, ...errorResponses },
     },
-  }, async (req) => verifyReceiptXml(req.body, certs.anchors()));
+  }, async (req, reply) => verifyOrShed(verifier, reply, req.body, certs.anchors()));
 
   app.get('/v1/receipt_series', {
     config: { roles: everyone },
@@ -144,18 +165,21 @@ export const receiptPublicRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
   const Code = Type.Object({ code: Type.String({ pattern: '^[A-Z2-9]{12}$' }) });
   const reports = new Map<string, VerificationReport>();
-  app.get('/r/:code', { config: { auth: false }, schema: { hide: true, params: Code } }, async (req, reply) => {
+  const verifier = verifierOf(app);
+  const limited = { auth: false, rateLimit: publicRateLimit(config.publicRateLimitPerMinute) };
+  app.get('/r/:code', { config: limited, schema: { hide: true, params: Code } }, async (req, reply) => {
     const r = await byCode(req.params.code);
     // Stored bytes never change and trust is judged at the signing time: verify once per receipt.
     let report = reports.get(r.id);
     if (!report) {
-      report = verifyReceiptXml(r.xml, certs.anchors());
+      report = await verifyOrShed(verifier, reply, r.xml, certs.anchors());
+      if (!report) return reply;
       if (reports.size >= 1000) reports.delete(reports.keys().next().value!);
       reports.set(r.id, report);
     }
     return reply.type('text/html; charset=utf-8').send(await lookupPage(r, report, `${config.publicUrl}/r/${r.lookup_code}`));
   });
-  app.get('/r/:code/xml', { config: { auth: false }, schema: { hide: true, params: Code } }, async (req, reply) => {
+  app.get('/r/:code/xml', { config: limited, schema: { hide: true, params: Code } }, async (req, reply) => {
     return sendXml(reply, await byCode(req.params.code));
   });
 };

@@ -5,10 +5,14 @@
  * signing time, or the SignedInfo / signature value).
  *
  * Input is hostile: DTDs and entity declarations are refused before parsing (no XXE, no entity
- * expansion), the size is limited, every Id must be unique (signature wrapping), the signature
+ * expansion), size, element count, depth and attributes are limited by a streaming pre-scan before
+ * any DOM is built (xml-limits.ts), every Id must be unique (signature wrapping), the signature
  * policy is enforced (exactly two references: the data element and the SigningTime object; no
- * empty or external URIs), and document fields are read from the bytes the signature covers.
- * Rules carry stable ids (VN-BL-*, DSIG-*).
+ * empty or external URIs), nothing may stand beside what is signed (VN-BL-008, named in
+ * `unsigned`), only RSA keys and RSA signature methods are run (others: "unsupported algorithm"),
+ * and document fields are read from the bytes the signature covers (`signed` lists them).
+ * Rules carry stable ids (VN-BL-*, DSIG-*). Synchronous: the HTTP routes run it in a worker pool
+ * (verifier-pool.ts); in-process callers (CLI, tests) call it directly.
  */
 import crypto from 'node:crypto';
 import { DOMParser, XMLSerializer, type Node as XNode } from '@xmldom/xmldom';
@@ -19,8 +23,9 @@ import { certInfo, toPemCert } from '../certs/x509.js';
 import { ALG } from './sign.js';
 import { TEMPLATES, amountInWords, type DocType } from './templates.js';
 import type { ReceiptTags } from './tags.js';
+import { XML_LIMITS, scanXml } from './xml-limits.js';
 
-export const MAX_XML_BYTES = 512 * 1024;
+export const MAX_XML_BYTES = XML_LIMITS.bytes;
 
 export type Part = 'data' | 'signing_time' | 'signed_info' | 'other';
 
@@ -42,17 +47,19 @@ export interface VerificationReport {
   signer: { subject: string; issuer: string; tax_code: string | null; serial: string; not_before: string; not_after: string; fingerprint_sha256: string } | null;
   chain: string[];
   document: Record<string, string> | null;
+  /** Paths of the elements the signature covers (when it holds): exactly what is signed. */
+  signed: string[];
+  /** Paths of content outside the signed element and the Signature: each one makes the document invalid. */
+  unsigned: string[];
   problems: Problem[];
 }
 
-/** Refuses what must never reach a parser: DTDs, entity declarations, oversized input. */
+/**
+ * Refuses what must never reach a DOM parser: oversized input, DTDs and entity declarations, and
+ * more elements, depth or attributes than a receipt has (a streaming pre-scan, see xml-limits.ts).
+ */
 export function assertSafeXml(xml: string): void {
-  if (Buffer.byteLength(xml, 'utf8') > MAX_XML_BYTES) {
-    throw new FeegateError('FEEGATE_ERR_BODY_TOO_LARGE', `XML receipts are at most ${MAX_XML_BYTES} bytes`);
-  }
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) {
-    throw new FeegateError('FEEGATE_ERR_XML_DTD_FORBIDDEN', 'XML with a DOCTYPE or ENTITY declaration is refused (XXE and entity expansion)');
-  }
+  scanXml(xml);
 }
 
 export function parseXml(xml: string): Document {
@@ -111,6 +118,79 @@ function readDocument(data: Element, T: ReceiptTags): Record<string, string> {
   };
 }
 
+/** An XPath-like name for an element: /BLai/DSCKS/TCThu, /BLai/DLBLai[2] for the second of its name. */
+function pathOf(el: Element): string {
+  const parts: string[] = [];
+  for (let e: Element | null = el; e && e.nodeType === 1; e = e.parentNode as Element | null) {
+    const parent = e.parentNode as Element | null;
+    const same = parent && parent.nodeType === 1 ? children(parent, e.localName ?? '') : [e];
+    parts.unshift(same.length > 1 ? `${e.localName}[${same.indexOf(e) + 1}]` : String(e.localName));
+  }
+  return '/' + parts.join('/');
+}
+
+const TEXT = 3;
+const CDATA = 4;
+const PI = 7;
+const COMMENT = 8;
+
+/**
+ * Everything outside what the signature covers, as paths. The expected shape is exactly
+ * root = [data element, signatures], signatures = [signer slot], signer slot = [Signature],
+ * Signature = [SignedInfo, SignatureValue, KeyInfo, the referenced Object]; namespace
+ * declarations and whitespace between elements are not content. KeyInfo is unsigned by design
+ * (only its certificate is used, and it is checked by the signature and the chain).
+ */
+function unsignedContent(doc: Document, root: Element, data: Element, sig: Element, timeObject: Element | undefined, T: ReceiptTags): string[] {
+  const out: string[] = [];
+  const slots = sig.parentNode as Element | null;
+  const signatures = slots?.parentNode as Element | null;
+  const placed = slots?.localName === T.signer && signatures?.localName === T.signatures && signatures.parentNode === root;
+  const allowedChild = new Map<Element, (c: Element) => boolean>([
+    [root, (c) => c === data || (placed && c === signatures)],
+  ]);
+  if (placed) {
+    allowedChild.set(signatures!, (c) => c === slots);
+    allowedChild.set(slots!, (c) => c === sig);
+  }
+  const sigParts = new Set(['SignedInfo', 'SignatureValue', 'KeyInfo']);
+  allowedChild.set(sig, (c) => (sigParts.has(c.localName ?? '') && children(sig, c.localName ?? '')[0] === c) || (c === timeObject));
+  const nodeWord = (n: Node) => (n.nodeType === COMMENT ? 'comment()' : n.nodeType === PI ? 'processing-instruction()' : 'text()');
+  const look = (el: Element | Document, path: string, allowed: (c: Element) => boolean, allowedAttrs: Set<string>) => {
+    if (el.nodeType === 1) {
+      const attrs = (el as Element).attributes;
+      for (let i = 0; i < attrs.length; i++) {
+        const a = attrs.item(i)!;
+        if (a.name === 'xmlns' || a.name.startsWith('xmlns:') || allowedAttrs.has(a.name)) continue;
+        out.push(`${path}/@${a.name}`);
+      }
+    }
+    for (let n = el.firstChild; n; n = n.nextSibling) {
+      if (n.nodeType === 1) {
+        if (!allowed(n as Element)) out.push(pathOf(n as Element));
+      } else if ((n.nodeType === TEXT || n.nodeType === CDATA) && !/\S/.test(n.nodeValue ?? '')) {
+        continue;
+      } else if (n.nodeType === PI && n.nodeName === 'xml') {
+        continue; // the XML declaration (xmldom keeps it as a node)
+      } else if (n.nodeType === TEXT || n.nodeType === CDATA || n.nodeType === COMMENT || n.nodeType === PI) {
+        out.push(`${path}/${nodeWord(n)}`);
+      }
+    }
+  };
+  look(doc, '', (c) => c === root, new Set());
+  for (const [el, allowed] of allowedChild) look(el, pathOf(el), allowed, new Set(el === sig ? ['Id'] : []));
+  return out;
+}
+
+function signerOf(c: crypto.X509Certificate): NonNullable<VerificationReport['signer']> {
+  const subject = c.subject.split('\n').reverse().join(', ');
+  return {
+    subject, issuer: c.issuer.split('\n').reverse().join(', '), tax_code: /MST[:=]\s*([0-9]{10}(?:-[0-9]{3})?)/.exec(c.subject)?.[1] ?? null,
+    serial: c.serialNumber.toLowerCase(), not_before: new Date(c.validFrom).toISOString(), not_after: new Date(c.validTo).toISOString(),
+    fingerprint_sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(),
+  };
+}
+
 /** Vietnam local "YYYY-MM-DDThh:mm:ss" → the instant. */
 function fromVnLocal(s: string): Date | null {
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(s)) return null;
@@ -123,7 +203,7 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   const root = doc.documentElement as unknown as Element;
   const report: VerificationReport = {
     valid: false, signature_valid: false, trusted: false, doc_type: null, references: [], tampered: [], signing_time: null,
-    signature_algorithm: null, signer: null, chain: [], document: null, problems: [],
+    signature_algorithm: null, signer: null, chain: [], document: null, signed: [], unsigned: [], problems: [],
   };
   const problem = (rule: string, part: Problem['part'], message: string) => report.problems.push({ rule, part, message });
 
@@ -134,8 +214,8 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   }
   const T = template.tags;
   report.doc_type = template.docType;
-  const data = child(root, T.data);
-  if (!data) {
+  const dataCandidates = children(root, T.data);
+  if (!dataCandidates.length) {
     problem('VN-BL-000', 'document', `No <${T.data}> element`);
     return report;
   }
@@ -156,9 +236,13 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   }
   const sig = sigs[0]!;
   const signedInfo = child(sig, 'SignedInfo');
+  // The data element is the one the signature references (another one beside it is unsigned content).
+  const refIds = new Set(children(signedInfo ?? sig, 'Reference').map((r) => (r.getAttribute('URI') ?? '').replace(/^#/, '')));
+  const data = dataCandidates.find((c) => refIds.has(c.getAttribute('Id') ?? '')) ?? dataCandidates[0]!;
   report.signature_algorithm = child(signedInfo, 'SignatureMethod')?.getAttribute('Algorithm') ?? null;
+  const supportedMethod = report.signature_algorithm === ALG.rsaSha256 || report.signature_algorithm === ALG.rsaSha1;
   if (report.signature_algorithm === ALG.rsaSha1) problem('DSIG-002', 'signed_info', 'RSA-SHA1 signature: accepted for legacy documents only');
-  else if (report.signature_algorithm !== ALG.rsaSha256) problem('DSIG-002', 'signed_info', `Signature algorithm ${report.signature_algorithm} is not allowed`);
+  else if (!supportedMethod) problem('DSIG-002', 'signed_info', `Unsupported algorithm: signature method ${report.signature_algorithm} is not allowed (RSA-SHA256 only)`);
 
   // Signing time: the Object inside this Signature.
   const objects = children(sig, 'Object');
@@ -179,6 +263,11 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
     problem('DSIG-003', 'signed_info', 'The signature must have exactly two references: the data element and the SigningTime object');
   }
 
+  // VN-BL-008: nothing may stand beside what is signed (a second data element, an element in
+  // DSCKS or under the root, text, comments): a reader would take it for part of the receipt.
+  report.unsigned = unsignedContent(doc, root, data, sig, timeObject, T);
+  for (const path of report.unsigned) problem('VN-BL-008', 'document', `Unsigned content outside the signature: ${path}`);
+
   // Signer certificate from KeyInfo (leaf first, then any intermediates).
   const certEls = Array.from(sig.getElementsByTagNameNS(ALG.dsig, 'X509Certificate') as unknown as Element[]);
   const pems = certEls.map((c) => toPemCert(text(c)));
@@ -193,11 +282,24 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
     problem('DSIG-004', 'certificate', 'No readable X509Certificate in KeyInfo');
     return report;
   }
+  // DSIG-012: receipts are signed with RSA keys; an EC or Ed25519 certificate is named as such,
+  // not run through RSA code that would fail with a misleading message (or not at all).
+  const leaf = new crypto.X509Certificate(leafPem);
+  const keyType = leaf.publicKey.asymmetricKeyType ?? 'unknown';
+  if (keyType !== 'rsa') {
+    report.signer = signerOf(leaf);
+    const curve = leaf.publicKey.asymmetricKeyDetails?.namedCurve;
+    const label = keyType === 'ec' ? `EC${curve ? ` (${curve})` : ''}` : keyType === 'ed25519' ? 'Ed25519' : keyType === 'ed448' ? 'Ed448' : keyType.toUpperCase();
+    problem('DSIG-012', 'certificate', `Unsupported algorithm: the signer's certificate has an ${label} key; receipts are verified for RSA keys (RSA-SHA256) only`);
+    return report;
+  }
   const info = certInfo(leafPem);
   report.signer = {
     subject: info.subject, issuer: info.issuer, tax_code: info.taxCode, serial: info.serial,
     not_before: info.notBefore.toISOString(), not_after: info.notAfter.toISOString(), fingerprint_sha256: info.fingerprint,
   };
+  // An algorithm we do not allow is never run (HMAC with the public certificate as its key, ...).
+  if (!supportedMethod) return report;
 
   // Cryptographic check with the embedded certificate (trust is decided separately, below).
   const verifier = new SignedXml({ publicCert: leafPem, getCertFromKeyInfo: () => null });
@@ -227,6 +329,7 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
     }
   }
   report.signature_valid = ok;
+  if (ok) report.signed = [pathOf(data), ...(timeObject ? [pathOf(timeObject)] : [])];
 
   // Trust: the chain up to an anchor, and the certificate valid at the signing time.
   const at = report.signing_time ? fromVnLocal(report.signing_time) : null;

@@ -10,6 +10,11 @@
  *       callback (built by its simulator) → verify → dedupe → transition → journal → audit → events
  *   (e) receipts issued end to end by the server's outbox worker for the payments (c) made
  *       succeed (number taken, XML built and signed, stored, event emitted; PostgreSQL)
+ *   (g) verifier flood: the (c) callbacks alone, then again while BENCH_FLOOD_CONNECTIONS (default 8)
+ *       clients post hostile XML to the public verifier non-stop (the issue-10 attack: 120,000
+ *       elements in 480 KiB, alternating with a 500 KiB document inside the limits that reaches the
+ *       DOM); callback p99 flooded vs quiet (target: within 2x). The public buckets are opened wide
+ *       so every flood request reaches the verifier (many addresses, or one behind a wide proxy).
  * BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), PG_BENCH_URL (server to use),
  * BENCH_CASES (e.g. "b,c"), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof" to profile the server).
  */
@@ -115,7 +120,7 @@ async function main() {
     cwd: root,
     env: {
       ...process.env, PORT: String(port), DATABASE_URL: dbUrl, FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'error',
-      FEEGATE_SANDBOX_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
+      FEEGATE_SANDBOX_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', VERIFY_RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -128,6 +133,7 @@ async function main() {
   const results: Result[] = [];
   let issued: { receipts: number; rps: number; secs: number } | undefined;
   let credited: { provider: string; n: string }[] = [];
+  let flood: { quietP99: number; floodedP99: number; answered: number; failed: number; requests: number; statuses: Record<string, number>; connections: number } | undefined;
   try {
     const cases = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
     await run('warm-up', { url: `${base}/livez`, duration: 2 });
@@ -169,6 +175,50 @@ async function main() {
       }],
     }));
     if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
+
+    if (cases.includes('g')) {
+      const callbacks = (name: string) => run(name, {
+        url: base,
+        requests: [{
+          method: 'POST',
+          path: '/v1/notify/sandbox',
+          setupRequest: (req) => {
+            const reference = refs[j++ % refs.length]!;
+            const body = withSignature({
+              merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00',
+              amount: 1500000, currency: 'VND', paid_at: ts, ts,
+            }, SECRET);
+            return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+          },
+        }],
+      });
+      // The verifier pool starts on first use: start it before measuring anything.
+      await fetch(`${base}/v1/receipts/verify`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<BLai/>' });
+      const quiet = await callbacks('(g) callbacks, quiet');
+      results.push(quiet);
+      const xml = { 'content-type': 'application/xml' };
+      const manyElements = `<BLai>${'<a/>'.repeat(120_000)}</BLai>`;
+      const withinLimits = `<BLai><DLBLai Id="a">${'<LPhi><TPhi>1</TPhi></LPhi>'.repeat(1_600)}<GChu>${'x'.repeat(450 * 1024)}</GChu></DLBLai></BLai>`;
+      const statuses: Record<string, number> = {};
+      const floodConnections = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 8);
+      let attackResult: autocannon.Result | undefined;
+      const attackDone = new Promise<void>((resolve, reject) => {
+        const attacker = autocannon({
+          url: base, connections: floodConnections, duration: SECONDS + 2,
+          requests: [
+            { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: manyElements },
+            { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: withinLimits },
+          ],
+        }, (err, res) => (err ? reject(err) : (attackResult = res, resolve())));
+        attacker.on('response', (_client, status) => { statuses[status] = (statuses[status] ?? 0) + 1; });
+      });
+      await new Promise((r) => setTimeout(r, 1000)); // the flood is on before the callbacks start
+      const flooded = await callbacks(`(g) callbacks, verifier flooded by ${floodConnections} clients`);
+      results.push(flooded);
+      await attackDone;
+      flood = { quietP99: quiet.p99, floodedP99: flooded.p99, answered: flooded.total - flooded.errors, failed: flooded.errors, requests: attackResult!.requests.total, statuses, connections: floodConnections };
+      if (j > refs.length) console.warn('(g) ran out of pending payments: later callbacks were duplicates');
+    }
 
     if (cases.includes('f')) {
       const make = callbackFactory(SECRET, base);
@@ -226,6 +276,12 @@ async function main() {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
     console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / ceiling * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
+  }
+  if (flood) {
+    console.log(`\n(g) verifier flood: ${flood.requests} hostile documents from ${flood.connections} connections (status: ${Object.entries(flood.statuses).map(([k, v]) => `${k} x${v}`).join(', ')}); `
+      + (flood.answered > 0
+        ? `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`
+        : `callback p99 ${flood.quietP99} ms quiet; flooded, NO callback was answered (${flood.failed} errors/timeouts)`));
   }
   if (credited.length) console.log(`\n(f) payments credited by the callbacks: ${credited.map((c) => `${c.provider} ${c.n}`).join(', ')}`);
   if (issued) {
