@@ -162,3 +162,66 @@ for (const c of createCases) {
     t.equal(calls(), 1, 'nor by the janitor');
   }, { engines: ['postgres'] });
 }
+
+/**
+ * The simulators are as unkind as the providers' documentation (defect 9): a refund sent again with
+ * the same id refunds nothing (MoMo 40 "Duplicated requestId", VNPay 94 "duplicate request", the
+ * sandbox 06 duplicate), and ZaloPay answers a repeated m_refund_id, its idempotency key, with the
+ * first answer. A duplicate is never mapped to a failure: the provider has the request; ask.
+ */
+eachDb('provider requests: a refund sent twice with the same id is refunded once, and the repeat is never a failure', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const sims = env.app.simulators!;
+  const expected = {
+    momo: { outcome: 'unknown', code: '40' },
+    vnpay: { outcome: 'pending', code: '94' },
+    sandbox: { outcome: 'unknown', code: '06' },
+    zalopay: { outcome: 'succeeded', code: '1' },
+  } as const;
+  for (const provider of ['momo', 'vnpay', 'sandbox', 'zalopay'] as const) {
+    let ref: string;
+    if (provider === 'zalopay') {
+      const bill = (await client(env.app, ten.keys.integration).post('/v1/bills', billInput())).body;
+      ref = (await client(env.app, ten.keys.integration).post('/v1/payments', { bill_id: bill.id, provider })).body.reference;
+      await sims.zalopay.complete([...sims.zalopay.orders.keys()].find((id) => id.endsWith(ref))!, 'success');
+    } else {
+      ref = (await paid(env, ten.keys, provider)).reference;
+    }
+    const p = (await db('payments').where({ reference: ref }).first()) as { provider_txn_id: string; succeeded_at: Date; created_at: Date };
+    const adapter = env.app.deps.providers.get(provider)!;
+    const ctx = await env.app.deps.providers.context(provider, ten.tenantId);
+    const req = {
+      refundReference: `RF${provider.toUpperCase()}0001`, paymentReference: ref, providerTxnId: p.provider_txn_id, amount: REFUND,
+      paymentAmount: 58_000, reason: 'test', paidAt: p.succeeded_at, requestedAt: p.created_at,
+    };
+    const first = await adapter.refund(ctx, req);
+    const again = await adapter.refund(ctx, req);
+    t.equal(first.outcome, 'succeeded', `${provider}: the first is made`);
+    t.match(again, expected[provider], `${provider}: the repeat is answered as the docs say`);
+    t.not(again.outcome, 'failed', `${provider}: a duplicate is never a failure`);
+    const books = provider === 'momo' ? sims.momo.orders.get(ref)!.refunds.map((r) => r.amount)
+      : provider === 'vnpay' ? (sims.vnpay.orders.get(ref)!.refunds ?? []).map((r) => r.amount)
+        : provider === 'sandbox' ? env.sim.orders.get(ref)!.refunds.map((r) => r.amount)
+          : [...sims.zalopay.refunds.values()].map((r) => r.amount);
+    t.same(books, [REFUND], `${provider}: one refund in the provider's books`);
+  }
+}, { engines: ['pglite'] });
+
+/** The sandbox's API create is not idempotent either (like MoMo's 41): a repeat is a duplicate, asked about, never a failure. */
+eachDb('provider requests: a checkout create sent twice is one order, and the repeat is never a failure', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  for (const provider of ['sandbox_api', 'momo'] as const) {
+    const adapter = env.app.deps.providers.get(provider)!;
+    const ctx = await env.app.deps.providers.context(provider, null);
+    const req = {
+      reference: `FG${provider.replace('_', '').toUpperCase()}0001`, amount: 58_000, currency: 'VND' as const, description: 'Le phi',
+      returnUrl: 'http://feegate.test/v1/return/x', notifyUrl: 'http://feegate.test/v1/notify/x', expiresAt: new Date(env.clock.now().getTime() + 900_000),
+    };
+    t.equal((await adapter.createCheckout(ctx, req)).outcome, 'pending', `${provider}: created`);
+    t.equal((await adapter.createCheckout(ctx, req)).outcome, 'unknown', `${provider}: the repeat is a duplicate: unknown, not failed`);
+  }
+  t.ok(env.sim.orders.has('FGSANDBOXAPI0001') && env.app.simulators!.momo.orders.has('FGMOMO0001'), 'one order each');
+}, { engines: ['pglite'] });
