@@ -336,23 +336,42 @@ async function createWithRemoteCheckout(
 
 /**
  * A remote checkout resumed after a crash whose create may have reached the provider: the provider
- * is asked (status query) and its final word applied. Its checkout answer (the pay URL) is lost, so
- * an order it still calls pending, or one it does not know (yet), leaves the payment `unknown`
- * for the janitor's status checks, which expire it after its deadline. Never created again.
+ * is asked (status query), never asked to create again, and its word is booked:
+ * - a final word (paid, failed, cancelled) is applied;
+ * - an order it holds unpaid, or one it does not know: the checkout answer (the pay URL) died with
+ *   the process before anyone saw it, so nobody can pay it through us: the payment fails
+ *   (`checkout_lost` / `checkout_not_created`) and the bill can take a new one. Should the order be
+ *   paid anyway, its callback is still believed (a late success, credited);
+ * - no answer: `unknown`, for the janitor's status checks.
  */
 async function resumeSentCheckout(deps: Deps, p: PaymentRow, request: ProviderRequestRow | undefined, actor: string, idem?: IdemContext): Promise<PaymentRow> {
   const { db, clock } = deps;
   const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
     adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
-  const final = (result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled') && (result.amount === undefined || result.amount === vnd(p.amount));
+  const amountOk = result.amount === undefined || result.amount === vnd(p.amount);
+  const final = (result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled') && amountOk;
+  const lost = !final && amountOk && (result.notFound || result.outcome === 'pending');
   return db.transaction(async (trx) => {
-    const r = final
-      ? await applyProviderOutcome(trx, deps, p.id, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message })
-      : await transitionPayment(trx, clock, p.id, {
-        to: 'unknown', source: 'api', actor, nextCheckAt: firstCheck(deps, clock.now()),
-        failure: { code: 'provider_unknown', message: result.notFound ? 'the create call may not have reached the provider' : 'the provider has the order, its checkout answer was lost' },
+    let r: TransitionResult | null;
+    if (final) {
+      r = await applyProviderOutcome(trx, deps, p.id, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
+    } else if (lost) {
+      r = await transitionPayment(trx, clock, p.id, {
+        to: 'failed', source: 'api', actor,
+        failure: result.notFound
+          ? { code: 'checkout_not_created', message: 'the create request never reached the provider (it has no such order)' }
+          : { code: 'checkout_lost', message: 'the provider holds the order, but its checkout answer was lost before anyone saw it' },
       });
-    await recordAnswer(trx, clock, request?.id, { outcome: final ? result.outcome : 'unknown', code: result.code, message: result.message, providerId: result.providerTxnId, source: 'query' });
+    } else {
+      r = await transitionPayment(trx, clock, p.id, {
+        to: 'unknown', source: 'api', actor, nextCheckAt: firstCheck(deps, clock.now()),
+        failure: { code: 'provider_unknown', message: result.message ?? 'the provider did not say' },
+      });
+    }
+    await recordAnswer(trx, clock, request?.id, {
+      outcome: final ? result.outcome : lost ? (result.notFound ? 'not_found' : 'pending') : 'unknown', code: result.code, message: result.message,
+      providerId: result.providerTxnId, source: 'query',
+    });
     const row = r?.payment ?? ((await trx('payments').where({ id: p.id }).first()) as PaymentRow);
     await completeIdempotency(trx, clock, idem, 201, paymentJson(row));
     return row;
