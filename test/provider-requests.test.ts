@@ -227,3 +227,53 @@ eachDb('provider requests: a checkout create sent twice is one order, and the re
   }
   t.ok(env.sim.orders.has('FGSANDBOXAPI0001') && env.app.simulators!.momo.orders.has('FGMOMO0001'), 'one order each');
 }, { engines: ['pglite'] });
+
+/**
+ * A refund whose process died after writing it and before sending it (request still `prepared`):
+ * a retry with the key sends it, once; if instead the janitor found it never made (15 min) and
+ * closed it, a later retry sends nothing.
+ */
+eachDb('provider requests: a refund never sent is sent once on resume, or closed by the janitor and then never sent', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const { fingerprint } = await import('../gateway/http/idempotency.js');
+  const calls = countCalls(env.sim, 'refund');
+  /** What createRefund's first transaction leaves when the process dies right after it. */
+  const unsent = async (key: string) => {
+    const payment = await paid(env, ten.keys, 'sandbox');
+    const now = env.clock.now();
+    const [r] = await db('refunds').insert({
+      tenant_id: ten.tenantId, payment_id: payment.id, reference: `RF${key.toUpperCase()}`, amount: REFUND, status: 'pending', reason: '',
+      created_at: now, updated_at: now, next_check_at: new Date(now.getTime() + REFUND_FIRST_CHECK_SECONDS * 1000),
+    }).returning('*');
+    await db('provider_requests').insert({
+      tenant_id: ten.tenantId, provider: 'sandbox', kind: 'refund', request_id: r.reference, payment_id: payment.id, refund_id: r.id, state: 'prepared', created_at: now, updated_at: now,
+    });
+    const path = `/v1/payments/${payment.id}/refunds`;
+    const body = { amount: REFUND };
+    await db('idempotency_keys').insert({
+      tenant_id: ten.tenantId, key, method: 'POST', path, fingerprint: fingerprint('POST', path, body), status: 'in_flight',
+      locked_until: new Date(now.getTime() + 60_000), recovery: JSON.stringify({ refund_id: r.id }), created_at: now,
+    });
+    return { payment, refund: r, retry: () => client(env.app, ten.keys.finance).post(path, body, { 'idempotency-key': key }) };
+  };
+
+  const a = await unsent('unsent-a');
+  env.clock.advance(61_000);
+  const resumed = await a.retry();
+  t.match(resumed.body, { id: a.refund.id, status: 'succeeded' }, 'a request never sent is sent on resume');
+  t.equal(calls(), 1);
+  t.same(env.sim.orders.get(a.payment.reference)!.refunds.map((r) => r.amount), [REFUND]);
+  t.match(await db('provider_requests').where({ refund_id: a.refund.id }).first(), { state: 'answered', outcome: 'succeeded' });
+
+  const b = await unsent('unsent-b');
+  env.clock.advance(REFUND_NOT_FOUND_GRACE_MS + 1000);
+  await runRefundChecks(env.app.deps);
+  t.equal((await db('refunds').where({ id: b.refund.id }).first()).status, 'failed', 'the janitor: never made, 15 min on');
+  t.match(await db('provider_requests').where({ refund_id: b.refund.id }).first(), { state: 'answered', outcome: 'not_sent' });
+  const late = await b.retry();
+  t.match(late.body, { id: b.refund.id, status: 'failed' }, 'a retry after that answers the refund as it stands');
+  t.equal(calls(), 1, 'and sends nothing');
+  t.same(env.sim.orders.get(b.payment.reference)!.refunds, [], "nothing in the provider's books");
+});
