@@ -81,12 +81,16 @@ eachDb('Idempotency-Key: a retry after a crash resumes from the recovery point',
   const bill = (await api.post('/v1/bills', billInput())).body;
   const body = { bill_id: bill.id, provider: 'sandbox_api' };
   // What the first transaction leaves behind when the process dies before asking the provider:
-  // a `created` payment, and the key in flight with that payment as its recovery point.
+  // a `created` payment, its create request still `prepared` (never sent), and the key in flight
+  // with that payment as its recovery point.
   const now = env.clock.now();
   const [p] = await db('payments').insert({
     tenant_id: ten.tenantId, bill_id: bill.id, reference: newReference(), provider: 'sandbox_api', amount: 58_000,
     status: 'created', expires_at: new Date(now.getTime() + 900_000), created_at: now, updated_at: now,
   }).returning('*');
+  await db('provider_requests').insert({
+    tenant_id: ten.tenantId, provider: 'sandbox_api', kind: 'checkout_create', request_id: p.reference, payment_id: p.id, state: 'prepared', created_at: now, updated_at: now,
+  });
   const { fingerprint } = await import('../gateway/http/idempotency.js');
   await db('idempotency_keys').insert({
     tenant_id: ten.tenantId, key: 'crash-1', method: 'POST', path: '/v1/payments', fingerprint: fingerprint('POST', '/v1/payments', body),

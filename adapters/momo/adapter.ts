@@ -13,6 +13,11 @@ import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, 
 
 const one = firstValue;
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'MoMo', name);
+/**
+ * MoMo's "duplicated requestId" (40) and "duplicated orderId" (41): MoMo has a request with our
+ * stable id already, so its outcome is asked for (query), never booked as a failure.
+ */
+const DUPLICATE = new Set([40, 41]);
 /** MoMo asks clients to wait at least 30 s. */
 const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) =>
   postJson(ctx, 'MoMo', `${cred(ctx, 'endpoint')}/v2/gateway/api/${path}`, body, Number(ctx.credentials.timeout_ms ?? 30_000));
@@ -65,6 +70,7 @@ export const momoAdapter: PaymentAdapter = {
       return { outcome: 'pending', checkout: { type: 'redirect', url: res.payUrl, deeplink: res.deeplink as string | undefined, qr_payload: res.qrCodeUrl as string | undefined } };
     }
     if (code === 99 || code === 10 || !Number.isInteger(code)) return { outcome: 'unknown', message: String(res.message ?? 'MoMo system error') };
+    if (DUPLICATE.has(code)) return { outcome: 'unknown', message: `MoMo already has this order (${code}): asked about, not failed` };
     return { outcome: 'failed', code: `momo_${code}`, message: String(res.message ?? 'refused by MoMo') };
   },
 
@@ -128,6 +134,7 @@ export const momoAdapter: PaymentAdapter = {
     if (code === 0) return { outcome: 'succeeded', providerRefundId: String(res.transId ?? ''), code: '0' };
     if (code === 7000 || code === 7002) return { outcome: 'pending', code: String(code) };
     if (code === 99 || !Number.isInteger(code)) return { outcome: 'unknown', code: String(res.resultCode), message: String(res.message ?? '') };
+    if (DUPLICATE.has(code)) return { outcome: 'unknown', code: String(code), message: 'MoMo already has this refund request: asked about, not failed' };
     return { outcome: 'failed', code: String(code), message: String(res.message ?? 'refund refused') };
   },
 

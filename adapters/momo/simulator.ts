@@ -26,6 +26,8 @@ export class MomoSimulator {
   /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
   readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, MomoOrder>();
+  /** Refund requestIds seen (MoMo answers a repeat 40, Duplicated requestId). */
+  private readonly requestIds = new Set<string>();
   private seq = 4_088_000_000;
   constructor(readonly opts: { partner: MomoPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
@@ -88,9 +90,20 @@ export class MomoSimulator {
     return { ...this.result(o), requestId: b.requestId, refundTrans: o.refunds.map((r) => ({ ...r, description: '' })), signature: undefined };
   }
 
+  /**
+   * A refund. MoMo is not idempotent on a repeated requestId (only final answers of some APIs are,
+   * and a refund's is not replayed): a repeat is 40 "Duplicated requestId", a refund orderId used
+   * before 41 "Duplicated orderId"; neither refunds anything.
+   */
   refund(b: Record<string, unknown>): Record<string, unknown> {
     const p = this.opts.partner;
     if (!momoVerify(p.secretKey, { ...b, accessKey: p.accessKey }, REFUND_KEYS)) return { resultCode: 11, message: 'Access denied: signature' };
+    const echo = { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, responseTime: this.now() };
+    if (this.requestIds.has(String(b.requestId))) return { ...echo, resultCode: 40, message: 'Duplicated requestId.' };
+    this.requestIds.add(String(b.requestId));
+    if ([...this.orders.values()].some((x) => x.orderId === b.orderId || x.refunds.some((r) => r.orderId === b.orderId))) {
+      return { ...echo, resultCode: 41, message: 'Duplicated orderId.' };
+    }
     const o = [...this.orders.values()].find((x) => String(x.transId) === String(b.transId) && x.transId !== 0);
     const amount = Number(b.amount);
     if (!o || o.resultCode !== 0) return { resultCode: 1080, message: 'Refund failed: original transaction not found or not successful' };

@@ -55,6 +55,8 @@ export const paygovAdapter: PaymentAdapter = {
       return { outcome: 'pending', checkout: { type: 'redirect', url: res.paymentUrl }, providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined };
     }
     if (res.code === CODES.system || typeof res.code !== 'string') return { outcome: 'unknown', message: String(res.message ?? 'PayGov system error') };
+    // 03, duplicate orderId (A6): the hub has this order already; ask (query), never book it failed.
+    if (res.code === CODES.duplicate) return { outcome: 'unknown', message: 'PayGov already has this order (03)' };
     return { outcome: 'failed', code: `paygov_${res.code}`, message: String(res.message ?? 'refused by PayGov') };
   },
 

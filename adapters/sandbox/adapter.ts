@@ -167,7 +167,8 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
     const code = String(res.code);
     if (code === CODES.success) return { outcome: 'succeeded', providerRefundId: String(res.refund_id), code };
     if (code === CODES.pending) return { outcome: 'pending', providerRefundId: String(res.refund_id), code };
-    if (code === CODES.systemError) return { outcome: 'unknown', code, message: String(res.message ?? '') };
+    // A duplicate means the sandbox has a refund with this reference: ask, never book it failed.
+    if (code === CODES.systemError || code === CODES.duplicate) return { outcome: 'unknown', code, message: String(res.message ?? '') };
     return { outcome: 'failed', code, message: String(res.message ?? 'refund refused') };
   },
 
@@ -224,7 +225,8 @@ export const sandboxApiAdapter: PaymentAdapter = {
     if (res.code === CODES.success && typeof res.pay_url === 'string') {
       return { outcome: 'pending', checkout: { type: 'redirect', url: res.pay_url }, providerTxnId: String(res.txn_id ?? '') || undefined };
     }
-    if (res.code === CODES.systemError || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
+    // A duplicate means the sandbox has an order with this reference: ask, never book it failed.
+    if (res.code === CODES.systemError || res.code === CODES.duplicate || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
     return { outcome: 'failed', code: `sandbox_${String(res.code)}`, message: String(res.message ?? 'refused') };
   },
 };

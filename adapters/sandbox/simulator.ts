@@ -6,7 +6,8 @@
  * Fault knobs (per order, or queued for the next orders created): create fails / times out /
  * answers unknown; the callback is lost, duplicated, delayed until flushed, or followed by a stale
  * out-of-order one; the callback reports a wrong amount; query times out, is slow or answers
- * garbage; refund fails, times out or stays pending.
+ * garbage; refund fails, times out or stays pending. Create and refund are not idempotent on our
+ * references (a repeat is answered duplicate, 06), as MoMo's are not.
  */
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
@@ -75,12 +76,9 @@ export class SandboxSimulator {
     const amount = Number(f.amount);
     if (!reference || !f.notify_url || !f.return_url) return { status: 400, body: { code: CODES.badRequest, message: 'missing field' } };
     if (!Number.isSafeInteger(amount) || amount < 1) return { status: 400, body: { code: CODES.amountInvalid, message: 'amount must be a positive integer' } };
-    const existing = this.orders.get(reference);
-    if (existing) {
-      // Re-creating the same order (a retried create) returns the same checkout, like MoMo's duplicate check.
-      if (existing.amount !== amount) return { status: 200, body: this.signed({ code: CODES.duplicate, message: 'reference used with another amount' }) };
-      return { status: 200, body: this.signed({ code: CODES.success, pay_url: this.payUrl(reference), txn_id: existing.txnId }) };
-    }
+    // Not idempotent, like MoMo's create (41, duplicated orderId): a reference is created once; a
+    // repeated create is refused as a duplicate and must be asked about (query), not re-sent.
+    if (this.orders.has(reference)) return { status: 200, body: this.signed({ code: CODES.duplicate, message: 'an order with this reference exists' }) };
     const scenario = this.nextScenarios.shift() ?? {};
     if (scenario.create === 'fail') return { status: 200, body: this.signed({ code: CODES.failed, message: 'merchant is not allowed to create orders' }) };
     const order: SimOrder = {
@@ -113,6 +111,9 @@ export class SandboxSimulator {
     if (!f) return { ok: false, code: CODES.badRequest, message: 'bad request' };
     if (!verify(f, this.opts.secret)) return { ok: false, code: CODES.badSignature, message: 'invalid signature' };
     if (Number(f.expires_at) && Number(f.expires_at) < nowSec(this.opts.clock)) return { ok: false, code: CODES.failed, message: 'the checkout has expired' };
+    // The browser may come back to the same signed checkout: the order is created on its first visit only.
+    const known = this.orders.get(String(f.reference));
+    if (known) return known.amount === Number(f.amount) ? { ok: true, order: known } : { ok: false, code: CODES.duplicate, message: 'reference used with another amount' };
     const res = this.createOrder(f);
     const order = this.orders.get(String(f.reference));
     if (res.body.code !== CODES.success || !order) return { ok: false, code: String(res.body.code), message: String(res.body.message ?? 'refused') };
@@ -261,8 +262,9 @@ export class SandboxSimulator {
     const knob = order.scenario.refund ?? 'normal';
     const refundReference = String(f.refund_reference ?? '');
     const amount = Number(f.amount);
-    const prior = order.refunds.find((r) => r.refundReference === refundReference);
-    if (prior) return { status: 200, body: this.signed({ code: prior.status === 'SUCCESS' ? CODES.success : CODES.pending, refund_id: prior.refundId }) };
+    // Not idempotent, like MoMo (40, duplicated requestId): a repeated refund reference refunds
+    // nothing and says duplicate; its outcome is learnt from the refund query.
+    if (order.refunds.some((r) => r.refundReference === refundReference)) return { status: 200, body: this.signed({ code: CODES.duplicate, message: 'a refund with this reference exists' }) };
     if (knob === 'timeout') await sleep(order.scenario.delayMs ?? 30_000);
     if (knob === 'fail') return { status: 200, body: this.signed({ code: CODES.failed, message: 'refund refused by provider' }) };
     if (order.status !== 'SUCCESS') return { status: 200, body: this.signed({ code: CODES.failed, message: 'order is not paid' }) };

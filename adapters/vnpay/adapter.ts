@@ -55,9 +55,13 @@ async function api(ctx: AdapterContext, body: Record<string, string>, responseFi
   return out;
 }
 
-function requestBase(ctx: AdapterContext, command: string) {
+/**
+ * A query's vnp_RequestId is fresh (asking is harmless); a refund's is our stable refund reference, so
+ * a repeat of it is VNPay's duplicate (94), never a second refund.
+ */
+function requestBase(ctx: AdapterContext, command: string, requestId = crypto.randomBytes(8).toString('hex')) {
   return {
-    vnp_RequestId: crypto.randomBytes(8).toString('hex'), vnp_Version: VERSION, vnp_Command: command, vnp_TmnCode: cred(ctx, 'tmn_code'),
+    vnp_RequestId: requestId, vnp_Version: VERSION, vnp_Command: command, vnp_TmnCode: cred(ctx, 'tmn_code'),
     vnp_CreateDate: vnpDate(ctx.clock.now()), vnp_IpAddr: ctx.credentials.server_ip ?? '127.0.0.1',
   };
 }
@@ -134,7 +138,7 @@ export const vnpayAdapter: PaymentAdapter = {
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const body: Record<string, string> = {
-      ...requestBase(ctx, 'refund'), vnp_TransactionType: req.amount === req.paymentAmount ? '02' : '03', vnp_TxnRef: req.paymentReference,
+      ...requestBase(ctx, 'refund', req.refundReference), vnp_TransactionType: req.amount === req.paymentAmount ? '02' : '03', vnp_TxnRef: req.paymentReference,
       vnp_Amount: toVnpAmount(req.amount), vnp_TransactionNo: req.providerTxnId ?? '0', vnp_TransactionDate: vnpDate(req.paidAt ?? ctx.clock.now()),
       vnp_CreateBy: 'feegate', vnp_OrderInfo: orderInfo(`Hoan tien ${req.refundReference} ${req.reason}`),
     };

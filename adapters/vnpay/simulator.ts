@@ -3,7 +3,8 @@
  * redirect as VNPay does (bad terminal 02, bad format 03, expired 11, bad checksum 97), lets a
  * person or a test pay, cancel (24) or fail (51), sends the signed IPN by GET to the terminal's
  * configured IPN URL and redirects the browser to vnp_ReturnUrl; querydr and refund answer from
- * its own books. Knobs: IPN lost or duplicated, wrong amount in the IPN.
+ * its own books (a repeated refund vnp_RequestId is 94, duplicate request, and refunds nothing).
+ * Knobs: IPN lost or duplicated, wrong amount in the IPN.
  */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
@@ -37,6 +38,8 @@ export interface VnpayOrder {
   refunded: number;
   /** The type of the latest refund (02 full, 03 partial): querydr reports the latest one only. */
   lastRefundType?: '02' | '03';
+  /** The refunds made, one per vnp_RequestId (VNPay's books). */
+  refunds?: { requestId: string; amount: number; type: '02' | '03' }[];
   knobs: FaultKnobs;
   ipnAnswers: string[];
 }
@@ -45,6 +48,8 @@ export class VnpaySimulator {
   /** Callbacks as the fault knobs say (held ones go out on callbacks.flush()). */
   readonly callbacks = new CallbackSender();
   readonly orders = new Map<string, VnpayOrder>();
+  /** Every refund vnp_RequestId seen: a repeat is answered 94 (duplicate request), never refunded again. */
+  private readonly refundRequestIds = new Set<string>();
   private seq = 14_000_000;
   constructor(readonly opts: { terminal: VnpayTerminal; http: HttpClient; clock: Clock }) {}
 
@@ -63,7 +68,7 @@ export class VnpaySimulator {
     if (!order) {
       order = {
         txnRef: q.vnp_TxnRef, amount, orderInfo: q.vnp_OrderInfo ?? '', returnUrl: q.vnp_ReturnUrl, createDate: q.vnp_CreateDate!, expireAt,
-        status: 'PENDING', responseCode: '', transactionNo: '0', refunded: 0, knobs: {}, ipnAnswers: [],
+        status: 'PENDING', responseCode: '', transactionNo: '0', refunded: 0, refunds: [], knobs: {}, ipnAnswers: [],
       };
       this.orders.set(order.txnRef, order);
     }
@@ -135,12 +140,16 @@ export class VnpaySimulator {
     }
     if (b.vnp_Command === 'refund') {
       const amount = fromVnpAmount(b.vnp_Amount ?? '');
+      const requestId = String(b.vnp_RequestId ?? '');
+      if (this.refundRequestIds.has(requestId)) return { ...base, vnp_ResponseCode: '94', vnp_Message: 'Duplicate request' };
+      this.refundRequestIds.add(requestId);
       if (o.status !== 'SUCCESS') return sign({ ...common, vnp_ResponseCode: '95', vnp_Message: 'Transaction not successful', vnp_Amount: b.vnp_Amount ?? '', vnp_TransactionType: b.vnp_TransactionType ?? '', vnp_TransactionStatus: '02' }, REFUND_RESPONSE_FIELDS);
       if (amount === undefined || amount < 1 || o.refunded + amount > o.amount || (b.vnp_TransactionType === '02' && amount !== o.amount)) {
         return { ...base, vnp_ResponseCode: '03', vnp_Message: 'Invalid amount' };
       }
       o.refunded += amount;
       o.lastRefundType = b.vnp_TransactionType === '02' ? '02' : '03';
+      (o.refunds ??= []).push({ requestId, amount, type: o.lastRefundType });
       return sign({ ...common, vnp_ResponseCode: '00', vnp_Message: 'Refund success', vnp_Amount: b.vnp_Amount!, vnp_TransactionType: b.vnp_TransactionType!, vnp_TransactionStatus: '05' }, REFUND_RESPONSE_FIELDS);
     }
     return { ...base, vnp_ResponseCode: '03', vnp_Message: 'Invalid command' };

@@ -57,6 +57,8 @@ export const zalopayAdapter: PaymentAdapter = {
       // Until ZaloPay's own transaction id arrives, the order is known by its app_trans_id.
       return { outcome: 'pending', checkout: { type: 'redirect', url: res.order_url, qr_payload: res.qr_code as string | undefined }, providerTxnId: body.app_trans_id as string };
     }
+    // -68, duplicate app_trans_id: ZaloPay has this order already; ask (query), never book it failed.
+    if (Number(res.return_code) === 2 && Number(res.sub_return_code) === -68) return { outcome: 'unknown', message: 'ZaloPay already has this order (-68)' };
     if (Number(res.return_code) === 2) return { outcome: 'failed', code: `zalopay_${String(res.sub_return_code ?? 2)}`, message: String(res.return_message ?? 'refused') };
     return { outcome: 'unknown', message: String(res.return_message ?? 'ZaloPay did not say') };
   },

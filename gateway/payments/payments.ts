@@ -1,7 +1,8 @@
 /**
  * Creating and reading payments. A payment is created for a bill and a provider: our reference
- * is allocated and stored first (so a status query can always find the order later), then the
- * provider is asked for a checkout outside any transaction, then the outcome is applied through
+ * is allocated and stored first (so a status query can always find the order later), with the
+ * create request (provider-requests.ts), then the provider is asked for a checkout outside any
+ * transaction, once, then the outcome is applied through
  * the transition function. A timeout there leaves the payment `unknown`, never failed.
  */
 import crypto from 'node:crypto';
@@ -17,7 +18,8 @@ import { vnd } from '../money.js';
 import { claimIdempotency, completeIdempotency, idempotencyCompletion, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
 import { dateOnly, notPayableReason, type BillRow } from '../bills/bills.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
-import type { AdapterContext, CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter } from '../../adapters/contract.js';
+import type { AdapterContext, CheckoutRequest, CheckoutResult, Outcome, PaymentAdapter, StatusResult } from '../../adapters/contract.js';
+import { checkoutRequestId, checkoutRequestOf, markSent, prepareRequest, recordAnswer, type ProviderRequestRow } from './provider-requests.js';
 import { paymentJson, type PaymentJson, type PaymentRow, type PaymentStatus } from './model.js';
 import { transitionPayment, type TransitionChange, type TransitionResult, type TransitionSource } from './transition.js';
 
@@ -267,22 +269,23 @@ async function localPayment(
 }
 
 /**
- * A checkout the provider creates: store the payment first (our reference exists before the
- * provider hears of it), call the provider outside any transaction, apply its answer through the
- * transition function. A crash in between is resumed by a retry with the same Idempotency-Key,
- * or settled by the janitor's status query.
+ * A checkout the provider creates: store the payment and its create request first (our reference
+ * exists before the provider hears of it), commit the request `sent`, call the provider outside any
+ * transaction, apply its answer through the transition function. A crash in between is resumed by
+ * a retry with the same Idempotency-Key: a request that may have reached the provider is asked
+ * about (status query), never sent again; the janitor's status query settles it otherwise.
  */
 async function createWithRemoteCheckout(
   deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
 ): Promise<PaymentJson> {
   const { db, clock, config } = deps;
-  const { payment, description } = await db.transaction(async (trx) => {
+  const { payment, description, request } = await db.transaction(async (trx) => {
     const recovery = await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
     const recoverId = recovery?.payment_id as string | undefined;
     if (recoverId) {
       const p = (await trx('payments').where({ id: recoverId, tenant_id: who.tenantId }).first()) as PaymentRow;
       const bill = (await trx('bills').where({ id: p.bill_id }).first()) as BillRow;
-      return { payment: p, description: bill.description || bill.external_ref };
+      return { payment: p, description: bill.description || bill.external_ref, request: await checkoutRequestOf(trx, p.id) };
     }
     const { bill, amount, expiresAt, description } = await payableBill(trx, deps, who, input, true);
     const now = clock.now();
@@ -298,26 +301,81 @@ async function createWithRemoteCheckout(
     } catch (err) {
       inFlightViolation(err);
     }
+    const request = await prepareRequest(trx, clock, {
+      tenantId: who.tenantId, provider: adapter.id, kind: 'checkout_create', requestId: checkoutRequestId(p.reference), paymentId: p.id,
+    });
     await appendAudit(trx, clock, {
       tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: p.id,
       data: { bill_id: bill.id, provider: adapter.id, amount, reference: p.reference, status: 'created' },
     });
     await setRecoveryPoint(trx, idem, { payment_id: p.id });
-    return { payment: p, description };
+    return { payment: p, description, request };
   });
 
   let current = payment;
-  if (payment.status === 'created') {
+  // Ours to send, once: the request is committed `sent` before the provider hears of it.
+  const mine = payment.status === 'created' && request?.state === 'prepared' && (await markSent(db, clock, request.id));
+  if (mine) {
     const result = await askForCheckout(deps, adapter, payment, description, clientIp);
     current = await db.transaction(async (trx) => {
       const r = await applyCheckoutResult(trx, deps, payment.id, result, actorOf(who));
+      await recordAnswer(trx, clock, request.id, {
+        outcome: result.outcome, code: 'code' in result ? result.code : undefined, message: 'message' in result ? result.message : undefined,
+        providerId: result.outcome === 'pending' ? result.providerTxnId : undefined, source: 'call',
+      });
       await completeIdempotency(trx, clock, idem, 201, paymentJson(r.payment));
       return r.payment;
     });
+  } else if (payment.status === 'created') {
+    current = await resumeSentCheckout(deps, payment, request, actorOf(who), idem);
   } else {
     await completeIdempotency(db, clock, idem, 201, paymentJson(current));
   }
   return paymentJson(current);
+}
+
+/**
+ * A remote checkout resumed after a crash whose create may have reached the provider: the provider
+ * is asked (status query), never asked to create again, and its word is booked:
+ * - a final word (paid, failed, cancelled) is applied;
+ * - an order it holds unpaid, or one it does not know: the checkout answer (the pay URL) died with
+ *   the process before anyone saw it, so nobody can pay it through us: the payment fails
+ *   (`checkout_lost` / `checkout_not_created`) and the bill can take a new one. Should the order be
+ *   paid anyway, its callback is still believed (a late success, credited);
+ * - no answer: `unknown`, for the janitor's status checks.
+ */
+async function resumeSentCheckout(deps: Deps, p: PaymentRow, request: ProviderRequestRow | undefined, actor: string, idem?: IdemContext): Promise<PaymentRow> {
+  const { db, clock } = deps;
+  const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
+    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
+  const amountOk = result.amount === undefined || result.amount === vnd(p.amount);
+  const final = (result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled') && amountOk;
+  const lost = !final && amountOk && (result.notFound || result.outcome === 'pending');
+  return db.transaction(async (trx) => {
+    let r: TransitionResult | null;
+    if (final) {
+      r = await applyProviderOutcome(trx, deps, p.id, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
+    } else if (lost) {
+      r = await transitionPayment(trx, clock, p.id, {
+        to: 'failed', source: 'api', actor,
+        failure: result.notFound
+          ? { code: 'checkout_not_created', message: 'the create request never reached the provider (it has no such order)' }
+          : { code: 'checkout_lost', message: 'the provider holds the order, but its checkout answer was lost before anyone saw it' },
+      });
+    } else {
+      r = await transitionPayment(trx, clock, p.id, {
+        to: 'unknown', source: 'api', actor, nextCheckAt: firstCheck(deps, clock.now()),
+        failure: { code: 'provider_unknown', message: result.message ?? 'the provider did not say' },
+      });
+    }
+    await recordAnswer(trx, clock, request?.id, {
+      outcome: final ? result.outcome : lost ? (result.notFound ? 'not_found' : 'pending') : 'unknown', code: result.code, message: result.message,
+      providerId: result.providerTxnId, source: 'query',
+    });
+    const row = r?.payment ?? ((await trx('payments').where({ id: p.id }).first()) as PaymentRow);
+    await completeIdempotency(trx, clock, idem, 201, paymentJson(row));
+    return row;
+  });
 }
 
 function checkoutRequest(

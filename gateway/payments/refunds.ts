@@ -1,8 +1,10 @@
 /**
  * Refunds, full and partial. The amount is reserved under the payment's row lock (pending,
  * unknown and succeeded refunds all count), so concurrent refunds can never exceed what was
- * collected; the provider is called outside the transaction; the outcome is applied under the
- * lock again. A refund whose answer was lost stays `unknown` until the provider is asked.
+ * collected; the provider is called outside the transaction, once, as a stored request
+ * (provider-requests.ts) committed `sent` first; the outcome is applied under the lock again. A
+ * refund whose answer was lost stays `unknown` until the provider is asked; one resumed by a retry
+ * after a crash is asked about, never sent again.
  */
 import crypto from 'node:crypto';
 import type { Trx } from '../db/knex.js';
@@ -15,7 +17,8 @@ import { vnd } from '../money.js';
 import { accounts, postEntry } from '../ledger/ledger.js';
 import { claimIdempotency, completeIdempotency, setRecoveryPoint, type IdemContext } from '../http/idempotency.js';
 import type { ApiKeyPrincipal } from '../tenants/api-keys.js';
-import type { RefundResult } from '../../adapters/contract.js';
+import type { RefundResult, RefundStatus } from '../../adapters/contract.js';
+import { markSent, prepareRequest, recordAnswer, refundRequestId, requestOfRefund, type ProviderRequestRow } from './provider-requests.js';
 import { refundJson, type PaymentRow, type RefundRow } from './model.js';
 import { lockPayment, transitionPayment } from './transition.js';
 import { adapterFor, askProvider } from './payments.js';
@@ -41,12 +44,12 @@ async function reserved(trx: Trx, paymentId: string): Promise<number> {
 export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: string, input: RefundInput, idem?: IdemContext) {
   const { db, clock, config } = deps;
   const actor = `api_key:${who.keyId}`;
-  const { refund, payment } = await db.transaction(async (trx) => {
+  const { refund, payment, request } = await db.transaction(async (trx) => {
     const recovery = await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
     const recoverId = recovery?.refund_id as string | undefined;
     if (recoverId) {
       const r = (await trx('refunds').where({ id: recoverId }).first()) as RefundRow;
-      return { refund: r, payment: (await trx('payments').where({ id: r.payment_id }).first()) as PaymentRow };
+      return { refund: r, payment: (await trx('payments').where({ id: r.payment_id }).first()) as PaymentRow, request: await requestOfRefund(trx, r.id) };
     }
     const p = (await trx('payments').where({ id: paymentId, tenant_id: who.tenantId }).forUpdate().first()) as PaymentRow | undefined;
     if (!p) fail('FEEGATE_ERR_PAYMENT_NOT_FOUND');
@@ -72,18 +75,23 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
         next_check_at: new Date(now.getTime() + REFUND_FIRST_CHECK_SECONDS * 1000),
       })
       .returning('*')) as [RefundRow];
+    const request = await prepareRequest(trx, clock, {
+      tenantId: p.tenant_id, provider: p.provider, kind: 'refund', requestId: refundRequestId(r.reference), paymentId: p.id, refundId: r.id,
+    });
     await appendAudit(trx, clock, {
       tenantId: p.tenant_id, actor, action: 'refund.created', entityType: 'refund', entityId: r.id,
       data: { payment_id: p.id, amount, reason: input.reason ?? '' },
     });
     await setRecoveryPoint(trx, idem, { refund_id: r.id });
-    return { refund: r, payment: p };
+    return { refund: r, payment: p, request };
   });
 
   let current = refund;
-  if (refund.status === 'pending') {
-    const adapter = adapterFor(deps, payment.provider);
-    const result: RefundResult = await askProvider(deps, adapter.id, payment.tenant_id, 'refund', (a, ctx) => a.refund(ctx, {
+  if (refund.status === 'pending' && request?.state === 'prepared') adapterFor(deps, payment.provider); // enabled here, or refused before anything is sent
+  // Ours to send, once: the request is committed `sent` before the provider hears of it.
+  const mine = refund.status === 'pending' && request?.state === 'prepared' && (await markSent(db, clock, request.id));
+  if (mine) {
+    const result: RefundResult = await askProvider(deps, payment.provider, payment.tenant_id, 'refund', (a, ctx) => a.refund(ctx, {
       refundReference: refund.reference,
       paymentReference: payment.reference,
       providerTxnId: payment.provider_txn_id,
@@ -95,13 +103,55 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
     }));
     current = await db.transaction(async (trx) => {
       const r = await applyRefundResult(trx, deps, refund.id, result, actor);
+      await recordAnswer(trx, clock, request!.id, { ...summary(result), source: 'call' });
       await completeIdempotency(trx, clock, idem, 201, refundJson(r));
       return r;
     });
+  } else if (refund.status === 'pending') {
+    // Resumed after a crash: the request may have reached the provider (or predates stored
+    // requests, or was closed as never sent), so it is asked about and booked from the answer,
+    // never sent again.
+    current = await settleFromQuery(deps, refund, payment, request, actor, idem);
   } else {
     await completeIdempotency(db, clock, idem, 201, refundJson(current));
   }
   return refundJson(current);
+}
+
+const summary = (r: RefundResult) => ({ outcome: r.outcome, code: r.code, message: r.message, providerId: r.providerRefundId });
+
+/** What the provider knows of a refund (outside any transaction): its refund query. */
+export async function queryRefundAt(
+  deps: Deps, r: RefundRow, p: Pick<PaymentRow, 'provider' | 'reference' | 'created_at'>, otherRefunds: number,
+): Promise<RefundStatus> {
+  return askProvider(deps, p.provider, r.tenant_id, 'query_refund', (adapter, ctx) => adapter.queryRefund(ctx, {
+    refundReference: r.reference, paymentReference: p.reference, amount: vnd(r.amount), paymentCreatedAt: p.created_at,
+    requestedAt: r.created_at, otherRefunds,
+  }));
+}
+
+/**
+ * A resumed refund whose request may have reached the provider: its final word is booked (and
+ * the request answered); anything else leaves it pending for the janitor's checks. The
+ * Idempotency-Key is completed with the refund as it then stands.
+ */
+async function settleFromQuery(
+  deps: Deps, refund: RefundRow, payment: PaymentRow, request: ProviderRequestRow | undefined, actor: string, idem?: IdemContext,
+): Promise<RefundRow> {
+  const { db, clock } = deps;
+  const [{ n }] = (await db('refunds').where({ payment_id: payment.id }).whereNot({ id: refund.id }).whereNot({ status: 'failed' }).count({ n: '*' })) as [{ n: string | number }];
+  const status = await queryRefundAt(deps, refund, payment, Number(n));
+  return db.transaction(async (trx) => {
+    let r = refund;
+    if (status.outcome === 'succeeded' || status.outcome === 'failed') {
+      r = await applyRefundResult(trx, deps, refund.id, status, actor);
+      await recordAnswer(trx, clock, request?.id, { ...summary(status), source: 'query' });
+    } else {
+      r = ((await trx('refunds').where({ id: refund.id }).first()) as RefundRow | undefined) ?? refund;
+    }
+    await completeIdempotency(trx, clock, idem, 201, refundJson(r));
+    return r;
+  });
 }
 
 /** Applies a provider's refund answer: journal, payment state and audit in one transaction. */
