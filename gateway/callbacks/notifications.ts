@@ -15,6 +15,7 @@ import { Batcher } from '../db/batcher.js';
 import type { PaymentRow } from '../payments/model.js';
 import { providerChange } from '../payments/payments.js';
 import { transitionPayments } from '../payments/transition.js';
+import { isOurReference, storable } from './references.js';
 
 export interface NotificationResult {
   answer: CallbackAnswer;
@@ -29,7 +30,8 @@ export interface NotificationResult {
  * transition function (set-based). Under load a batch costs five statements whatever its size
  * (lookup, BEGIN, dedupe + lock, transition, COMMIT);
  * alone, a callback goes at once. If a batch fails as a whole (a deadlock, an error in one
- * transition), nothing of it was committed and each callback is applied on its own instead.
+ * transition), nothing of it was committed and each callback is applied on its own instead
+ * (the Batcher does that, for the lookup too), so one bad message never fails the others.
  */
 interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow; log: FastifyBaseLogger }
 
@@ -46,7 +48,14 @@ function batchersFor(deps: Deps) {
         const byKey = new Map(rows.map((r) => [`${r.provider}\u0000${r.reference}`, r]));
         return items.map((i) => byKey.get(`${i.provider}\u0000${i.reference}`));
       }),
-      apply: new Batcher((items) => applyBatch(deps, items)),
+      apply: new Batcher((items) => applyBatch(deps, items), {
+        onBatchFailed: (err, items) => {
+          for (const { adapter, payment, log } of items) {
+            log.info({ provider: adapter.id, payment_id: payment.id, err: (err as Error).message }, 'callback batch failed; applying this callback alone');
+            deps.metrics.callbackBatchFallbacks.inc({ provider: adapter.id });
+          }
+        },
+      }),
     };
     batchers.set(deps, b);
   }
@@ -106,12 +115,18 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
 
 /**
  * The payment an (unverified) provider message names, and the adapter context whose credentials
- * verify it. Nothing here is believed until the adapter has verified the message.
+ * verify it. Nothing here is believed until the adapter has verified the message. A reference not
+ * in our format names no payment and is never put into a statement (a NUL in it would fail the
+ * shared lookup of every callback batched with it).
  */
 export async function paymentNamedBy(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp) {
-  const reference = adapter.peekReference(msg);
+  const peeked = adapter.peekReference(msg);
+  const reference = isOurReference(peeked) ? peeked : null;
   const payment = reference ? await batchersFor(deps).lookup.submit({ reference, provider: adapter.id }) : undefined;
-  return { reference, payment, ctx: await deps.providers.context(adapter.id, payment?.tenant_id ?? null) };
+  const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+  /** Whether there are credentials to verify with (none for an unknown order in production mode). */
+  const canVerify = Object.keys(ctx.credentials).length > 0;
+  return { reference, payment, ctx, canVerify };
 }
 
 export async function handleNotification(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp, log: FastifyBaseLogger): Promise<NotificationResult> {
@@ -119,13 +134,22 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     deps.metrics.callbacks.inc({ provider: adapter.id, result: kind });
     return { answer: adapter.answer(kind), kind, paymentId };
   };
-  const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
+  const { reference, payment, ctx, canVerify } = await paymentNamedBy(deps, adapter, msg);
+  if (!payment && !canVerify) {
+    // Nothing to verify with and nothing to change: the provider's own "order not found".
+    log.warn({ provider: adapter.id, reference }, 'callback for an unknown order');
+    return done('unknown_order');
+  }
   const verified = adapter.verifyNotification(ctx, msg);
   if (!verified.ok) {
     log.warn({ provider: adapter.id, reason: verified.reason, detail: verified.message, reference }, 'callback refused');
     return done(verified.reason === 'signature' ? 'bad_signature' : 'malformed');
   }
   const n = verified.notification;
+  if (!storable(n)) {
+    log.warn({ provider: adapter.id, reference }, 'callback refused: a field holds a NUL or a lone surrogate, which cannot be stored');
+    return done('malformed');
+  }
   if (!payment || n.reference !== payment.reference) {
     log.warn({ provider: adapter.id, reference: n.reference }, 'callback for an unknown order');
     return done('unknown_order');
@@ -138,14 +162,7 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     return done('amount_mismatch', payment.id);
   }
   const item = { adapter, n, payment, log };
-  let kind: AnswerKind;
-  try {
-    kind = await batchersFor(deps).apply.submit(item);
-  } catch (err) {
-    // Nothing of the failed batch was committed: apply this callback in a batch of its own.
-    log.info({ provider: adapter.id, payment_id: payment.id, err: (err as Error).message }, 'callback batch failed; applying this callback alone');
-    deps.metrics.callbackBatchFallbacks.inc({ provider: adapter.id });
-    [kind] = (await applyBatch(deps, [item])) as [AnswerKind];
-  }
+  // A failed batch committed nothing; the Batcher then applies each of its callbacks alone.
+  const kind = await batchersFor(deps).apply.submit(item);
   return done(kind, payment.id);
 }
