@@ -3,7 +3,7 @@
  *   1. verify (signature, shape, freshness): a message that fails changes nothing and is logged;
  *   2. find the order;
  *   3. integrity: amount and currency must equal ours, or nothing is credited;
- *   4. dedupe on (provider, provider transaction id, event type) and transition, in one transaction.
+ *   4. dedupe on (provider, provider transaction id, event type, payment) and transition, in one transaction.
  * The answer is in the provider's own format, chosen by the adapter.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -73,19 +73,30 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
       `WITH input AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(provider text, provider_txn_id text, event_type text, payment_id uuid,
                                                                      outcome text, amount bigint, payload jsonb, received_at timestamptz)),
             ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
-                   SELECT DISTINCT ON (provider, provider_txn_id, event_type) provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at
-                     FROM input ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING provider, provider_txn_id, event_type),
+                   SELECT DISTINCT ON (provider, provider_txn_id, event_type, payment_id) provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at
+                     FROM input ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING provider, provider_txn_id, event_type, payment_id),
+            -- The same provider transaction id already recorded for another payment: applied all
+            -- the same (the signature names our order), but worth a log line.
+            clash AS (SELECT DISTINCT i.payment_id, e.payment_id AS other FROM input i JOIN provider_events e
+                        ON e.provider = i.provider AND e.provider_txn_id = i.provider_txn_id AND e.event_type = i.event_type AND e.payment_id <> i.payment_id),
             locked AS (SELECT p.* FROM payments p WHERE p.id IN (SELECT payment_id FROM input) ORDER BY p.id FOR UPDATE)
-       SELECT locked.*, (SELECT coalesce(jsonb_agg(jsonb_build_array(provider, provider_txn_id, event_type)), '[]'::jsonb) FROM ev) AS fresh FROM locked`,
-      [JSON.stringify(input)])) as { rows: (PaymentRow & { fresh: [string, string, string][] })[] };
+       SELECT locked.*, (SELECT coalesce(jsonb_agg(jsonb_build_array(provider, provider_txn_id, event_type, payment_id)), '[]'::jsonb) FROM ev) AS fresh,
+              (SELECT coalesce(jsonb_agg(jsonb_build_array(payment_id, other)), '[]'::jsonb) FROM clash) AS clashes FROM locked`,
+      [JSON.stringify(input)])) as { rows: (PaymentRow & { fresh: [string, string, string, string][]; clashes: [string, string][] })[] };
     const fresh = new Set((rows[0]?.fresh ?? []).map((k) => k.join('\u0000')));
-    const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, ...r }) => [r.id, r as PaymentRow]));
+    const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, clashes: _c, ...r }) => [r.id, r as PaymentRow]));
+    for (const [paymentId, other] of rows[0]?.clashes ?? []) {
+      const it = items.find((x) => x.payment.id === paymentId)!;
+      if (!fresh.has([it.adapter.id, it.n.providerTxnId, it.n.eventType, paymentId].join('\u0000'))) continue; // a duplicate: logged the first time
+      it.log.warn({ provider: it.adapter.id, provider_txn_id: it.n.providerTxnId, payment_id: paymentId, other_payment_id: other },
+        'provider transaction id already seen for another payment: deduplicated per payment, applied to this one');
+    }
     const out: AnswerKind[] = items.map(() => 'already_confirmed');
     // Fresh messages that move a payment. A message is fresh once: the first of identical messages
     // in the batch takes it. A payment named by two different messages moves in two rounds, in
     // order, and so do two payments of one bill (so the second sees what the first paid).
     let waiting = items.flatMap(({ adapter, n }, i) => {
-      if (!fresh.delete([adapter.id, n.providerTxnId, n.eventType].join('\u0000'))) return [];
+      if (!fresh.delete([adapter.id, n.providerTxnId, n.eventType, items[i]!.payment.id].join('\u0000'))) return [];
       const change = providerChange(n.outcome, {
         source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
       });
