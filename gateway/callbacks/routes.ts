@@ -67,7 +67,10 @@ export async function callbackRoutes(app: FastifyInstance): Promise<void> {
     const ours = !(error.statusCode && error.statusCode >= 400 && error.statusCode < 500);
     if (ours) req.log.error({ err: error }, 'callback route failed');
     else req.log.warn({ err: error.message, code: error.code }, 'callback request refused');
-    if (!route) return reply.code(ours ? 500 : error.statusCode!).send({ error: ours ? 'FEEGATE_ERR_INTERNAL' : 'FEEGATE_ERR_MALFORMED_BODY' });
+    if (!route) {
+      const code = ours ? 'FEEGATE_ERR_INTERNAL' : 'FEEGATE_ERR_MALFORMED_BODY';
+      return reply.code(ours ? 500 : error.statusCode!).send({ error: { code, message: ours ? 'Internal error' : error.message } });
+    }
     if (!route.notify) {
       return ours ? unavailablePage(reply)
         : statusPage(reply, 400, 'Không xác minh được', '<h1>Không xác minh được kết quả</h1><p>We could not verify this return link.</p>');
