@@ -63,3 +63,23 @@ export function payerChoiceRoute<R extends string, O>(app: FastifyInstance, path
     return reply.redirect(`${url}${url.includes('?') ? '&' : '?'}${query}`, 303);
   });
 }
+
+/** 2020-01-01T00:00:00Z: transaction numbers count microseconds from here (15 digits until 2051). */
+const TXN_EPOCH_MS = Date.UTC(2020, 0, 1);
+
+/**
+ * A simulator's transaction numbers, unique across restarts without any stored state: each is the
+ * number of real microseconds since 2020, or one more than the last if that is larger. A restarted
+ * simulator therefore starts past every number its previous run gave (unless that run averaged
+ * over a million a second), as a provider's own numbers only grow. The real clock, not the
+ * simulated one: tests and restarts put the simulated clock back to the same instant.
+ */
+export class TxnNumbers {
+  private last = 0;
+
+  next(): number {
+    const now = Math.floor((performance.timeOrigin + performance.now() - TXN_EPOCH_MS) * 1000);
+    this.last = Math.max(this.last + 1, now);
+    return this.last;
+  }
+}

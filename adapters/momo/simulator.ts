@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoSign, momoVerify } from './protocol.js';
 
 export interface MomoPartner { partnerCode: string; accessKey: string; secretKey: string }
@@ -28,7 +28,8 @@ export class MomoSimulator {
   readonly orders = new Map<string, MomoOrder>();
   /** Refund requestIds seen (MoMo answers a repeat 40, Duplicated requestId). */
   private readonly requestIds = new Set<string>();
-  private seq = 4_088_000_000;
+  /** Unique across restarts (simulator-kit.ts), as the provider's own numbers are. */
+  private readonly txnNumbers = new TxnNumbers();
   constructor(readonly opts: { partner: MomoPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
   private now(): number { return this.opts.clock.now().getTime(); }
@@ -65,7 +66,7 @@ export class MomoSimulator {
     if (!o) return undefined;
     if (o.resultCode === 1000) {
       o.responseTime = this.now();
-      if (result === 'success') { o.resultCode = 0; o.message = 'Successful.'; o.transId = ++this.seq; }
+      if (result === 'success') { o.resultCode = 0; o.message = 'Successful.'; o.transId = this.txnNumbers.next(); }
       else if (result === 'cancel') { o.resultCode = 1006; o.message = 'Transaction denied by user.'; }
       else { o.resultCode = 1001; o.message = 'Insufficient funds.'; }
     }
@@ -109,7 +110,7 @@ export class MomoSimulator {
     if (!o || o.resultCode !== 0) return { resultCode: 1080, message: 'Refund failed: original transaction not found or not successful' };
     if (!Number.isSafeInteger(amount) || amount < 1000 || o.refunded + amount > o.amount) return { resultCode: 1081, message: 'Refund amount invalid' };
     o.refunded += amount;
-    const r = { orderId: String(b.orderId), amount, resultCode: 0, transId: ++this.seq, createdTime: this.now() };
+    const r = { orderId: String(b.orderId), amount, resultCode: 0, transId: this.txnNumbers.next(), createdTime: this.now() };
     o.refunds.push(r);
     return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, amount, transId: r.transId, resultCode: 0, message: 'Successful.', responseTime: this.now() };
   }

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CODES, PATHS, parsePgTime, pgSign, pgTime, pgVerify } from './protocol.js';
 
 export interface PaygovPartner { partnerCode: string; secret: string }
@@ -31,7 +31,8 @@ export class PaygovSimulator {
   readonly orders = new Map<string, PaygovOrder>();
   /** Refunds by our requestId (the idempotency key, A9). */
   readonly refunds = new Map<string, { refundTransactionId: string; amount: number; status: 'SUCCESS' | 'PENDING' | 'FAILED' }>();
-  private seq = 0;
+  /** Unique across restarts (simulator-kit.ts), as the provider's own numbers are. */
+  private readonly txnNumbers = new TxnNumbers();
   constructor(readonly opts: { partner: PaygovPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
   private answer(fields: Record<string, unknown>): Record<string, unknown> {
@@ -52,7 +53,7 @@ export class PaygovSimulator {
     const expireAt = parsePgTime(String(b.expireAt ?? ''));
     if (!expireAt || expireAt <= this.opts.clock.now()) return this.answer({ code: CODES.expired, message: 'Order expired' });
     if (this.orders.has(b.orderId)) return this.answer({ code: CODES.duplicate, message: 'Duplicate orderId' });
-    const transactionId = `PG${pgTime(this.opts.clock.now())}${String(++this.seq).padStart(6, '0')}`;
+    const transactionId = `PG${pgTime(this.opts.clock.now())}${String(this.txnNumbers.next()).padStart(6, '0')}`;
     this.orders.set(b.orderId, {
       orderId: b.orderId, transactionId, amount, description: String(b.description ?? ''), dossierCode: String(b.dossierCode ?? ''),
       payerName: String(b.payerName ?? ''), feeItems: items.map((i) => ({ code: String(i.code ?? ''), name: String(i.name), amount: Number(i.amount) })),

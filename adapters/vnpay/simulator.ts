@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
 import {
   QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS,
   fieldsHash, fromVnpAmount, parseVnpDate, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
@@ -50,7 +50,8 @@ export class VnpaySimulator {
   readonly orders = new Map<string, VnpayOrder>();
   /** Every refund vnp_RequestId seen: a repeat is answered 94 (duplicate request), never refunded again. */
   private readonly refundRequestIds = new Set<string>();
-  private seq = 14_000_000;
+  /** Unique across restarts (simulator-kit.ts), as the provider's own numbers are. */
+  private readonly txnNumbers = new TxnNumbers();
   constructor(readonly opts: { terminal: VnpayTerminal; http: HttpClient; clock: Clock }) {}
 
   /** The payment page's checks, in VNPay's order; returns the order or VNPay's error code. */
@@ -97,7 +98,7 @@ export class VnpaySimulator {
     if (!o) return undefined;
     if (o.status === 'PENDING') {
       if (o.expireAt && o.expireAt < this.opts.clock.now()) { o.status = 'FAILED'; o.responseCode = '11'; }
-      else if (result === 'success') { o.status = 'SUCCESS'; o.responseCode = '00'; o.transactionNo = String(++this.seq); o.payDate = vnpDate(this.opts.clock.now()); }
+      else if (result === 'success') { o.status = 'SUCCESS'; o.responseCode = '00'; o.transactionNo = String(this.txnNumbers.next()); o.payDate = vnpDate(this.opts.clock.now()); }
       else if (result === 'cancel') { o.status = 'CANCELLED'; o.responseCode = '24'; }
       else { o.status = 'FAILED'; o.responseCode = '51'; }
     }

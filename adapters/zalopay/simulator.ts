@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Clock } from '../../gateway/clock.js';
 import type { HttpClient } from '../http-client.js';
-import { CallbackSender, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
+import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, type FaultKnobs } from '../simulator-kit.js';
 import { BAD_MAC_SUB_CODE, NOT_FOUND_SUB_CODE, yymmdd, zpMac } from './protocol.js';
 
 export interface ZalopayApp { appId: number; key1: string; key2: string }
@@ -26,7 +26,8 @@ export class ZalopaySimulator {
   readonly orders = new Map<string, ZalopayOrder>();
   /** Refunds by m_refund_id (the idempotency key). */
   readonly refunds = new Map<string, { refundId: number; amount: number }>();
-  private seq = 260_000_000_000;
+  /** Unique across restarts (simulator-kit.ts), as the provider's own numbers are. */
+  private readonly txnNumbers = new TxnNumbers();
   constructor(readonly opts: { app: ZalopayApp; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
   create(b: Record<string, unknown>): Record<string, unknown> {
@@ -61,7 +62,7 @@ export class ZalopaySimulator {
     const o = this.orders.get(id);
     if (!o) return undefined;
     if (o.status === 'PENDING') {
-      if (result === 'success') { o.status = 'PAID'; o.zpTransId = ++this.seq; o.serverTime = this.opts.clock.now().getTime(); }
+      if (result === 'success') { o.status = 'PAID'; o.zpTransId = this.txnNumbers.next(); o.serverTime = this.opts.clock.now().getTime(); }
       else o.status = 'CANCELLED';
     }
     if (o.status !== 'PAID') return o; // ZaloPay calls back on success only
@@ -105,7 +106,7 @@ export class ZalopaySimulator {
     if (prior) return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: prior.refundId }; // m_refund_id is the idempotency key
     if (!Number.isSafeInteger(amount) || amount < 1 || o.refunded + amount > o.amount) return { return_code: 2, return_message: 'invalid amount', sub_return_code: -3 };
     o.refunded += amount;
-    const refundId = ++this.seq;
+    const refundId = this.txnNumbers.next();
     this.refunds.set(String(b.m_refund_id), { refundId, amount });
     return { return_code: 1, return_message: 'Hoàn tiền thành công', refund_id: refundId };
   }

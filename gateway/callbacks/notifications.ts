@@ -3,7 +3,7 @@
  *   1. verify (signature, shape, freshness): a message that fails changes nothing and is logged;
  *   2. find the order;
  *   3. integrity: amount and currency must equal ours, or nothing is credited;
- *   4. dedupe on (provider, provider transaction id, event type) and transition, in one transaction.
+ *   4. dedupe on (provider, provider transaction id, event type, payment) and transition, in one transaction.
  * The answer is in the provider's own format, chosen by the adapter.
  */
 import type { FastifyBaseLogger } from 'fastify';
@@ -15,6 +15,7 @@ import { Batcher } from '../db/batcher.js';
 import type { PaymentRow } from '../payments/model.js';
 import { providerChange } from '../payments/payments.js';
 import { transitionPayments } from '../payments/transition.js';
+import { isOurReference, storable } from './references.js';
 
 export interface NotificationResult {
   answer: CallbackAnswer;
@@ -29,7 +30,8 @@ export interface NotificationResult {
  * transition function (set-based). Under load a batch costs five statements whatever its size
  * (lookup, BEGIN, dedupe + lock, transition, COMMIT);
  * alone, a callback goes at once. If a batch fails as a whole (a deadlock, an error in one
- * transition), nothing of it was committed and each callback is applied on its own instead.
+ * transition), nothing of it was committed and each callback is applied on its own instead
+ * (the Batcher does that, for the lookup too), so one bad message never fails the others.
  */
 interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow; log: FastifyBaseLogger }
 
@@ -46,7 +48,14 @@ function batchersFor(deps: Deps) {
         const byKey = new Map(rows.map((r) => [`${r.provider}\u0000${r.reference}`, r]));
         return items.map((i) => byKey.get(`${i.provider}\u0000${i.reference}`));
       }),
-      apply: new Batcher((items) => applyBatch(deps, items)),
+      apply: new Batcher((items) => applyBatch(deps, items), {
+        onBatchFailed: (err, items) => {
+          for (const { adapter, payment, log } of items) {
+            log.info({ provider: adapter.id, payment_id: payment.id, err: (err as Error).message }, 'callback batch failed; applying this callback alone');
+            deps.metrics.callbackBatchFallbacks.inc({ provider: adapter.id });
+          }
+        },
+      }),
     };
     batchers.set(deps, b);
   }
@@ -64,19 +73,30 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
       `WITH input AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(provider text, provider_txn_id text, event_type text, payment_id uuid,
                                                                      outcome text, amount bigint, payload jsonb, received_at timestamptz)),
             ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
-                   SELECT DISTINCT ON (provider, provider_txn_id, event_type) provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at
-                     FROM input ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING provider, provider_txn_id, event_type),
+                   SELECT DISTINCT ON (provider, provider_txn_id, event_type, payment_id) provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at
+                     FROM input ON CONFLICT ON CONSTRAINT provider_events_dedupe DO NOTHING RETURNING provider, provider_txn_id, event_type, payment_id),
+            -- The same provider transaction id already recorded for another payment: applied all
+            -- the same (the signature names our order), but worth a log line.
+            clash AS (SELECT DISTINCT i.payment_id, e.payment_id AS other FROM input i JOIN provider_events e
+                        ON e.provider = i.provider AND e.provider_txn_id = i.provider_txn_id AND e.event_type = i.event_type AND e.payment_id <> i.payment_id),
             locked AS (SELECT p.* FROM payments p WHERE p.id IN (SELECT payment_id FROM input) ORDER BY p.id FOR UPDATE)
-       SELECT locked.*, (SELECT coalesce(jsonb_agg(jsonb_build_array(provider, provider_txn_id, event_type)), '[]'::jsonb) FROM ev) AS fresh FROM locked`,
-      [JSON.stringify(input)])) as { rows: (PaymentRow & { fresh: [string, string, string][] })[] };
+       SELECT locked.*, (SELECT coalesce(jsonb_agg(jsonb_build_array(provider, provider_txn_id, event_type, payment_id)), '[]'::jsonb) FROM ev) AS fresh,
+              (SELECT coalesce(jsonb_agg(jsonb_build_array(payment_id, other)), '[]'::jsonb) FROM clash) AS clashes FROM locked`,
+      [JSON.stringify(input)])) as { rows: (PaymentRow & { fresh: [string, string, string, string][]; clashes: [string, string][] })[] };
     const fresh = new Set((rows[0]?.fresh ?? []).map((k) => k.join('\u0000')));
-    const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, ...r }) => [r.id, r as PaymentRow]));
+    const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, clashes: _c, ...r }) => [r.id, r as PaymentRow]));
+    for (const [paymentId, other] of rows[0]?.clashes ?? []) {
+      const it = items.find((x) => x.payment.id === paymentId)!;
+      if (!fresh.has([it.adapter.id, it.n.providerTxnId, it.n.eventType, paymentId].join('\u0000'))) continue; // a duplicate: logged the first time
+      it.log.warn({ provider: it.adapter.id, provider_txn_id: it.n.providerTxnId, payment_id: paymentId, other_payment_id: other },
+        'provider transaction id already seen for another payment: deduplicated per payment, applied to this one');
+    }
     const out: AnswerKind[] = items.map(() => 'already_confirmed');
     // Fresh messages that move a payment. A message is fresh once: the first of identical messages
     // in the batch takes it. A payment named by two different messages moves in two rounds, in
     // order, and so do two payments of one bill (so the second sees what the first paid).
     let waiting = items.flatMap(({ adapter, n }, i) => {
-      if (!fresh.delete([adapter.id, n.providerTxnId, n.eventType].join('\u0000'))) return [];
+      if (!fresh.delete([adapter.id, n.providerTxnId, n.eventType, items[i]!.payment.id].join('\u0000'))) return [];
       const change = providerChange(n.outcome, {
         source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
       });
@@ -106,12 +126,18 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
 
 /**
  * The payment an (unverified) provider message names, and the adapter context whose credentials
- * verify it. Nothing here is believed until the adapter has verified the message.
+ * verify it. Nothing here is believed until the adapter has verified the message. A reference not
+ * in our format names no payment and is never put into a statement (a NUL in it would fail the
+ * shared lookup of every callback batched with it).
  */
 export async function paymentNamedBy(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp) {
-  const reference = adapter.peekReference(msg);
+  const peeked = adapter.peekReference(msg);
+  const reference = isOurReference(peeked) ? peeked : null;
   const payment = reference ? await batchersFor(deps).lookup.submit({ reference, provider: adapter.id }) : undefined;
-  return { reference, payment, ctx: await deps.providers.context(adapter.id, payment?.tenant_id ?? null) };
+  const ctx = await deps.providers.context(adapter.id, payment?.tenant_id ?? null);
+  /** Whether there are credentials to verify with (none for an unknown order in production mode). */
+  const canVerify = Object.keys(ctx.credentials).length > 0;
+  return { reference, payment, ctx, canVerify };
 }
 
 export async function handleNotification(deps: Deps, adapter: PaymentAdapter, msg: InboundHttp, log: FastifyBaseLogger): Promise<NotificationResult> {
@@ -119,13 +145,22 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     deps.metrics.callbacks.inc({ provider: adapter.id, result: kind });
     return { answer: adapter.answer(kind), kind, paymentId };
   };
-  const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
+  const { reference, payment, ctx, canVerify } = await paymentNamedBy(deps, adapter, msg);
+  if (!payment && !canVerify) {
+    // Nothing to verify with and nothing to change: the provider's own "order not found".
+    log.warn({ provider: adapter.id, reference }, 'callback for an unknown order');
+    return done('unknown_order');
+  }
   const verified = adapter.verifyNotification(ctx, msg);
   if (!verified.ok) {
     log.warn({ provider: adapter.id, reason: verified.reason, detail: verified.message, reference }, 'callback refused');
     return done(verified.reason === 'signature' ? 'bad_signature' : 'malformed');
   }
   const n = verified.notification;
+  if (!storable(n)) {
+    log.warn({ provider: adapter.id, reference }, 'callback refused: a field holds a NUL or a lone surrogate, which cannot be stored');
+    return done('malformed');
+  }
   if (!payment || n.reference !== payment.reference) {
     log.warn({ provider: adapter.id, reference: n.reference }, 'callback for an unknown order');
     return done('unknown_order');
@@ -138,14 +173,7 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
     return done('amount_mismatch', payment.id);
   }
   const item = { adapter, n, payment, log };
-  let kind: AnswerKind;
-  try {
-    kind = await batchersFor(deps).apply.submit(item);
-  } catch (err) {
-    // Nothing of the failed batch was committed: apply this callback in a batch of its own.
-    log.info({ provider: adapter.id, payment_id: payment.id, err: (err as Error).message }, 'callback batch failed; applying this callback alone');
-    deps.metrics.callbackBatchFallbacks.inc({ provider: adapter.id });
-    [kind] = (await applyBatch(deps, [item])) as [AnswerKind];
-  }
+  // A failed batch committed nothing; the Batcher then applies each of its callbacks alone.
+  const kind = await batchersFor(deps).apply.submit(item);
   return done(kind, payment.id);
 }

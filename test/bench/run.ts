@@ -92,7 +92,7 @@ async function main() {
   );
   const refs = ((await db.raw(
     `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
-     SELECT ?, id, 'FGB' || md5(id::text), 'sandbox', 1500000, 'pending', now() + interval '1 day', now(), now()
+     SELECT ?, id, 'FG' || upper(substr(md5(id::text), 1, 20)), 'sandbox', 1500000, 'pending', now() + interval '1 day', now(), now()
      FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, billsForCallbacks],
   )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
   // (f): pending payments per provider, each on its own bill.
@@ -107,7 +107,7 @@ async function main() {
     await db.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [bills]);
     providerRefs[provider] = ((await db.raw(
       `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
-       SELECT ?, id, 'FGP' || upper(substr(md5(id::text), 1, 20)), ?, 1500000, 'pending', now() + interval '1 day', now(), now()
+       SELECT ?, id, 'FG' || upper(substr(md5(id::text), 1, 20)), ?, 1500000, 'pending', now() + interval '1 day', now(), now()
        FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, provider, bills],
     )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
   }
