@@ -1,5 +1,5 @@
 import { eachDb, snapshot } from './helpers/db.js';
-import { billAndPayment, payAt, client, makeApp, seedTenant } from './helpers/app.js';
+import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout } from './helpers/app.js';
 import { withSignature } from '../adapters/sandbox/protocol.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
@@ -144,6 +144,8 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   // and a payment the provider reports failed and then succeeded under another transaction id.
   // The provider holds both as paid (their own callbacks were lost): a success for a closed payment
   // is booked only when the provider's status query confirms it.
+  // Those queries run inside the burst: on a loaded PGlite they may take longer than the sandbox's 5 s.
+  shortAdapterTimeout(env.app, 60_000);
   const paidQuietly = async (p: { reference: string; checkout: { url?: string } | null }) => {
     env.sim.openUrl(p.checkout!.url!).scenario.callback = 'lost';
     await env.sim.complete(p.reference, 'success');

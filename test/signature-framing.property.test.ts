@@ -55,7 +55,6 @@ const believed: string[] = [];
 function mustRefuse(_tt: unknown, adapter: PaymentAdapter, r: VerifyResult, what: string) {
   if (r.ok) believed.push(`${adapter.id}: ${what}`);
 }
-t.teardown(() => undefined);
 
 t.test('MoMo: the IPN raw string re-split at any `&key=` verifies never', async (tt) => {
   const creds = { partner_code: 'FGSANDBOXMOMO', access_key: 'ak-test-fixture', secret_key: 'sk-test-fixture-0123456789abcdef', endpoint: 'http://momo.invalid' };
@@ -92,7 +91,8 @@ t.test('MoMo: the IPN raw string re-split at any `&key=` verifies never', async 
       mustRefuse(tt, momoAdapter, momoAdapter.verifyReturn(ctx(creds), { method: 'GET', query: { ...re, signature }, headers: {}, rawBody: '' }), 'return');
     },
   ), RUNS);
-  tt.ok(dangerous > 20, `${dangerous} re-splits kept MoMo's signature valid, and each was refused`);
+  tt.ok(dangerous > 20, `${dangerous} re-splits kept MoMo's signature valid`);
+  tt.same(believed.filter((b) => b.startsWith('momo:')).slice(0, 3), [], 'none of them was believed');
   // What a separator-free message looks like still verifies (the property is not "refuse everything").
   const good: Record<string, unknown> = {
     partnerCode: creds.partner_code, orderId: REF, requestId: REF, amount: 58_000, orderInfo: 'Le phi', orderType: 'momo_wallet', transId: 4088000001,
@@ -133,7 +133,8 @@ t.test('PayGov: the checksum string re-split at any `&` and `=` verifies never',
       mustRefuse(tt, paygovAdapter, paygovAdapter.verifyReturn(ctx(creds), { method: 'GET', query: { ...re, checksum }, headers: {}, rawBody: '' }), 'return');
     },
   ), RUNS);
-  tt.ok(dangerous > 20, `${dangerous} re-splits kept PayGov's checksum valid, and each was refused`);
+  tt.ok(dangerous > 20, `${dangerous} re-splits kept PayGov's checksum valid`);
+  tt.same(believed.filter((b) => b.startsWith('paygov:')).slice(0, 3), [], 'none of them was believed');
 });
 
 t.test('ZaloPay: the redirect checksum re-split at any `|` verifies never', async (tt) => {
@@ -157,7 +158,8 @@ t.test('ZaloPay: the redirect checksum re-split at any `|` verifies never', asyn
       mustRefuse(tt, zalopayAdapter, zalopayAdapter.verifyReturn(ctx(creds), { method: 'GET', query: { ...query, checksum }, headers: {}, rawBody: '' }), JSON.stringify(query));
     },
   ), RUNS);
-  tt.ok(dangerous > 20, `${dangerous} re-splits kept ZaloPay's checksum valid, and each was refused`);
+  tt.ok(dangerous > 20, `${dangerous} re-splits kept ZaloPay's checksum valid`);
+  tt.same(believed.filter((b) => b.startsWith('zalopay:')).slice(0, 3), [], 'none of them was believed');
 });
 
 /** Form-encoded signed strings (VNPay, sandbox): cut anywhere at `&`/`=`, decode, and it must not verify. */
@@ -193,7 +195,7 @@ t.test('VNPay and sandbox: form-encoded signed strings re-split verify never', a
     const re2 = formResplits(canonicalString(f), keep);
     if (re2 && !same(re2, f)) mustRefuse(tt, sandboxAdapter, sandboxAdapter.verifyNotification(ctx(sb), { method: 'POST', query: {}, headers: {}, rawBody: JSON.stringify({ ...re2, sig }) }), JSON.stringify(re2));
   }), RUNS);
-  tt.pass('no re-split verified');
+  tt.same(believed.filter((b) => b.startsWith('vnpay:') || b.startsWith('sandbox:')).slice(0, 3), [], 'no re-split was believed');
 });
 
 t.test('sending side: signableText and signableUrl never leave a separator', async (tt) => {
