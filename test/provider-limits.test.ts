@@ -17,13 +17,13 @@ eachDb('provider limits: a payment above the provider\'s maximum is refused at c
   const vn = await api.post('/v1/payments', { bill_id: big.id, provider: 'vnpay' });
   t.equal(vn.status, 400);
   t.match(vn.body, { error: { code: 'FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX', details: { max_amount: VNPAY_MAX_AMOUNT } } });
+  t.same(await snapshot(db), before, 'nothing written');
   const mid = (await api.post('/v1/bills', billInput({ items: [{ fee_code: 'X', name: 'Học phí', amount: 60_000_000 }] }))).body;
   const before2 = await snapshot(db);
   const momo = await api.post('/v1/payments', { bill_id: mid.id, provider: 'momo' });
   t.match(momo, { status: 400, body: { error: { code: 'FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX', details: { max_amount: 50_000_000 } } } }, 'MoMo\'s wallet limit');
   t.same(await snapshot(db), before2, 'nothing written');
   t.equal((await api.post('/v1/payments', { bill_id: mid.id, provider: 'vnpay' })).status, 201, 'the same bill through a provider that takes it');
-  t.notSame(before, before2);
 });
 
 eachDb('provider limits: a VNPay IPN dated ten years ahead is refused (RspCode 99) and changes nothing', async (t, { db }) => {
