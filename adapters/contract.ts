@@ -184,6 +184,13 @@ export interface PaymentAdapter {
    * Secret ones are sealed at rest and never shown again; the others are shown to admins.
    */
   readonly credentialFields: readonly CredentialField[];
+  /**
+   * The largest payment (VND) the provider takes and its messages can carry exactly: a payment
+   * above it is refused when it is created (FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX), and a message
+   * claiming more is refused as malformed. Never above Number.MAX_SAFE_INTEGER (nor, for providers
+   * that scale amounts, its scaled-down value).
+   */
+  readonly maxAmount: number;
   /** When the janitor first asks about a new payment (seconds); the configured schedule otherwise. */
   readonly firstStatusCheckSeconds?: number;
 

@@ -26,6 +26,7 @@ export const ERRORS = {
   FEEGATE_ERR_BILL_NOT_CANCELLABLE: { status: 409, message: 'The bill cannot be cancelled in its current state' },
   FEEGATE_ERR_PAYMENT_IN_PROGRESS: { status: 409, message: 'The bill already has a payment in progress' },
   FEEGATE_ERR_PAYMENT_AMOUNT_INVALID: { status: 400, message: 'The payment amount does not fit the bill' },
+  FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX: { status: 400, message: 'The payment amount is above the largest this provider takes' },
   FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE: { status: 409, message: 'The payment cannot be refunded in its current state' },
   FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE: { status: 400, message: 'The refund is above what is left to refund' },
   FEEGATE_ERR_PROVIDER_CREDENTIALS_NOT_FOUND: { status: 404, message: 'The unit has no credentials for this provider' },

@@ -108,7 +108,9 @@ eachDb('janitor: abandoned checkouts expire at the deadline; a late success stil
   await db('payments').where({ id: second.id }).update({ next_check_at: env.clock.now() });
   await runJanitor(env.app.deps);
   t.equal((await api.get(`/v1/payments/${second.id}`)).body.status, 'expired');
-  // … then the provider's callback arrives: the money is real, the payment succeeds late.
+  // … then the provider's callback arrives, and its status API has caught up: the money is real,
+  // the payment succeeds late (a success for an expired payment is booked on the query's word).
+  env.sim.orders.get(second.reference)!.scenario.query = 'normal';
   await env.sim.flush(second.reference);
   const late = (await api.get(`/v1/payments/${second.id}`)).body;
   t.equal(late.status, 'succeeded');

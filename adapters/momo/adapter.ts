@@ -8,8 +8,10 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
-import { CREATE_KEYS, IPN_KEYS, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
+import {
+  credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount, safeText, signableText, signableUrl,
+} from '../adapter-kit.js';
+import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
 
 const one = firstValue;
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'MoMo', name);
@@ -22,18 +24,44 @@ const DUPLICATE = new Set([40, 41]);
 const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) =>
   postJson(ctx, 'MoMo', `${cred(ctx, 'endpoint')}/v2/gateway/api/${path}`, body, Number(ctx.credentials.timeout_ms ?? 30_000));
 
+/** MoMo's documented orderType and payType values (an empty payType comes with results that were never paid). */
+export const ORDER_TYPES: readonly string[] = ['momo_wallet'];
+export const PAY_TYPES: readonly string[] = ['', 'qr', 'webApp', 'app', 'miniapp', 'credit', 'napas'];
+/** MoMo's wallet limit (captureWallet, shared/docs/payment-protocols.md §2). */
+export const MOMO_MAX_AMOUNT = 50_000_000;
+
+/**
+ * A MoMo result (IPN or return), believed only when its signature verifies AND every signed field
+ * has its documented shape: MoMo joins the fields raw, so a value carrying `&` or `=` could have
+ * been cut from a neighbour (issue 10: a cancel re-split into a success). With every value free of
+ * separators the signed string parses one way only, and the fields are exactly those MoMo signed.
+ * What we sent must come back as we sent it: requestId is our reference, extraData is empty.
+ */
 function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ipn' | 'return'): VerifyResult {
   const withKey = { ...f, accessKey: cred(ctx, 'access_key') };
   if (!momoVerify(cred(ctx, 'secret_key'), withKey, IPN_KEYS)) return { ok: false, reason: 'signature', message: 'signature does not verify' };
   if (f.partnerCode !== cred(ctx, 'partner_code')) return { ok: false, reason: 'signature', message: 'another partner' };
-  const amount = Number(f.amount), code = Number(f.resultCode);
-  if (!f.orderId || !Number.isSafeInteger(amount) || !Number.isInteger(code)) return { ok: false, reason: 'malformed', message: 'orderId, amount or resultCode missing' };
-  const transId = String(f.transId ?? '0');
+  const orderId = typeof f.orderId === 'string' && ORDER_ID.test(f.orderId) && f.orderId.length <= 50 ? f.orderId : undefined;
+  if (!orderId) return malformed('orderId is not one of our references');
+  if (f.requestId !== orderId) return malformed('requestId is not the one we sent');
+  if (f.extraData !== '') return malformed('extraData is not the one we sent (empty)');
+  const amount = providerAmount(f.amount, MOMO_MAX_AMOUNT);
+  if (amount === undefined) return malformed('amount is not a whole number of VND within MoMo\'s limit');
+  const code = digits(f.resultCode, 6), transId = digits(f.transId, 20), responseTime = digits(f.responseTime, 16);
+  if (code === undefined || transId === undefined || responseTime === undefined) return malformed('resultCode, transId or responseTime is not digits');
+  if (typeof f.orderType !== 'string' || !ORDER_TYPES.includes(f.orderType)) return malformed('orderType is not one MoMo documents');
+  if (typeof f.payType !== 'string' || !PAY_TYPES.includes(f.payType)) return malformed('payType is not one MoMo documents');
+  if (safeText(f.orderInfo, 255) === undefined) return malformed('orderInfo is not text we could have sent');
+  const message = safeText(f.message, 255);
+  if (message === undefined) return malformed('message carries separators or control characters');
+  const future = futureDated(ctx, new Date(Number(responseTime)), 'responseTime');
+  if (future) return future;
+  const resultCode = Number(code);
   return {
     ok: true,
     notification: {
-      reference: String(f.orderId), providerTxnId: transId !== '0' && transId !== '' ? transId : `${String(f.orderId)}#0`,
-      eventType: `${kind}.${code}`, outcome: momoOutcome(code), amount, currency: 'VND', code: String(code), message: String(f.message ?? ''),
+      reference: orderId, providerTxnId: /^0+$/.test(transId) ? `${orderId}#0` : transId,
+      eventType: `${kind}.${resultCode}`, outcome: momoOutcome(resultCode), amount, currency: 'VND', code: String(resultCode), message,
       payload: f as Record<string, unknown>,
     },
   };
@@ -54,12 +82,13 @@ export const momoAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  maxAmount: MOMO_MAX_AMOUNT,
   credentialFields: [{ name: 'partner_code', secret: false }, { name: 'access_key', secret: true }, { name: 'secret_key', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const body: Record<string, unknown> = {
       partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: req.reference, amount: req.amount,
-      orderId: req.reference, orderInfo: req.description.slice(0, 255), redirectUrl: req.returnUrl, ipnUrl: req.notifyUrl,
+      orderId: req.reference, orderInfo: signableText(req.description, 255) || req.reference, redirectUrl: signableUrl(req.returnUrl), ipnUrl: signableUrl(req.notifyUrl),
       requestType: 'captureWallet', extraData: '', lang: 'vi',
     };
     body.signature = momoSign(cred(ctx, 'secret_key'), body, CREATE_KEYS);
@@ -104,7 +133,12 @@ export const momoAdapter: PaymentAdapter = {
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     const code = Number(res.resultCode);
     if (code === 42) return { outcome: 'unknown', notFound: true, code: '42', message: String(res.message ?? 'order not found') };
-    return { outcome: momoOutcome(code), amount: res.amount === undefined ? undefined : Number(res.amount), providerTxnId: res.transId ? String(res.transId) : undefined, code: String(code) };
+    const amount = res.amount === undefined ? undefined : providerAmount(res.amount, MOMO_MAX_AMOUNT);
+    const transId = res.transId === undefined ? undefined : digits(res.transId);
+    if ((res.amount !== undefined && amount === undefined) || (res.transId !== undefined && transId === undefined) || !Number.isInteger(code)) {
+      return { outcome: 'unknown', message: 'MoMo answered a query with a malformed amount, transId or resultCode' };
+    }
+    return { outcome: momoOutcome(code), amount, providerTxnId: transId && !/^0+$/.test(transId) ? transId : undefined, code: String(code) };
   },
 
   /** MoMo lists a payment's refunds in the query's `refundTrans`, each under the refund's own orderId. */
@@ -125,7 +159,7 @@ export const momoAdapter: PaymentAdapter = {
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const body: Record<string, unknown> = {
       partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), orderId: req.refundReference, requestId: req.refundReference,
-      amount: req.amount, transId: req.providerTxnId ?? '', lang: 'vi', description: req.reason.slice(0, 255),
+      amount: req.amount, transId: req.providerTxnId ?? '', lang: 'vi', description: signableText(req.reason, 255),
     };
     body.signature = momoSign(cred(ctx, 'secret_key'), body, REFUND_KEYS);
     const res = await call(ctx, 'refund', body);

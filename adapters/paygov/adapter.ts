@@ -9,27 +9,53 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
+import {
+  FEEGATE_MAX_AMOUNT, credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
+  safeText, signableText, signableUrl, token,
+} from '../adapter-kit.js';
 import { CODES, NOTIFY_ANSWERS, PATHS, parsePgTime, pgOutcome, pgSign, pgTime, pgVerify } from './protocol.js';
 
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'PayGov', name);
 const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) =>
   postJson(ctx, 'PayGov', `${cred(ctx, 'endpoint')}${path}`, pgSign(cred(ctx, 'secret'), body), Number(ctx.credentials.timeout_ms ?? 30_000));
 const stamp = (ctx: AdapterContext) => pgTime(ctx.clock.now());
+/** Every free text we sign (the checksum joins `k=v&` raw, arrays as JSON): unable to frame a field. */
+const text = (s: string) => signableText(s, 255) || '-';
 
+/** The fields of the hub's notification and browser return (assumption A7): nothing else is believed. */
+const RESULT_FIELDS: readonly string[] = ['partnerCode', 'orderId', 'transactionId', 'amount', 'status', 'bankCode', 'paidAt', 'timestamp', 'message', 'checksum'];
+const STATUSES: readonly string[] = ['SUCCESS', 'FAILED', 'CANCELLED', 'PENDING'];
+const PG_TIME = /^[0-9]{14}$/;
+
+/**
+ * A hub result, believed when its checksum verifies and every field is one the hub sends, a
+ * scalar in its documented shape: the checksum joins `k=v` raw over whatever fields are there,
+ * so an unknown field, a nested value or a value carrying `&`/`=` could re-frame a genuine
+ * checksum. Our partner code must come back; the message is dated by its `timestamp`.
+ */
 function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'notify' | 'return'): VerifyResult {
   if (!pgVerify(cred(ctx, 'secret'), f)) return { ok: false, reason: 'signature', message: 'checksum does not verify' };
   if (f.partnerCode !== cred(ctx, 'partner_code')) return { ok: false, reason: 'signature', message: 'another partner' };
-  const amount = Number(f.amount);
-  if (typeof f.orderId !== 'string' || !f.orderId || !Number.isSafeInteger(amount) || typeof f.status !== 'string') {
-    return { ok: false, reason: 'malformed', message: 'orderId, amount or status missing' };
+  const odd = Object.keys(f).find((k) => !RESULT_FIELDS.includes(k) || (typeof f[k] !== 'string' && typeof f[k] !== 'number'));
+  if (odd) return malformed(`${odd} is not a field of a PayGov result, or not a scalar`);
+  const orderId = typeof f.orderId === 'string' && /^[A-Za-z0-9_-]{1,50}$/.test(f.orderId) ? f.orderId : undefined;
+  const amount = providerAmount(f.amount, FEEGATE_MAX_AMOUNT);
+  if (!orderId || amount === undefined || typeof f.status !== 'string' || !STATUSES.includes(f.status)) {
+    return malformed('orderId, amount or status missing or not in its documented shape');
   }
-  const txn = typeof f.transactionId === 'string' && f.transactionId ? f.transactionId : `${f.orderId}#0`;
+  if (f.transactionId !== undefined && f.transactionId !== '' && token(f.transactionId, 64) === undefined) return malformed('transactionId is not an id');
+  if (f.bankCode !== undefined && f.bankCode !== '' && token(f.bankCode, 20) === undefined) return malformed('bankCode is not a code');
+  if (f.paidAt !== undefined && f.paidAt !== '' && !(typeof f.paidAt === 'string' && PG_TIME.test(f.paidAt))) return malformed('paidAt is not yyyyMMddHHmmss');
+  if (f.message !== undefined && safeText(f.message, 255) === undefined) return malformed('message carries separators or control characters');
+  if (typeof f.timestamp !== 'string' || !PG_TIME.test(f.timestamp)) return malformed('timestamp is not yyyyMMddHHmmss');
+  const future = futureDated(ctx, parsePgTime(f.timestamp), 'timestamp');
+  if (future) return future;
+  const txn = typeof f.transactionId === 'string' && f.transactionId ? f.transactionId : `${orderId}#0`;
   return {
     ok: true,
     notification: {
-      reference: f.orderId, providerTxnId: txn, eventType: `${kind}.${f.status}`, outcome: pgOutcome(f.status), amount, currency: 'VND',
-      code: String(f.status), message: String(f.message ?? ''), payload: f,
+      reference: orderId, providerTxnId: txn, eventType: `${kind}.${f.status}`, outcome: pgOutcome(f.status), amount, currency: 'VND',
+      code: f.status, message: String(f.message ?? ''), payload: f,
     },
   };
 }
@@ -40,15 +66,18 @@ export const paygovAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  /** No public specification (protocol.ts): ours until the hub's package says otherwise. */
+  maxAmount: FEEGATE_MAX_AMOUNT,
   credentialFields: [{ name: 'partner_code', secret: false }, { name: 'secret', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const d = req.details;
     const res = await call(ctx, PATHS.create, {
       partnerCode: cred(ctx, 'partner_code'), requestId: `C${req.reference}`, orderId: req.reference, amount: req.amount, currency: 'VND',
-      description: req.description.slice(0, 255), dossierCode: d?.dossierCode ?? undefined, procedureCode: d?.procedureCode ?? undefined,
-      payerName: d?.payerName, feeItems: d?.items ?? [{ code: 'FEE', name: req.description.slice(0, 255), amount: req.amount }],
-      returnUrl: req.returnUrl, notifyUrl: req.notifyUrl, expireAt: pgTime(req.expiresAt), timestamp: stamp(ctx),
+      description: text(req.description), dossierCode: d?.dossierCode ? text(d.dossierCode) : undefined,
+      procedureCode: d?.procedureCode ? text(d.procedureCode) : undefined, payerName: d ? text(d.payerName) : undefined,
+      feeItems: (d?.items ?? [{ code: 'FEE', name: req.description, amount: req.amount }]).map((i) => ({ code: text(i.code), name: text(i.name), amount: i.amount })),
+      returnUrl: signableUrl(req.returnUrl), notifyUrl: signableUrl(req.notifyUrl), expireAt: pgTime(req.expiresAt), timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.ok && typeof res.paymentUrl === 'string') {
@@ -89,16 +118,17 @@ export const paygovAdapter: PaymentAdapter = {
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: '01', message: String(res.message ?? 'order not found') };
     if (res.code !== CODES.ok) return { outcome: 'unknown', code: String(res.code), message: String(res.message ?? '') };
+    const amount = res.amount === undefined ? undefined : providerAmount(res.amount, FEEGATE_MAX_AMOUNT);
+    if (res.amount !== undefined && amount === undefined) return { outcome: 'unknown', message: 'PayGov answered a query with a malformed amount' };
     return {
-      outcome: pgOutcome(res.status), amount: res.amount === undefined ? undefined : Number(res.amount),
-      providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined, code: String(res.status),
+      outcome: pgOutcome(res.status), amount, providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined, code: String(res.status),
     };
   },
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const res = await call(ctx, PATHS.refund, {
       partnerCode: cred(ctx, 'partner_code'), requestId: req.refundReference, orderId: req.paymentReference, transactionId: req.providerTxnId ?? '',
-      amount: req.amount, reason: req.reason.slice(0, 255), timestamp: stamp(ctx),
+      amount: req.amount, reason: text(req.reason), timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.ok) return { outcome: 'succeeded', providerRefundId: String(res.refundTransactionId ?? ''), code: '00' };

@@ -10,7 +10,10 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
   PaymentAdapter, RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { firstValue as first, jsonObject, parseSettlementCsv, postJson } from '../adapter-kit.js';
+import {
+  FEEGATE_MAX_AMOUNT, digits, firstValue as first, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
+  signableText, signableUrl, token,
+} from '../adapter-kit.js';
 import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
 
 /** A callback older than this is refused as a replay (duplicates inside it are deduplicated). */
@@ -49,38 +52,50 @@ async function call(ctx: AdapterContext, path: string, fields: Fields): Promise<
   return body;
 }
 
+/** The fields of the sandbox's callback and return: nothing else is believed. */
+const MESSAGE_FIELDS: readonly string[] = ['merchant', 'reference', 'txn_id', 'status', 'code', 'amount', 'currency', 'paid_at', 'ts', 'sig'];
+const MESSAGE_CODES: readonly string[] = Object.values(CODES);
+
+/**
+ * A sandbox callback or return: signature first, then every field one the protocol has, in its
+ * shape (the sandbox form-encodes what it signs, but a provider's message is believed only
+ * whole), our merchant echoed, dated by `ts`: neither older than the tolerance nor in the future.
+ */
 function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind: 'callback' | 'return'): VerifyResult {
   const required = ['merchant', 'reference', 'txn_id', 'status', 'amount', 'currency', 'ts', 'sig'];
   for (const k of required) {
-    if (typeof fields[k] !== 'string' && typeof fields[k] !== 'number') {
-      return { ok: false, reason: 'malformed', message: `missing field ${k}` };
-    }
+    if (typeof fields[k] !== 'string' && typeof fields[k] !== 'number') return malformed(`missing field ${k}`);
   }
   const flat: Fields = {};
   for (const [k, v] of Object.entries(fields)) {
-    if (typeof v !== 'string' && typeof v !== 'number') return { ok: false, reason: 'malformed', message: `field ${k} is not a scalar` };
+    if (typeof v !== 'string' && typeof v !== 'number') return malformed(`field ${k} is not a scalar`);
     flat[k] = v;
   }
   if (!verify(flat, secretOf(ctx))) return { ok: false, reason: 'signature', message: 'signature does not verify' };
-  const ts = Number(flat.ts);
-  const age = ctx.clock.now().getTime() / 1000 - ts;
-  if (!Number.isFinite(ts) || age > CALLBACK_TOLERANCE_SECONDS) {
+  const odd = Object.keys(flat).find((k) => !MESSAGE_FIELDS.includes(k));
+  if (odd) return malformed(`${odd} is not a field of a sandbox message`);
+  if (flat.merchant !== (ctx.credentials.merchant ?? SANDBOX_MERCHANT)) return { ok: false, reason: 'signature', message: 'another merchant' };
+  const reference = token(flat.reference, 64), txnId = token(flat.txn_id, 64);
+  const status = String(flat.status);
+  if (!reference || !txnId || !(status in STATUS_OUTCOME)) return malformed('reference, txn_id or status is not in its documented shape');
+  if (flat.code !== undefined && !MESSAGE_CODES.includes(String(flat.code))) return malformed('code is not one the sandbox documents');
+  // The currency is an ISO code; that it is the payment's is the gateway's integrity check (amount_mismatch).
+  if (!/^[A-Z]{3}$/.test(String(flat.currency))) return malformed('currency is not an ISO 4217 code');
+  if (flat.paid_at !== undefined && digits(flat.paid_at, 12) === undefined) return malformed('paid_at is not digits');
+  const amount = providerAmount(flat.amount, FEEGATE_MAX_AMOUNT);
+  if (amount === undefined) return malformed('amount is not an integer');
+  const ts = digits(flat.ts, 12);
+  const age = ctx.clock.now().getTime() / 1000 - Number(ts);
+  if (ts === undefined || age > CALLBACK_TOLERANCE_SECONDS) {
     return { ok: false, reason: 'stale', message: `message timestamp ${flat.ts} is outside the accepted window` };
   }
-  const amount = Number(flat.amount);
-  if (!Number.isSafeInteger(amount)) return { ok: false, reason: 'malformed', message: 'amount is not an integer' };
-  const status = String(flat.status);
+  const future = futureDated(ctx, new Date(Number(ts) * 1000), 'ts');
+  if (future) return future;
   return {
     ok: true,
     notification: {
-      reference: String(flat.reference),
-      providerTxnId: String(flat.txn_id),
-      eventType: `${kind}.${status}`,
-      outcome: STATUS_OUTCOME[status] ?? 'unknown',
-      amount,
-      currency: String(flat.currency),
-      code: typeof flat.code === 'string' ? flat.code : undefined,
-      payload: flat,
+      reference, providerTxnId: txnId, eventType: `${kind}.${status}`, outcome: STATUS_OUTCOME[status]!, amount, currency: String(flat.currency),
+      code: typeof flat.code === 'string' ? flat.code : undefined, payload: flat,
     },
   };
 }
@@ -91,9 +106,9 @@ function orderFields(ctx: AdapterContext, req: CheckoutRequest): Fields {
     reference: req.reference,
     amount: req.amount,
     currency: req.currency,
-    description: req.description.slice(0, 200),
-    return_url: req.returnUrl,
-    notify_url: req.notifyUrl,
+    description: signableText(req.description, 200) || req.reference,
+    return_url: signableUrl(req.returnUrl),
+    notify_url: signableUrl(req.notifyUrl),
     expires_at: Math.floor(req.expiresAt.getTime() / 1000),
     ts: Math.floor(ctx.clock.now().getTime() / 1000),
   };
@@ -102,6 +117,7 @@ function orderFields(ctx: AdapterContext, req: CheckoutRequest): Fields {
 /** What both sandbox adapters share: verification, answers, query, refund, settlement. */
 const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'createCheckout'> = {
   sandbox: true,
+  maxAmount: FEEGATE_MAX_AMOUNT,
   credentialFields: [{ name: 'secret', secret: true }, { name: 'merchant', secret: false, optional: true }, { name: 'base_url', secret: false, optional: true }],
   notifyMethod: 'POST',
 
@@ -146,9 +162,11 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: String(res.code), message: 'order not found' };
     const outcome = STATUS_OUTCOME[String(res.status)] ?? 'unknown';
+    const amount = res.amount === undefined ? undefined : providerAmount(res.amount, FEEGATE_MAX_AMOUNT);
+    if (res.amount !== undefined && amount === undefined) return { outcome: 'unknown', message: 'the sandbox answered a query with a malformed amount' };
     return {
       outcome,
-      amount: res.amount === undefined ? undefined : Number(res.amount),
+      amount,
       providerTxnId: res.txn_id ? String(res.txn_id) : undefined,
       code: String(res.code),
     };
@@ -160,7 +178,7 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
       reference: req.paymentReference,
       refund_reference: req.refundReference,
       amount: req.amount,
-      reason: req.reason.slice(0, 200),
+      reason: signableText(req.reason, 200),
       ts: Math.floor(ctx.clock.now().getTime() / 1000),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };

@@ -8,37 +8,56 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
+import { credential, digits, firstValue, futureDated, malformed, parseSettlementCsv, postJson, safeText, signableText, token } from '../adapter-kit.js';
 import {
-  IPN_ANSWERS, QUERY_REQUEST_FIELDS, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
+  IPN_ANSWERS, QUERY_REQUEST_FIELDS, RESPONSE_CODES, RESULT_FIELDS, TRANSACTION_STATUSES, VNPAY_MAX_AMOUNT, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
   fieldsHash, fromVnpAmount, parseVnpDate, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
 } from './protocol.js';
 
 const one = firstValue;
 const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'VNPay', name);
 
-/** VNPay wants order info without diacritics or special characters. */
+/** VNPay wants order info without diacritics or special characters (and none that could frame a signed field). */
 export function orderInfo(text: string): string {
-  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd').replace(/Đ/g, 'D')
-    .replace(/[^A-Za-z0-9 .,:_-]/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 255) || 'Thanh toan';
+  return signableText(text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd').replace(/Đ/g, 'D')
+    .replace(/[^A-Za-z0-9 .,:_-]/g, ' '), 255) || 'Thanh toan';
 }
 
+/**
+ * A VNPay result (return or IPN): the hash must verify, then every field must be one VNPay
+ * documents, in its documented shape, and what we hold must come back: our terminal, one of our
+ * references. VNPay form-encodes what it signs, so values cannot move its field boundaries; the
+ * checks are there so that nothing odd is ever believed or stored.
+ */
 function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'return'): VerifyResult {
   const p: Record<string, string> = {};
-  for (const [k, v] of Object.entries(msg.query)) { const s = one(v); if (s !== undefined) p[k] = s; }
+  for (const [k, v] of Object.entries(msg.query)) { const s = one(v); if (s !== undefined && k.startsWith('vnp_')) p[k] = s; }
   if (!verifySecureHash(p, cred(ctx, 'hash_secret'))) return { ok: false, reason: 'signature', message: 'vnp_SecureHash does not verify' };
-  for (const f of ['vnp_TxnRef', 'vnp_Amount', 'vnp_ResponseCode', 'vnp_TmnCode']) {
-    if (!p[f]) return { ok: false, reason: 'malformed', message: `missing ${f}` };
+  const odd = Object.keys(p).find((k) => !RESULT_FIELDS.includes(k));
+  if (odd) return malformed(`${odd} is not a field of a VNPay result`);
+  for (const f of ['vnp_TxnRef', 'vnp_Amount', 'vnp_ResponseCode', 'vnp_TmnCode', 'vnp_PayDate']) {
+    if (!p[f]) return malformed(`missing ${f}`);
   }
   if (p.vnp_TmnCode !== cred(ctx, 'tmn_code')) return { ok: false, reason: 'signature', message: 'another terminal' };
+  const reference = token(p.vnp_TxnRef, 100);
+  if (!reference) return malformed('vnp_TxnRef is not one of our references');
   const amount = fromVnpAmount(p.vnp_Amount!);
-  if (amount === undefined) return { ok: false, reason: 'malformed', message: 'vnp_Amount is not a whole number of VND x 100' };
+  if (amount === undefined) return malformed('vnp_Amount is not a whole number of VND x 100 within the limit');
+  if (!RESPONSE_CODES.includes(p.vnp_ResponseCode!)) return malformed('vnp_ResponseCode is not one VNPay documents');
+  if (p.vnp_TransactionStatus !== undefined && !TRANSACTION_STATUSES.includes(p.vnp_TransactionStatus)) return malformed('vnp_TransactionStatus is not one VNPay documents');
+  if (p.vnp_TransactionNo !== undefined && digits(p.vnp_TransactionNo, 20) === undefined) return malformed('vnp_TransactionNo is not digits');
+  for (const f of ['vnp_BankCode', 'vnp_BankTranNo', 'vnp_CardType'] as const) {
+    if (p[f] !== undefined && token(p[f], 255) === undefined) return malformed(`${f} is not a code`);
+  }
+  if (p.vnp_OrderInfo !== undefined && safeText(p.vnp_OrderInfo, 255) === undefined) return malformed('vnp_OrderInfo is not text we could have sent');
+  const future = futureDated(ctx, parseVnpDate(p.vnp_PayDate!), 'vnp_PayDate');
+  if (future) return future;
   const status = p.vnp_TransactionStatus ?? (p.vnp_ResponseCode === '00' ? '00' : '02');
-  const txn = p.vnp_TransactionNo && p.vnp_TransactionNo !== '0' ? p.vnp_TransactionNo : `${p.vnp_TxnRef}#0`;
+  const txn = p.vnp_TransactionNo && !/^0+$/.test(p.vnp_TransactionNo) ? p.vnp_TransactionNo : `${reference}#0`;
   return {
     ok: true,
     notification: {
-      reference: p.vnp_TxnRef!, providerTxnId: txn, eventType: `${kind}.${p.vnp_ResponseCode}.${status}`,
+      reference, providerTxnId: txn, eventType: `${kind}.${p.vnp_ResponseCode}.${status}`,
       outcome: paymentOutcome(p.vnp_ResponseCode!, status), amount, currency: 'VND', code: p.vnp_ResponseCode, payload: p,
     },
   };
@@ -69,7 +88,7 @@ function requestBase(ctx: AdapterContext, command: string, requestId = crypto.ra
 /** querydr of one payment (vnp_TransactionDate is the payment's own vnp_CreateDate). */
 function querydr(ctx: AdapterContext, txnRef: string, createdAt: Date) {
   const body: Record<string, string> = {
-    ...requestBase(ctx, 'querydr'), vnp_TxnRef: txnRef, vnp_OrderInfo: `Truy van ${txnRef}`, vnp_TransactionDate: vnpDate(createdAt),
+    ...requestBase(ctx, 'querydr'), vnp_TxnRef: txnRef, vnp_OrderInfo: orderInfo(`Truy van ${txnRef}`), vnp_TransactionDate: vnpDate(createdAt),
   };
   body.vnp_SecureHash = fieldsHash(body, QUERY_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
   return api(ctx, body, QUERY_RESPONSE_FIELDS);
@@ -83,6 +102,7 @@ export const vnpayAdapter: PaymentAdapter = {
   sandbox: false,
   notifyMethod: 'GET',
   checkoutFlow: 'local',
+  maxAmount: VNPAY_MAX_AMOUNT,
   credentialFields: [{ name: 'tmn_code', secret: false }, { name: 'hash_secret', secret: true }, { name: 'pay_url', secret: false }, { name: 'api_url', secret: false }, { name: 'server_ip', secret: false, optional: true }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
@@ -111,7 +131,11 @@ export const vnpayAdapter: PaymentAdapter = {
     if (res.vnp_ResponseCode !== '00') return { outcome: 'unknown', code: res.vnp_ResponseCode, message: res.vnp_Message };
     const status = res.vnp_TransactionStatus ?? '';
     const outcome = status === '02' && res.vnp_TransactionNo === '0' ? 'cancelled' : TXN_STATUS[status] ?? 'unknown';
-    return { outcome, amount: res.vnp_Amount ? fromVnpAmount(res.vnp_Amount) : undefined, providerTxnId: res.vnp_TransactionNo, code: status };
+    const amount = res.vnp_Amount ? fromVnpAmount(String(res.vnp_Amount)) : undefined;
+    if ((res.vnp_Amount && amount === undefined) || (res.vnp_TransactionNo !== undefined && digits(res.vnp_TransactionNo) === undefined)) {
+      return { outcome: 'unknown', message: 'VNPay answered querydr with a malformed vnp_Amount or vnp_TransactionNo' };
+    }
+    return { outcome, amount, providerTxnId: res.vnp_TransactionNo, code: status };
   },
 
   /**

@@ -28,16 +28,33 @@ export function parseVnpDate(s: string): Date | undefined {
   return Number.isNaN(t) ? undefined : new Date(t);
 }
 
+/**
+ * The largest payment VNPay's x100 amounts can carry exactly through a JSON number or a Number:
+ * 90,071,992,547,409 VND (x100 is just under 2^53). VNPay's own per-terminal limits are lower and
+ * are VNPay's to enforce; this one is ours, so that no amount is ever rounded.
+ */
+export const VNPAY_MAX_AMOUNT = Math.floor(Number.MAX_SAFE_INTEGER / 100);
+
 export function toVnpAmount(vnd: number): string {
-  return String(vnd * 100);
+  return (BigInt(vnd) * 100n).toString();
 }
 
-/** VND from `vnp_Amount`, or undefined when it is not a whole number of VND. */
-export function fromVnpAmount(s: string): number | undefined {
-  if (!/^[0-9]{1,17}$/.test(s)) return undefined;
-  const n = Number(s);
-  return n % 100 === 0 && Number.isSafeInteger(n / 100) ? n / 100 : undefined;
+/** VND from `vnp_Amount` (digits, parsed as a bigint), or undefined when it is not a whole number of VND up to `max`. */
+export function fromVnpAmount(s: string, max = VNPAY_MAX_AMOUNT): number | undefined {
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(s)) return undefined;
+  const n = BigInt(s);
+  return n % 100n === 0n && n / 100n <= BigInt(max) ? Number(n / 100n) : undefined;
 }
+
+/** The fields VNPay documents in a payment result (return URL and IPN); a result with any other vnp_ field is refused. */
+export const RESULT_FIELDS: readonly string[] = [
+  'vnp_Amount', 'vnp_BankCode', 'vnp_BankTranNo', 'vnp_CardType', 'vnp_OrderInfo', 'vnp_PayDate', 'vnp_ResponseCode', 'vnp_TmnCode',
+  'vnp_TransactionNo', 'vnp_TransactionStatus', 'vnp_TxnRef', 'vnp_SecureHash', 'vnp_SecureHashType',
+];
+/** vnp_ResponseCode values VNPay documents for a payment result. */
+export const RESPONSE_CODES: readonly string[] = ['00', '07', '09', '10', '11', '12', '13', '24', '51', '65', '75', '79', '99'];
+/** vnp_TransactionStatus values VNPay documents. */
+export const TRANSACTION_STATUSES: readonly string[] = ['00', '01', '02', '04', '05', '06', '07', '09'];
 
 /** The string that is signed for a redirect, return or IPN. */
 export function signData(params: Record<string, string | undefined>): string {

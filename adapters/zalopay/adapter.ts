@@ -9,7 +9,10 @@ import type {
   AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
-import { credential, firstValue, parseSettlementCsv, postJson } from '../adapter-kit.js';
+import {
+  FEEGATE_MAX_AMOUNT, credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
+  signableText, signableUrl, token,
+} from '../adapter-kit.js';
 import { BAD_MAC_SUB_CODE, NOT_FOUND_SUB_CODE, appTransId, mRefundId, referenceOf, zpMac, zpVerify } from './protocol.js';
 
 const one = firstValue;
@@ -33,24 +36,60 @@ function refusal(res: Record<string, unknown>): 'not_found' | 'failed' | 'reques
   return sub === NOT_FOUND_SUB_CODE ? 'not_found' : sub === BAD_MAC_SUB_CODE ? 'request_refused' : 'failed';
 }
 
+/** What we put in every order (and so what a callback must echo): no items, our own user. */
+const ITEM = '[]';
+const APP_USER = 'feegate';
+/** yymmdd_ + one of our references, as appTransId builds it (ZaloPay allows 40 characters). */
+const APP_TRANS_ID = /^[0-9]{6}_[0-9A-Za-z_.-]{1,33}$/;
+
+/**
+ * The fields of a verified callback's `data`, each in its documented shape, with what we sent
+ * echoed as we sent it (app_id, app_user, item, embed_data carrying only our redirect URL); dated
+ * by ZaloPay's server_time, which may not be in the future.
+ */
+function callbackFields(ctx: AdapterContext, d: Record<string, unknown>): VerifyResult {
+  if (digits(d.app_id) !== cred(ctx, 'app_id')) return { ok: false, reason: 'signature', message: 'another app' };
+  const reference = typeof d.app_trans_id === 'string' && APP_TRANS_ID.test(d.app_trans_id) ? referenceOf(d.app_trans_id) : null;
+  if (!reference) return malformed('app_trans_id is not one of ours');
+  const amount = providerAmount(d.amount, FEEGATE_MAX_AMOUNT);
+  if (amount === undefined) return malformed('amount is not a whole number of VND');
+  const zpTransId = digits(d.zp_trans_id), serverTime = digits(d.server_time, 16);
+  if (zpTransId === undefined || /^0+$/.test(zpTransId) || serverTime === undefined || digits(d.app_time, 16) === undefined) {
+    return malformed('zp_trans_id, server_time or app_time is not digits');
+  }
+  if (d.app_user !== APP_USER || d.item !== ITEM) return malformed('app_user or item is not what we sent');
+  const embed = typeof d.embed_data === 'string' ? jsonObject(d.embed_data) : null;
+  if (!embed || Object.keys(embed).some((k) => k !== 'redirecturl') || typeof embed.redirecturl !== 'string') return malformed('embed_data is not what we sent');
+  for (const k of ['channel', 'user_fee_amount', 'discount_amount'] as const) {
+    if (d[k] !== undefined && digits(d[k], 16) === undefined) return malformed(`${k} is not digits`);
+  }
+  if (d.merchant_user_id !== undefined && d.merchant_user_id !== '' && token(d.merchant_user_id, 64) === undefined) return malformed('merchant_user_id is not an id');
+  const future = futureDated(ctx, new Date(Number(serverTime)), 'server_time');
+  if (future) return future;
+  // ZaloPay calls back on success only.
+  return { ok: true, notification: { reference, providerTxnId: zpTransId, eventType: 'callback.paid', outcome: 'succeeded', amount, currency: 'VND', payload: d } };
+}
+
 export const zalopayAdapter: PaymentAdapter = {
   id: 'zalopay',
   displayName: 'ZaloPay',
   sandbox: false,
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
+  /** ZaloPay documents no ceiling of its own that we know (its limits are per channel and account): ours. */
+  maxAmount: FEEGATE_MAX_AMOUNT,
   credentialFields: [{ name: 'app_id', secret: false }, { name: 'key1', secret: true }, { name: 'key2', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const now = ctx.clock.now();
     const appId = Number(cred(ctx, 'app_id'));
     const body: Record<string, unknown> = {
-      app_id: appId, app_user: 'feegate', app_trans_id: appTransId(now, req.reference), app_time: now.getTime(),
+      app_id: appId, app_user: APP_USER, app_trans_id: appTransId(now, req.reference), app_time: now.getTime(),
       expire_duration_seconds: Math.max(300, Math.round((req.expiresAt.getTime() - now.getTime()) / 1000)), amount: req.amount,
-      item: '[]', embed_data: JSON.stringify({ redirecturl: req.returnUrl }), description: req.description.slice(0, 256),
+      item: ITEM, embed_data: JSON.stringify({ redirecturl: signableUrl(req.returnUrl) }), description: signableText(req.description, 256) || req.reference,
       bank_code: '', callback_url: req.notifyUrl,
     };
-    body.mac = zpMac(cred(ctx, 'key1'), [appId, body.app_trans_id as string, 'feegate', req.amount, now.getTime(), body.embed_data as string, '[]']);
+    body.mac = zpMac(cred(ctx, 'key1'), [appId, body.app_trans_id as string, APP_USER, req.amount, now.getTime(), body.embed_data as string, ITEM]);
     const res = await call(ctx, 'create', body);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (Number(res.return_code) === 1 && typeof res.order_url === 'string') {
@@ -75,35 +114,29 @@ export const zalopayAdapter: PaymentAdapter = {
   },
 
   verifyNotification(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
-    let outer: { data?: unknown; mac?: unknown };
-    try {
-      outer = JSON.parse(msg.rawBody) as typeof outer;
-    } catch {
-      return { ok: false, reason: 'malformed', message: 'body is not JSON' };
-    }
-    if (typeof outer.data !== 'string') return { ok: false, reason: 'malformed', message: 'no data string' };
+    const outer = jsonObject(msg.rawBody);
+    if (!outer) return malformed('body is not a JSON object');
+    if (typeof outer.data !== 'string') return malformed('no data string');
     if (!zpVerify(cred(ctx, 'key2'), outer.data, outer.mac)) return { ok: false, reason: 'signature', message: 'mac does not verify' };
-    let d: Record<string, unknown>;
-    try {
-      d = JSON.parse(outer.data) as Record<string, unknown>;
-    } catch {
-      return { ok: false, reason: 'malformed', message: 'data is not JSON' };
-    }
-    const reference = referenceOf(String(d.app_trans_id ?? ''));
-    const amount = Number(d.amount);
-    if (!reference || !Number.isSafeInteger(amount) || !d.zp_trans_id) return { ok: false, reason: 'malformed', message: 'app_trans_id, amount or zp_trans_id missing' };
-    if (String(d.app_id) !== cred(ctx, 'app_id')) return { ok: false, reason: 'signature', message: 'another app' };
-    // ZaloPay calls back on success only.
-    return { ok: true, notification: { reference, providerTxnId: String(d.zp_trans_id), eventType: 'callback.paid', outcome: 'succeeded', amount, currency: 'VND', payload: d } };
+    const d = jsonObject(outer.data);
+    if (!d) return malformed('data is not a JSON object');
+    return callbackFields(ctx, d);
   },
 
   verifyReturn(ctx: AdapterContext, msg: InboundHttp): VerifyResult {
     const q = (k: string) => one(msg.query[k]) ?? '';
     const parts = [q('appid'), q('apptransid'), q('pmcid'), q('bankcode'), q('amount'), q('discountamount'), q('status')];
     if (!zpVerify(cred(ctx, 'key2'), parts.join('|'), q('checksum'))) return { ok: false, reason: 'signature', message: 'checksum does not verify' };
-    const reference = referenceOf(q('apptransid'));
-    if (!reference) return { ok: false, reason: 'malformed', message: 'apptransid' };
-    return { ok: true, notification: { reference, providerTxnId: `${reference}#return`, eventType: `return.${q('status')}`, outcome: q('status') === '1' ? 'succeeded' : 'unknown', amount: Number(q('amount')), currency: 'VND', payload: {} } };
+    // The checksum is over a pipe join: every part must be free of `|` (and in its documented shape) to be believed.
+    if (q('appid') !== cred(ctx, 'app_id')) return { ok: false, reason: 'signature', message: 'another app' };
+    const reference = APP_TRANS_ID.test(q('apptransid')) ? referenceOf(q('apptransid')) : null;
+    if (!reference) return malformed('apptransid');
+    const amount = providerAmount(q('amount'), FEEGATE_MAX_AMOUNT);
+    if (amount === undefined || digits(q('pmcid'), 6) === undefined || digits(q('discountamount'), 16) === undefined || !/^-?[0-9]{1,4}$/.test(q('status'))) {
+      return malformed('amount, pmcid, discountamount or status is not digits');
+    }
+    if (q('bankcode') !== '' && token(q('bankcode'), 40) === undefined) return malformed('bankcode is not a code');
+    return { ok: true, notification: { reference, providerTxnId: `${reference}#return`, eventType: `return.${q('status')}`, outcome: q('status') === '1' ? 'succeeded' : 'unknown', amount, currency: 'VND', payload: {} } };
   },
 
   answer(kind: AnswerKind): CallbackAnswer {
@@ -117,7 +150,11 @@ export const zalopayAdapter: PaymentAdapter = {
     const res = await call(ctx, 'query', { app_id: Number(appId), app_trans_id: id, mac: zpMac(cred(ctx, 'key1'), [appId, id, cred(ctx, 'key1')]) });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     const code = Number(res.return_code);
-    if (code === 1) return { outcome: 'succeeded', amount: Number(res.amount), providerTxnId: String(res.zp_trans_id), code: '1' };
+    if (code === 1) {
+      const amount = providerAmount(res.amount, FEEGATE_MAX_AMOUNT), zpTransId = digits(res.zp_trans_id);
+      if (amount === undefined || zpTransId === undefined) return { outcome: 'unknown', message: 'ZaloPay answered a query with a malformed amount or zp_trans_id' };
+      return { outcome: 'succeeded', amount, providerTxnId: zpTransId, code: '1' };
+    }
     if (code === 3) return { outcome: 'pending', code: '3' };
     const no = refusal(res);
     if (no === 'not_found') return { outcome: 'unknown', notFound: true, code: String(NOT_FOUND_SUB_CODE), message: 'order not found' };
@@ -130,7 +167,7 @@ export const zalopayAdapter: PaymentAdapter = {
     const timestamp = ctx.clock.now().getTime();
     const body = {
       app_id: Number(appId), m_refund_id: mRefundId(req.requestedAt ?? ctx.clock.now(), appId, req.refundReference), zp_trans_id: req.providerTxnId ?? '',
-      amount: req.amount, timestamp, description: req.reason.slice(0, 100) || 'Hoan tien',
+      amount: req.amount, timestamp, description: signableText(req.reason, 100) || 'Hoan tien',
     };
     const res = await call(ctx, 'refund', { ...body, mac: zpMac(cred(ctx, 'key1'), [appId, body.zp_trans_id, body.amount, body.description, timestamp]) });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };

@@ -13,7 +13,7 @@ import { prepared } from '../db/prepared.js';
 import type { AnswerKind, CallbackAnswer, InboundHttp, PaymentAdapter, ProviderNotification } from '../../adapters/contract.js';
 import { Batcher } from '../db/batcher.js';
 import type { PaymentRow } from '../payments/model.js';
-import { providerChange } from '../payments/payments.js';
+import { CLOSED_STATES, confirmLateSuccess, providerChange } from '../payments/payments.js';
 import { transitionPayments } from '../payments/transition.js';
 import { isOurReference, storable } from './references.js';
 
@@ -34,8 +34,10 @@ export interface NotificationResult {
  * (the Batcher does that, for the lookup too), so one bad message never fails the others.
  */
 interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow; log: FastifyBaseLogger }
+/** What applying a callback did: the provider's answer, or `confirm` (a success for a closed payment, recorded, for the provider's query to settle). */
+type Applied = AnswerKind | 'confirm';
 
-const batchers = new WeakMap<Deps, { lookup: Batcher<{ reference: string; provider: string }, PaymentRow | undefined>; apply: Batcher<Believed, AnswerKind> }>();
+const batchers = new WeakMap<Deps, { lookup: Batcher<{ reference: string; provider: string }, PaymentRow | undefined>; apply: Batcher<Believed, Applied> }>();
 
 function batchersFor(deps: Deps) {
   let b = batchers.get(deps);
@@ -62,7 +64,7 @@ function batchersFor(deps: Deps) {
   return b;
 }
 
-async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> {
+async function applyBatch(deps: Deps, items: Believed[]): Promise<Applied[]> {
   return deps.db.transaction(async (trx) => {
     const now = deps.clock.now();
     const input = items.map(({ adapter, n, payment }) => ({
@@ -91,7 +93,7 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
       it.log.warn({ provider: it.adapter.id, provider_txn_id: it.n.providerTxnId, payment_id: paymentId, other_payment_id: other },
         'provider transaction id already seen for another payment: deduplicated per payment, applied to this one');
     }
-    const out: AnswerKind[] = items.map(() => 'already_confirmed');
+    const out: Applied[] = items.map(() => 'already_confirmed');
     // Fresh messages that move a payment. A message is fresh once: the first of identical messages
     // in the batch takes it. A payment named by two different messages moves in two rounds, in
     // order, and so do two payments of one bill (so the second sees what the first paid).
@@ -111,8 +113,10 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
         return true;
       });
       waiting = waiting.filter((w) => !round.includes(w));
-      const results = await transitionPayments(trx, deps.clock, round.map(({ i, change }) => ({ payment: current.get(items[i]!.payment.id)!, change })));
-      round.forEach(({ i }, k) => {
+      // A success for a payment already closed is recorded (above) but not booked on the callback's word.
+      const go = round.filter(({ i, change }) => change.to !== 'succeeded' || !CLOSED_STATES.includes(current.get(items[i]!.payment.id)!.status));
+      const results = await transitionPayments(trx, deps.clock, go.map(({ i, change }) => ({ payment: current.get(items[i]!.payment.id)!, change })));
+      go.forEach(({ i }, k) => {
         const r = results[k]!;
         const { payment, n, log } = items[i]!;
         if (r.changed) current.set(payment.id, r.payment);
@@ -120,6 +124,10 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<AnswerKind[]> 
         out[i] = r.changed ? 'ok' : 'already_confirmed';
       });
     }
+    // Every success (fresh or repeated) now facing a closed payment waits for the provider's query.
+    items.forEach(({ n, payment }, i) => {
+      if (out[i] !== 'ok' && n.outcome === 'succeeded' && CLOSED_STATES.includes(current.get(payment.id)!.status)) out[i] = 'confirm';
+    });
     return out;
   });
 }
@@ -174,6 +182,10 @@ export async function handleNotification(deps: Deps, adapter: PaymentAdapter, ms
   }
   const item = { adapter, n, payment, log };
   // A failed batch committed nothing; the Batcher then applies each of its callbacks alone.
-  const kind = await batchersFor(deps).apply.submit(item);
-  return done(kind, payment.id);
+  const applied = await batchersFor(deps).apply.submit(item);
+  if (applied !== 'confirm') return done(applied, payment.id);
+  // Defence in depth: a late success is booked only if the provider's status query confirms it.
+  const settled = await confirmLateSuccess(deps, payment, `provider:${adapter.id}`);
+  log.warn({ provider: adapter.id, payment_id: payment.id, settled }, 'callback reported success for a closed payment: asked the provider');
+  return done(settled === 'succeeded' ? 'ok' : settled === 'refused' ? 'already_confirmed' : 'error', payment.id);
 }

@@ -91,7 +91,7 @@ function billSnapshots(db: Deps['db']): Batcher<string, BillWithInFlight | undef
   return b;
 }
 
-async function payableBill(q: Trx | Deps['db'], deps: Deps, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
+async function payableBill(q: Trx | Deps['db'], deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
   let bill: BillWithInFlight | undefined;
   if (lock) {
     const { rows } = (await prepared(q, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`, [input.bill_id, who.tenantId])) as {
@@ -111,6 +111,10 @@ async function payableBill(q: Trx | Deps['db'], deps: Deps, who: ApiKeyPrincipal
   const amount = input.amount ?? due;
   if (amount !== due && !(bill.allow_partial && amount <= due)) {
     fail('FEEGATE_ERR_PAYMENT_AMOUNT_INVALID', bill.allow_partial ? `The amount must be at most ${due}` : `The amount must be ${due}`, { amount_due: due });
+  }
+  // Refused here, before anything exists at the provider: above its ceiling an amount could not travel exactly.
+  if (amount > adapter.maxAmount) {
+    fail('FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX', `${adapter.displayName} takes payments of at most ${adapter.maxAmount} VND`, { max_amount: adapter.maxAmount, amount });
   }
   let expiresAt = new Date(now.getTime() + deps.config.checkoutTtlSeconds * 1000);
   const dueDate = dateOnly(bill.due_date);
@@ -155,7 +159,7 @@ async function createWithLocalCheckout(
   const ctx = await deps.providers.context(adapter.id, who.tenantId);
   let snap: PayableBill;
   try {
-    snap = await payableBill(db, deps, who, input, false);
+    snap = await payableBill(db, deps, adapter, who, input, false);
   } catch (err) {
     // With a key, a refusal may really be a retry of a request that succeeded: let the key answer.
     if (idem && err instanceof FeegateError) return createLocalCarefully(deps, adapter, ctx, who, input, idem, clientIp);
@@ -226,7 +230,7 @@ async function createLocalCarefully(
   const { db, clock, config } = deps;
   return db.transaction(async (trx) => {
     await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
-    const bill = await payableBill(trx, deps, who, input, true);
+    const bill = await payableBill(trx, deps, adapter, who, input, true);
     const { row, json, audit } = await localPayment(deps, adapter, ctx, who, input, bill, clientIp);
     const ins = trx('payments').insert({ ...row, checkout: row.checkout ? JSON.stringify(row.checkout) : null }).toSQL();
     const a = trx('audit_log').insert(audit).toSQL();
@@ -287,7 +291,7 @@ async function createWithRemoteCheckout(
       const bill = (await trx('bills').where({ id: p.bill_id }).first()) as BillRow;
       return { payment: p, description: bill.description || bill.external_ref, request: await checkoutRequestOf(trx, p.id) };
     }
-    const { bill, amount, expiresAt, description } = await payableBill(trx, deps, who, input, true);
+    const { bill, amount, expiresAt, description } = await payableBill(trx, deps, adapter, who, input, true);
     const now = clock.now();
     let p: PaymentRow;
     try {
@@ -459,6 +463,28 @@ export function providerChange(outcome: Outcome, word: ProviderWord): Transition
 export async function applyProviderOutcome(trx: Trx, deps: Deps, payment: string | PaymentRow, outcome: Outcome, word: ProviderWord): Promise<TransitionResult | null> {
   const change = providerChange(outcome, word);
   return change ? transitionPayment(trx, deps.clock, payment, change) : null;
+}
+
+/** States that close a payment without money; a success reported after them needs the provider's query. */
+export const CLOSED_STATES: readonly PaymentStatus[] = ['failed', 'cancelled', 'expired'];
+
+/**
+ * A callback reported success for a payment already closed (failed, cancelled or expired). Late
+ * money is real and is booked, but only on the provider's answer to our own status query, never
+ * on the callback alone: a callback is only as good as its framing (issue 10: a re-split cancel
+ * read as a success), a query is our request to the provider. `succeeded`: confirmed and booked;
+ * `refused`: the provider says otherwise (or another amount); `unknown`: it could not say (the
+ * provider's retry of the callback asks again).
+ */
+export async function confirmLateSuccess(deps: Deps, payment: PaymentRow, actor: string): Promise<'succeeded' | 'refused' | 'unknown'> {
+  const result: StatusResult = await askProvider(deps, payment.provider, payment.tenant_id, 'query', (a, ctx) =>
+    a.queryStatus(ctx, { reference: payment.reference, providerTxnId: payment.provider_txn_id, amount: vnd(payment.amount), createdAt: payment.created_at }));
+  if (result.outcome === 'unknown' || result.outcome === 'pending') return 'unknown';
+  if (result.outcome !== 'succeeded' || result.amount !== vnd(payment.amount)) return 'refused';
+  return deps.db.transaction(async (trx) => {
+    const r = await applyProviderOutcome(trx, deps, payment.id, 'succeeded', { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code });
+    return r?.payment.status === 'succeeded' ? 'succeeded' : 'refused';
+  });
 }
 
 /**
