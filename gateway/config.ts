@@ -3,6 +3,7 @@
  * README's configuration table; nothing else reads process.env.
  */
 import path from 'node:path';
+import { allowListEntryProblem } from '../adapters/url-guard.js';
 
 export type Mode = 'development' | 'production';
 
@@ -46,6 +47,12 @@ export interface Config {
   trustAnchorsFile?: string;
   /** Warn this many days before a signing certificate expires (/metrics, CLI, API). */
   certWarnDays: number;
+  /**
+   * FEEGATE_ALLOWED_PRIVATE_HOSTS (comma-separated): host names, IP addresses or CIDR ranges that
+   * webhooks and provider URLs may reach although they are not public (loopback, private, ...).
+   * Empty by default: every such address is refused (adapters/url-guard.ts).
+   */
+  allowedPrivateHosts: string[];
 }
 
 const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
@@ -62,6 +69,15 @@ function intList(env: NodeJS.ProcessEnv, name: string, dflt: number[]): number[]
   if (raw === undefined || raw === '') return dflt;
   if (!/^[0-9]+(,[0-9]+)*$/.test(raw)) throw new Error(`${name} must be comma-separated seconds, got "${raw}"`);
   return raw.split(',').map(Number);
+}
+
+function hostList(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of list) {
+    const problem = allowListEntryProblem(h);
+    if (problem) throw new Error(`${name}: ${problem}`);
+  }
+  return list;
 }
 
 function bool(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
@@ -105,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     devCaDir: env.FEEGATE_DEV_CA_DIR || undefined,
     trustAnchorsFile: env.FEEGATE_TRUST_ANCHORS || undefined,
     certWarnDays: int(env, 'CERT_WARN_DAYS', 30),
+    allowedPrivateHosts: hostList(env, 'FEEGATE_ALLOWED_PRIVATE_HOSTS'),
     ...overrides,
   };
   validateConfig(config);
