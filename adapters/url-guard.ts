@@ -30,8 +30,8 @@ export interface UrlPolicy {
   allowHttp: boolean;
   /** Host names, IP addresses or CIDR ranges allowed although not public (the operator's list). */
   allowedPrivateHosts: readonly string[];
-  /** URL prefixes exempt from the host and address checks: the gateway's own simulators, in sandbox mode only. */
-  exemptPrefixes?: readonly string[];
+  /** URLs exempt from the host and address checks: the gateway's own simulators, in sandbox mode only. */
+  exempt?: (url: URL) => boolean;
   /** Host names refused whatever they resolve to: the gateway's own (nothing we call is ourselves). */
   refusedHosts?: readonly string[];
   /** The resolver (tests give one that answers what a rebinding DNS server would). */
@@ -111,7 +111,7 @@ export function checkAddress(address: string, policy: UrlPolicy, host = address)
 export interface CheckedUrl {
   /** The parsed, normalised URL: the one to call. */
   url: URL;
-  /** One of the policy's exempt prefixes (the gateway's own simulators): no host or address checks. */
+  /** The policy exempts it (the gateway's own simulators): no host or address checks. */
   exempt: boolean;
 }
 
@@ -149,8 +149,7 @@ export function checkUrl(raw: string, policy: UrlPolicy): CheckedUrl {
   if (url.username || url.password || authorityOf(raw).includes('@')) {
     throw new UrlRefusedError(url.hostname, 'credentials in URLs are refused');
   }
-  const exempt = (policy.exemptPrefixes ?? []).some((p) => url.href.startsWith(p));
-  if (exempt) return { url, exempt };
+  if (policy.exempt?.(url)) return { url, exempt: true };
 
   const hostname = url.hostname;
   const written = hostAsWritten(raw);
@@ -170,7 +169,7 @@ export function checkUrl(raw: string, policy: UrlPolicy): CheckedUrl {
       throw new UrlRefusedError(name, 'localhost is a loopback name');
     }
   }
-  return { url, exempt };
+  return { url, exempt: false };
 }
 
 /**
