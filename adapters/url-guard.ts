@@ -11,8 +11,8 @@
  * loopback, private, link-local (cloud metadata), CGNAT, multicast, unspecified, reserved,
  * IPv4-mapped/translated IPv6, 6to4, Teredo...
  * An operator may allow named private hosts (FEEGATE_ALLOWED_PRIVATE_HOSTS): a host name (whatever
- * it resolves to), an IP address or a CIDR range. In sandbox mode the gateway's own simulators
- * (`<PUBLIC_URL>/sandbox/`, `<FEEGATE_SANDBOX_URL>/sandbox/`) are exempt from the address checks.
+ * it resolves to), an IP address or a CIDR range. A policy may exempt the gateway's own simulators
+ * (sandbox mode only: their provider-facing routes, never their control API; gateway/outbound.ts).
  */
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
