@@ -26,7 +26,9 @@ import { callbackRoutes } from './callbacks/routes.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import { ProviderRegistry, type CredentialResolver } from '../adapters/registry.js';
 import { sandboxMode, type Simulators } from '../adapters/sandbox-mode.js';
-import { fetchHttpClient, withTimeout, type HttpClient } from '../adapters/http-client.js';
+import type { HttpClient } from '../adapters/http-client.js';
+import type { Resolver } from '../adapters/url-guard.js';
+import { outbound } from './outbound.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
@@ -43,8 +45,13 @@ export interface AppOptions {
   config: Config;
   db: Db;
   clock?: Clock;
-  /** Outbound HTTP for adapters; defaults to fetch, with calls to our own URL served in-process. */
+  /**
+   * The network client beneath the URL guard (gateway/outbound.ts); by default Node's http with the
+   * guard's DNS lookup. A replacement gets only the guard's URL checks, not its address checks.
+   */
   http?: HttpClient;
+  /** The DNS resolver of outbound calls (tests play a rebinding DNS server with it). */
+  resolve?: Resolver;
   logger?: FastifyServerOptions['logger'];
   /** More outbox handlers (tests register their own kinds). */
   extraHandlers?: OutboxHandler[];
@@ -53,26 +60,6 @@ export interface AppOptions {
 export interface App extends FastifyInstance {
   /** The provider simulators, in sandbox mode. */
   simulators?: Simulators;
-}
-
-/**
- * Calls to our own public URL (the mounted simulator, and the simulator's callbacks to us) are
- * served in-process through fastify's inject: the same routes, no socket.
- */
-function localFirstClient(app: FastifyInstance, publicUrl: string, fallback: HttpClient): HttpClient {
-  return {
-    async request(req) {
-      if (!req.url.startsWith(publicUrl + '/')) return fallback.request(req);
-      const res = app.inject({
-        method: req.method,
-        url: req.url.slice(publicUrl.length),
-        headers: req.headers,
-        payload: req.body,
-      });
-      const r = await withTimeout(Promise.resolve(res), req.timeoutMs ?? 10_000, req.url);
-      return { status: r.statusCode, headers: r.headers as Record<string, string>, body: r.body };
-    },
-  };
 }
 
 /** Simulators play the providers: public, not rate limited, not part of the API docs. */
@@ -98,22 +85,23 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
-  const http = opts.http ?? localFirstClient(app, config.publicUrl, fetchHttpClient);
+  // Adapters, webhooks and the mounted simulators each call out through their own guarded client.
+  const out = outbound(app, config, { transport: opts.http, resolve: opts.resolve });
   // Sandbox mode: every provider also has test credentials pointing at its simulator mounted here.
   const sandbox = config.sandbox
-    ? sandboxMode({ secret: config.sandboxSecret, publicUrl: config.publicUrl, http, clock, sandboxUrl: config.sandboxUrl })
+    ? sandboxMode({ secret: config.sandboxSecret, publicUrl: config.publicUrl, http: out.simulators, clock, sandboxUrl: config.sandboxUrl })
     : undefined;
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
   const secrets = new SecretBox(config.masterKey);
   // A unit's own credentials first; in sandbox mode, the simulators' test credentials otherwise.
-  const providerCredentials = new ProviderCredentials({ db, clock, secrets });
+  const providerCredentials = new ProviderCredentials({ db, clock, secrets, urlPolicy: out.providerPolicy });
   const credentials: CredentialResolver = async (provider, tenantId) =>
     (tenantId ? await providerCredentials.get(tenantId, provider) : null) ?? sandbox?.credentials(provider) ?? {};
-  const providers = new ProviderRegistry({ http, clock, publicUrl: config.publicUrl, credentials });
+  const providers = new ProviderRegistry({ http: out.providers, clock, publicUrl: config.publicUrl, credentials });
   for (const adapter of [...PROVIDER_ADAPTERS, ...(sandbox?.adapters ?? [])]) providers.register(adapter);
 
   const deps: Deps = {
-    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets, providerCredentials,
+    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets, providerCredentials, outbound: out,
     certs: new CertStore({ db, clock, config, secrets }),
     handlers: new Map([...webhookHandlers, ...receiptHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
   };

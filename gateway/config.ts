@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { allowListEntryProblem } from '../adapters/url-guard.js';
 
 /**
  * The project's root: the nearest folder above this file with feegate's package.json (the same
@@ -81,6 +82,12 @@ export interface Config {
   metricsToken?: string;
   /** FEEGATE_METRICS_LISTEN: serve /metrics on this address only (a second, metrics-only server). */
   metricsListen?: { host: string; port: number };
+  /**
+   * FEEGATE_ALLOWED_PRIVATE_HOSTS (comma-separated): host names, IP addresses or CIDR ranges that
+   * webhooks and provider URLs may reach although they are not public (loopback, private, ...).
+   * Empty by default: every such address is refused (adapters/url-guard.ts).
+   */
+  allowedPrivateHosts: string[];
 }
 
 const DEV_SANDBOX_SECRET = 'dev-only-sandbox-secret-not-for-production';
@@ -107,6 +114,15 @@ function trustProxy(env: NodeJS.ProcessEnv): Config['trustProxy'] {
   const list = raw.split(',').map((s) => s.trim());
   if (list.some((s) => !/^[0-9A-Fa-f.:]+(\/[0-9]{1,3})?$|^(loopback|linklocal|uniquelocal)$/.test(s))) {
     throw new Error(`TRUST_PROXY must be true, false or comma-separated proxy addresses/CIDRs, got "${raw}"`);
+  }
+  return list;
+}
+
+function hostList(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of list) {
+    const problem = allowListEntryProblem(h);
+    if (problem) throw new Error(`${name}: ${problem}`);
   }
   return list;
 }
@@ -176,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     certWarnDays: int(env, 'CERT_WARN_DAYS', 30),
     metricsToken: secretToken(env, 'FEEGATE_METRICS_TOKEN'),
     metricsListen: listenAddress(env, 'FEEGATE_METRICS_LISTEN'),
+    allowedPrivateHosts: hostList(env, 'FEEGATE_ALLOWED_PRIVATE_HOSTS'),
     ...overrides,
   };
   validateConfig(config);

@@ -9,6 +9,7 @@ import type { SecretBox } from './secrets/secret-box.js';
 import type { OutboxHandler } from './outbox/outbox.js';
 import type { CertStore } from '../certs/store.js';
 import type { ProviderCredentials } from './provider-credentials/store.js';
+import type { Outbound } from './outbound.js';
 
 export interface Deps {
   db: Db;
@@ -22,6 +23,8 @@ export interface Deps {
   certs: CertStore;
   /** Each unit's own provider credentials (sealed at rest). */
   providerCredentials: ProviderCredentials;
+  /** Outbound HTTP clients and the URL policies they enforce (webhooks use outbound.webhooks). */
+  outbound: Outbound;
   /** Outbox handlers by kind. */
   handlers: Map<string, OutboxHandler>;
 }

@@ -30,6 +30,7 @@ export const ERRORS = {
   FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE: { status: 409, message: 'The payment cannot be refunded in its current state' },
   FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE: { status: 400, message: 'The refund is above what is left to refund' },
   FEEGATE_ERR_PROVIDER_CREDENTIALS_NOT_FOUND: { status: 404, message: 'The unit has no credentials for this provider' },
+  FEEGATE_ERR_URL_NOT_ALLOWED: { status: 400, message: 'The URL is refused: https to a public host only (details.reason says why)' },
   FEEGATE_ERR_PROVIDER_UNKNOWN: { status: 400, message: 'No such provider, or it is not enabled' },
   FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' },
   FEEGATE_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used with other parameters' },

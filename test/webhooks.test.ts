@@ -6,8 +6,11 @@ import { verifySignature } from '../gateway/webhooks/signature.js';
 import { WEBHOOK_BACKOFF, fanoutHandler } from '../gateway/webhooks/handlers.js';
 import { runCli } from '../gateway/cli/main.js';
 
+// The receivers listen on loopback: the operator allows it (FEEGATE_ALLOWED_PRIVATE_HOSTS), or every delivery is refused.
+const LOOPBACK_ALLOWED = { allowedPrivateHosts: ['127.0.0.1'] };
+
 eachDb('webhooks: a payment produces signed events, delivered and logged', async (t, { db }) => {
-  const env = await makeApp(db);
+  const env = await makeApp(db, LOOPBACK_ALLOWED);
   t.teardown(env.close);
   const rx = await startReceiver();
   t.teardown(rx.close);
@@ -57,7 +60,7 @@ eachDb('webhooks: a payment produces signed events, delivered and logged', async
 });
 
 eachDb('webhooks: a receiver down for hours gets the event later; 410 or removal stops retries', async (t, { db }) => {
-  const env = await makeApp(db);
+  const env = await makeApp(db, LOOPBACK_ALLOWED);
   t.teardown(env.close);
   const rx = await startReceiver();
   t.teardown(rx.close);

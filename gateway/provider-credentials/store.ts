@@ -11,8 +11,12 @@ import type { SecretBox } from '../secrets/secret-box.js';
 import type { PaymentAdapter } from '../../adapters/contract.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { FeegateError } from '../errors.js';
+import type { UrlPolicy } from '../../adapters/url-guard.js';
+import { assertUrlAllowed } from '../outbound.js';
 
 const CACHE_MS = 10_000;
+/** Fields holding a URL the gateway calls or sends payers to (MoMo/ZaloPay/PayGov `endpoint`, VNPay `pay_url`/`api_url`). */
+export const isUrlField = (name: string) => name === 'endpoint' || name.endsWith('_url');
 const purpose = (tenantId: string, provider: string) => `provider-credentials:${tenantId}:${provider}`;
 
 export interface CredentialRow {
@@ -26,9 +30,13 @@ export interface CredentialRow {
 
 export class ProviderCredentials {
   private readonly cache = new Map<string, { at: number; value: Record<string, string> | null }>();
-  constructor(private readonly opts: { db: Db; clock: Clock; secrets: SecretBox }) {}
+  constructor(private readonly opts: { db: Db; clock: Clock; secrets: SecretBox; urlPolicy: UrlPolicy }) {}
 
-  /** Checks the fields against what the adapter declares, seals and stores them (replacing any). */
+  /**
+   * Checks the fields against what the adapter declares and every URL against the outbound policy
+   * (no loopback, private or metadata address, no credentials in it...: adapters/url-guard.ts),
+   * seals and stores them (replacing any). Calls are checked again when made (DNS may change).
+   */
   async set(trx: Trx, tenantId: string, adapter: PaymentAdapter, values: Record<string, string>, actor: string): Promise<CredentialRow> {
     const declared = new Map(adapter.credentialFields.map((f) => [f.name, f]));
     const unknown = Object.keys(values).filter((k) => !declared.has(k));
@@ -38,6 +46,7 @@ export class ProviderCredentials {
         ...(unknown.length ? { unknown } : {}), ...(missing.length ? { missing } : {}),
       });
     }
+    for (const [name, value] of Object.entries(values)) if (isUrlField(name)) assertUrlAllowed(this.opts.urlPolicy, name, value);
     const now = this.opts.clock.now();
     const row = {
       tenant_id: tenantId, provider: adapter.id, fields: Object.keys(values).sort(),

@@ -3,7 +3,11 @@
  * - event.fanout: one delivery row per enabled endpoint that wants the event (exactly once: the
  *   rows and the completion are one transaction, under the lease);
  * - webhook.deliver: POST the signed event; 2xx ends it, 410 Gone disables the endpoint, anything
- *   else retries on a growing schedule for more than 24 hours. Every attempt is recorded.
+ *   else retries on a growing schedule for more than 24 hours. Every attempt is recorded, with at
+ *   most RESPONSE_EXCERPT_BYTES of the answer: the attempts API shows it, and it must not become a
+ *   way to read whatever a URL answers.
+ * Deliveries go through deps.outbound.webhooks: the URL and every address it resolves to are checked
+ * at each attempt (adapters/url-guard.ts), and nothing is ever served in-process.
  */
 import type { Deps } from '../deps.js';
 import { completeRow, type OutboxHandler } from '../outbox/outbox.js';
@@ -17,6 +21,15 @@ export const DELIVER = 'webhook.deliver';
 /** Seconds after each failed delivery: 1 min … 24 h; ten attempts over about 51 hours. */
 export const WEBHOOK_BACKOFF = [60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
 export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** How much of an endpoint's answer is read and stored (1 KiB). */
+export const RESPONSE_EXCERPT_BYTES = 1024;
+
+/** At most `bytes` of UTF-8, cut on a character boundary, without NUL (PostgreSQL text cannot hold it). */
+export function excerpt(text: string, bytes = RESPONSE_EXCERPT_BYTES): string {
+  let s = Buffer.from(text.replace(/\u0000/g, '\uFFFD'), 'utf8').subarray(0, bytes).toString('utf8');
+  while (Buffer.byteLength(s, 'utf8') > bytes) s = s.slice(0, -1);
+  return s;
+}
 
 export const fanoutHandler: OutboxHandler = {
   kind: FANOUT,
@@ -72,10 +85,10 @@ export const deliverHandler: OutboxHandler = {
     const secret = deps.secrets.open(endpoint.secret_enc, secretPurpose(endpoint.id));
     const started = Date.now();
     let status: number | null = null;
-    let excerpt = '';
+    let answer = '';
     let error: string | null = null;
     try {
-      const res = await deps.providers.http.request({
+      const res = await deps.outbound.webhooks.request({
         method: 'POST',
         url: endpoint.url,
         headers: {
@@ -86,11 +99,12 @@ export const deliverHandler: OutboxHandler = {
         },
         body,
         timeoutMs: WEBHOOK_TIMEOUT_MS,
+        maxResponseBytes: RESPONSE_EXCERPT_BYTES,
       });
       status = res.status;
-      excerpt = res.body.slice(0, 500);
+      answer = excerpt(res.body);
     } catch (err) {
-      error = (err as Error).message;
+      error = excerpt((err as Error).message, 500);
     }
     const latency = Date.now() - started;
     const delivered = status !== null && status >= 200 && status < 300;
@@ -100,7 +114,7 @@ export const deliverHandler: OutboxHandler = {
     await db.transaction(async (trx) => {
       await trx('webhook_attempts').insert({
         tenant_id: event.tenant_id, event_id: event.id, endpoint_id: endpoint.id, attempt: row.attempts,
-        status_code: status, latency_ms: latency, response_excerpt: excerpt, error, outcome, created_at: clock.now(),
+        status_code: status, latency_ms: latency, response_excerpt: answer, error, outcome, created_at: clock.now(),
       });
       if (gone) {
         await trx('webhook_endpoints').where({ id: endpoint.id }).update({ status: 'disabled', disabled_reason: 'the endpoint answered 410 Gone', updated_at: clock.now() });

@@ -10,6 +10,7 @@ import { EVENT_TYPES, eventJson, type EventRow } from '../events/events.js';
 import { deadRows, enqueue, requeue } from '../outbox/outbox.js';
 import { DELIVER } from './handlers.js';
 import { createEndpoint, endpointJson, removeEndpoint, type EndpointRow } from './endpoints.js';
+import { assertUrlAllowed } from '../outbound.js';
 
 const Endpoint = Type.Object({
   id: Uuid, object: Type.Literal('webhook_endpoint'), url: Type.String(), events: Type.Array(Type.String()), description: Type.String(),
@@ -30,7 +31,7 @@ const DeadRow = Type.Object({
 });
 
 export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { db, clock, config, secrets } = app.deps;
+  const { db, clock, config, secrets, outbound } = app.deps;
   const admin = ['admin'] as const;
   const readers = ['finance', 'admin'] as const;
 
@@ -39,7 +40,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['webhooks'], summary: 'Register a webhook endpoint (its signing secret is shown once)',
       body: Type.Object({
-        url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 1000 }),
+        url: Type.String({
+          minLength: 1, maxLength: 1000,
+          description: 'https://… to a public host (http:// too in sandbox mode); private, loopback and metadata addresses, '
+            + 'IP literals in odd forms and credentials in the URL are refused (FEEGATE_ERR_URL_NOT_ALLOWED) unless the operator allowed the host',
+        }),
         events: Type.Array(Type.Union([Type.Literal('*'), ...EVENT_TYPES.map((e) => Type.Literal(e))]), { minItems: 1, uniqueItems: true }),
         description: Type.Optional(Type.String({ maxLength: 500 })),
       }, { additionalProperties: false }),
@@ -47,6 +52,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (req, reply) => {
     const who = principal(req);
+    // Before anything is written; the address it resolves to is checked again at each delivery.
+    assertUrlAllowed(outbound.webhookPolicy, 'url', req.body.url);
     const out = await db.transaction(async (trx) => {
       await claimIdempotency(trx, clock, req.idem, config.idempotencyLockSeconds);
       const { endpoint, secret } = await createEndpoint(trx, clock, secrets, { tenantId: who.tenantId, ...req.body, actor: `api_key:${who.keyId}` });

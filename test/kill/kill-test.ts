@@ -130,7 +130,7 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const gw = `http://127.0.0.1:${gwPort}`;
     const env = {
       ...process.env, PORT: String(gwPort), DATABASE_URL: dbUrl, PUBLIC_URL: gw, FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'fatal',
-      FEEGATE_SANDBOX_URL: simUrl, FEEGATE_SANDBOX_SECRET: secret, FEEGATE_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+      FEEGATE_SANDBOX_URL: simUrl, FEEGATE_SANDBOX_SECRET: secret, FEEGATE_ALLOWED_PRIVATE_HOSTS: '127.0.0.1', FEEGATE_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
       JANITOR_SCHEDULE_SECONDS: '1,1,2,2,3', JOB_INTERVAL_MS: '200', LEASE_SECONDS: '12', IDEMPOTENCY_LOCK_SECONDS: '2', RATE_LIMIT_PER_MINUTE: '1000000',
     };
     let gateway: ChildProcess | undefined;
