@@ -17,8 +17,8 @@ import { ApiKeyResolver } from './tenants/api-keys.js';
 import { Metrics } from './http/metrics.js';
 import { authPlugin } from './http/auth.js';
 import { idempotencyPlugin } from './http/idempotency-hooks.js';
-import { errorHandlerPlugin } from './http/error-handler.js';
-import { ErrorBody } from './http/schemas.js';
+import { clientErrorHandler, errorHandlerPlugin, frameworkErrors } from './http/error-handler.js';
+import { ErrorBody, SAFE_FORMATS, safeStringsPlugin } from './http/schemas.js';
 import { billRoutes } from './bills/routes.js';
 import { paymentRoutes } from './payments/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
@@ -93,7 +93,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     bodyLimit: config.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, formats: SAFE_FORMATS } },
+    frameworkErrors,
+    clientErrorHandler,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -120,6 +122,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.decorate('deps', deps);
 
   await app.register(errorHandlerPlugin);
+  await app.register(safeStringsPlugin);
   await app.register(swagger, {
     openapi: {
       info: {

@@ -44,7 +44,7 @@ eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (
     { name: 'wrong role (finance creating a bill)', run: () => client(env.app, ten.keys.finance).post('/v1/bills', billInput()), status: 403, code: 'FEEGATE_ERR_FORBIDDEN_ROLE' },
     { name: 'wrong role (integration refunding)', run: () => api.post(`/v1/payments/${paid.payment.id}/refunds`, {}), status: 403, code: 'FEEGATE_ERR_FORBIDDEN_ROLE' },
     { name: 'bad idempotency key', run: () => api.post('/v1/bills', billInput(), { 'idempotency-key': 'a b' }), status: 400, code: 'FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID' },
-    { name: 'bad cursor', run: () => api.get('/v1/bills?cursor=bm9wZQ'), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
+    { name: 'bad cursor', run: () => api.get('/v1/bills?cursor=bm9wZQ'), status: 400, code: 'FEEGATE_ERR_CURSOR_INVALID' },
     { name: 'limit out of range', run: () => api.get('/v1/bills?limit=500'), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
     { name: 'unknown route', run: () => api.get('/v1/nothing-here'), status: 404, code: 'FEEGATE_ERR_NOT_FOUND' },
   ];

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principal } from '../http/auth.js';
-import { ListOf, Uuid, errorResponses, listQuery } from '../http/schemas.js';
+import { ListOf, SafeLine, SafeText, Uuid, errorResponses, listQuery } from '../http/schemas.js';
 import { paginate } from '../http/pagination.js';
 import { claimIdempotency, completeIdempotency } from '../http/idempotency.js';
 import { fail } from '../errors.js';
@@ -41,7 +41,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: Type.Object({
         url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 1000 }),
         events: Type.Array(Type.Union([Type.Literal('*'), ...EVENT_TYPES.map((e) => Type.Literal(e))]), { minItems: 1, uniqueItems: true }),
-        description: Type.Optional(Type.String({ maxLength: 500 })),
+        description: Type.Optional(SafeText({ maxLength: 500 })),
       }, { additionalProperties: false }),
       response: { 201: Type.Intersect([Endpoint, Type.Object({ secret: Type.String({ description: 'whsec_…, shown once' }) })]), ...errorResponses },
     },
@@ -79,7 +79,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { roles: readers },
     schema: {
       tags: ['webhooks'], summary: 'List events, newest first',
-      querystring: listQuery({ type: Type.Optional(Type.String({ maxLength: 50 })), object_id: Type.Optional(Type.String({ maxLength: 100 })) }),
+      querystring: listQuery({ type: Type.Optional(SafeLine({ maxLength: 50 })), object_id: Type.Optional(SafeLine({ maxLength: 100 })) }),
       response: { 200: ListOf(Event), ...errorResponses },
     },
   }, async (req) => {
