@@ -62,7 +62,8 @@ export const Bill = Type.Object(
     school_year: Type.Union([Type.String(), Type.Null()]),
     term: Type.Union([Type.String(), Type.Null()]),
     description: Type.String(),
-    payer: Payer,
+    // The answer's own shape (the serializer knows none of the input formats).
+    payer: Type.Object({ name: Type.String(), id_number: Type.Optional(Type.String()), phone: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),
     items: Type.Array(Type.Object({ fee_code: Type.String(), name: Type.String(), amount: Type.Integer(), legal_basis: Type.String() })),
     currency: Type.Literal('VND'),
     total_amount: Type.Integer(),
