@@ -16,9 +16,9 @@ import { ApiKeyResolver } from './tenants/api-keys.js';
 import { Metrics, addMetricsRoute, metricsOnApi } from './http/metrics.js';
 import { authPlugin } from './http/auth.js';
 import { idempotencyPlugin } from './http/idempotency-hooks.js';
-import { errorHandlerPlugin } from './http/error-handler.js';
+import { clientErrorHandler, errorHandlerPlugin, frameworkErrors } from './http/error-handler.js';
 import { requestId } from './http/request-id.js';
-import { ErrorBody } from './http/schemas.js';
+import { ErrorBody, SAFE_FORMATS, safeStringsPlugin } from './http/schemas.js';
 import { billRoutes } from './bills/routes.js';
 import { paymentRoutes } from './payments/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
@@ -81,7 +81,9 @@ export async function buildApp(opts: AppOptions): Promise<App> {
     requestIdHeader: false, // the caller's X-Request-Id only when it is safe (requestId)
     genReqId: requestId,
     trustProxy: config.trustProxy,
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, formats: SAFE_FORMATS } },
+    frameworkErrors,
+    clientErrorHandler,
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -109,6 +111,7 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   app.decorate('deps', deps);
 
   await app.register(errorHandlerPlugin);
+  await app.register(safeStringsPlugin);
   await app.register(swagger, {
     openapi: {
       info: {

@@ -16,6 +16,7 @@ eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (
   await client(env.app, ten.keys.admin).post(`/v1/api-keys/${revoked.id}/revoke`);
 
   const api = client(env.app, ten.keys.integration);
+  const cursor = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const item = (amount: unknown) => billInput({ items: [{ fee_code: 'F', name: 'Fee', amount }] });
   const cases: { name: string; run: () => Promise<{ status: number; body: any }>; status: number; code: string }[] = [
     { name: 'float amount', run: () => api.post('/v1/bills', item(1000.5)), status: 400, code: 'FEEGATE_ERR_AMOUNT_INVALID' },
@@ -44,9 +45,29 @@ eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (
     { name: 'wrong role (finance creating a bill)', run: () => client(env.app, ten.keys.finance).post('/v1/bills', billInput()), status: 403, code: 'FEEGATE_ERR_FORBIDDEN_ROLE' },
     { name: 'wrong role (integration refunding)', run: () => api.post(`/v1/payments/${paid.payment.id}/refunds`, {}), status: 403, code: 'FEEGATE_ERR_FORBIDDEN_ROLE' },
     { name: 'bad idempotency key', run: () => api.post('/v1/bills', billInput(), { 'idempotency-key': 'a b' }), status: 400, code: 'FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID' },
-    { name: 'bad cursor', run: () => api.get('/v1/bills?cursor=bm9wZQ'), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
+    { name: 'bad cursor', run: () => api.get('/v1/bills?cursor=bm9wZQ'), status: 400, code: 'FEEGATE_ERR_CURSOR_INVALID' },
     { name: 'limit out of range', run: () => api.get('/v1/bills?limit=500'), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
     { name: 'unknown route', run: () => api.get('/v1/nothing-here'), status: 404, code: 'FEEGATE_ERR_NOT_FOUND' },
+    // Each of these was a 500 (or was stored) before the shared safe-string formats, cursor checks and bigint sum.
+    { name: '100 items of 10^15 (the sum leaves the safe integers)', run: () => api.post('/v1/bills', billInput({ items: Array.from({ length: 100 }, (_, i) => ({ fee_code: `F${i}`, name: 'Fee', amount: 1e15 })) })), status: 400, code: 'FEEGATE_ERR_AMOUNT_INVALID' },
+    { name: 'NUL in a description', run: () => api.post('/v1/bills', billInput({ description: 'a\u0000b' })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'lone surrogate in a payer name', run: () => api.post('/v1/bills', billInput({ payer: { name: 'B\ud800' } })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'lone surrogate in a metadata value', run: () => api.post('/v1/bills', billInput({ metadata: { a: '\udfff' } })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'escape sequence in an item name', run: () => api.post('/v1/bills', billInput({ items: [{ fee_code: 'F', name: '\u001b[2J', amount: 1000 }] })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'payer name of spaces only', run: () => api.post('/v1/bills', billInput({ payer: { name: '   ' } })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'item name of zero-width characters only', run: () => api.post('/v1/bills', billInput({ items: [{ fee_code: 'F', name: '\u200b\u200d', amount: 1000 }] })), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'empty metadata key', run: () => api.post('/v1/bills', billInput({ metadata: { '': 'v' } })), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
+    { name: '41-character metadata key', run: () => api.post('/v1/bills', billInput({ metadata: { ['k'.repeat(41)]: 'v' } })), status: 400, code: 'FEEGATE_ERR_VALIDATION' },
+    { name: 'due_date 0000-01-01', run: () => api.post('/v1/bills', billInput({ due_date: '0000-01-01' })), status: 400, code: 'FEEGATE_ERR_DATE_INVALID' },
+    { name: 'due_date in year 10000', run: () => api.post('/v1/bills', billInput({ due_date: '10000-01-01' })), status: 400, code: 'FEEGATE_ERR_DATE_INVALID' },
+    { name: 'NUL in an API key label', run: () => client(env.app, ten.keys.admin).post('/v1/api-keys', { role: 'integration', label: '\u0000' }), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'NUL in a refund reason', run: () => client(env.app, ten.keys.finance).post(`/v1/payments/${paid.payment.id}/refunds`, { amount: 1, reason: 'x\u0000' }), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'NUL in a query filter', run: () => api.get('/v1/bills?student_code=%00'), status: 400, code: 'FEEGATE_ERR_TEXT_INVALID' },
+    { name: 'cursor with a non-UUID id', run: () => api.get(`/v1/bills?cursor=${cursor({ t: '2026-03-10T02:00:00.000Z', id: 'x' })}`), status: 400, code: 'FEEGATE_ERR_CURSOR_INVALID' },
+    { name: 'cursor with a numeric time', run: () => api.get(`/v1/payments?cursor=${cursor({ t: 0, id: open.id })}`), status: 400, code: 'FEEGATE_ERR_CURSOR_INVALID' },
+    { name: 'cursor with a time PostgreSQL cannot hold', run: () => api.get(`/v1/bills?cursor=${cursor({ t: '-271821-04-20T00:00:00.000Z', id: open.id })}`), status: 400, code: 'FEEGATE_ERR_CURSOR_INVALID' },
+    { name: 'path parameter above maxParamLength', run: () => api.get(`/v1/bills/${'a'.repeat(101)}`), status: 400, code: 'FEEGATE_ERR_URL_INVALID' },
+    { name: 'undecodable path', run: () => api.get('/v1/bills/%E0%A4%A'), status: 400, code: 'FEEGATE_ERR_URL_INVALID' },
   ];
   const before = await snapshot(db);
   for (const c of cases) {

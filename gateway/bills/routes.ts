@@ -2,25 +2,27 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principal } from '../http/auth.js';
-import { Amount, ListOf, listQuery, Uuid, errorResponses } from '../http/schemas.js';
+import { Amount, ListOf, SafeDate, SafeLine, SafeMap, SafeName, SafeText, listQuery, Uuid, errorResponses } from '../http/schemas.js';
 import { paginate } from '../http/pagination.js';
 import { billJson, cancelBill, createBill, getBill, loadItems, type BillRow } from './bills.js';
 
-const Text = (max: number, min = 1) => Type.String({ minLength: min, maxLength: max });
+/** A code or a name: one line with a visible character. Free text (min 0) may be empty or span lines. */
+const Name = (max: number) => SafeName({ maxLength: max });
+const Text = (max: number) => SafeText({ minLength: 0, maxLength: max });
 
 const BillItemInput = Type.Object(
   {
-    fee_code: Text(50),
-    name: Text(500),
+    fee_code: Name(50),
+    name: Name(500),
     amount: Amount,
-    legal_basis: Type.Optional(Text(1000, 0)),
+    legal_basis: Type.Optional(Text(1000)),
   },
   { additionalProperties: false },
 );
 
 const Payer = Type.Object(
   {
-    name: Text(200),
+    name: Name(200),
     id_number: Type.Optional(Type.String({ pattern: '^[0-9A-Za-z]{6,20}$', description: 'CCCD/CMND or passport number' })),
     phone: Type.Optional(Type.String({ pattern: '^\\+?[0-9]{8,15}$' })),
     email: Type.Optional(Type.String({ format: 'email', maxLength: 254 })),
@@ -30,20 +32,20 @@ const Payer = Type.Object(
 
 export const BillCreate = Type.Object(
   {
-    external_ref: Type.String({ minLength: 1, maxLength: 100, description: 'Your reference; unique per tenant. Retrying with the same content returns the same bill.' }),
+    external_ref: SafeName({ maxLength: 100, description: 'Your reference; unique per tenant. Retrying with the same content returns the same bill.' }),
     kind: Type.Union([Type.Literal('procedure_fee'), Type.Literal('tuition'), Type.Literal('charge')]),
-    dossier_code: Type.Optional(Text(100)),
-    procedure_code: Type.Optional(Text(100)),
-    student_code: Type.Optional(Text(50)),
+    dossier_code: Type.Optional(Name(100)),
+    procedure_code: Type.Optional(Name(100)),
+    student_code: Type.Optional(Name(50)),
     school_year: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{4}$', description: 'e.g. 2026-2027' })),
-    term: Type.Optional(Text(20)),
-    description: Type.Optional(Text(1000, 0)),
+    term: Type.Optional(Name(20)),
+    description: Type.Optional(Text(1000)),
     payer: Payer,
     items: Type.Array(BillItemInput, { minItems: 1, maxItems: 100 }),
     total_amount: Type.Optional(Amount),
-    due_date: Type.Optional(Type.String({ format: 'date' })),
+    due_date: Type.Optional(SafeDate()),
     allow_partial: Type.Optional(Type.Boolean()),
-    metadata: Type.Optional(Type.Record(Type.String({ maxLength: 40 }), Type.String({ maxLength: 500 }), { maxProperties: 20 })),
+    metadata: Type.Optional(SafeMap({ maxKey: 40, maxValue: 500, maxProperties: 20, description: 'Up to 20 keys of 1 to 40 characters, values up to 500' })),
   },
   { additionalProperties: false },
 );
@@ -60,7 +62,8 @@ export const Bill = Type.Object(
     school_year: Type.Union([Type.String(), Type.Null()]),
     term: Type.Union([Type.String(), Type.Null()]),
     description: Type.String(),
-    payer: Payer,
+    // The answer's own shape (the serializer knows none of the input formats).
+    payer: Type.Object({ name: Type.String(), id_number: Type.Optional(Type.String()), phone: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),
     items: Type.Array(Type.Object({ fee_code: Type.String(), name: Type.String(), amount: Type.Integer(), legal_basis: Type.String() })),
     currency: Type.Literal('VND'),
     total_amount: Type.Integer(),
@@ -98,8 +101,8 @@ export const billRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['bills'], summary: 'List bills, newest first',
       querystring: listQuery({
         status: Type.Optional(Type.String({ pattern: '^(open|partially_paid|paid|cancelled|expired)$' })),
-        external_ref: Type.Optional(Type.String({ maxLength: 100 })),
-        student_code: Type.Optional(Type.String({ maxLength: 50 })),
+        external_ref: Type.Optional(SafeLine({ maxLength: 100 })),
+        student_code: Type.Optional(SafeLine({ maxLength: 50 })),
       }),
       response: { 200: BillList, ...errorResponses },
     },

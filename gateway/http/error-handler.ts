@@ -2,7 +2,9 @@
  * One error shape for every failure: { "error": { "code", "message", "details" } }, with the
  * stable codes of gateway/errors.ts. fastify's own errors (validation, parsing, size) are mapped.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { FeegateError, type ErrorCode } from '../errors.js';
 import { IdempotencyRaceError, answerFromKey } from './idempotency.js';
@@ -25,12 +27,56 @@ interface AjvIssue {
 }
 
 function validationError(err: FastifyError): FeegateError {
-  const issues = ((err.validation ?? []) as AjvIssue[]).map((v) => ({
-    field: `${err.validationContext ?? 'body'}${(v.instancePath ?? '').replace(/\//g, '.')}`,
+  const raw = (err.validation ?? []) as AjvIssue[];
+  const fieldOf = (v: AjvIssue) => {
+    const key = v.params?.propertyName === undefined ? '' : `[${JSON.stringify(v.params.propertyName)}]`;
+    return `${err.validationContext ?? 'body'}${(v.instancePath ?? '').replace(/\//g, '.')}${key}`;
+  };
+  const issues = raw.map((v) => ({
+    field: fieldOf(v),
     problem: v.keyword === 'additionalProperties' ? `unknown property ${String(v.params?.additionalProperty)}` : v.message ?? 'invalid',
   }));
-  const amountOnly = issues.length > 0 && issues.every((i) => /amount$/.test(i.field));
-  return new FeegateError(amountOnly ? 'FEEGATE_ERR_AMOUNT_INVALID' : 'FEEGATE_ERR_VALIDATION', undefined, { issues });
+  // The code names the kind of problem when all issues share one; a key's issue comes twice
+  // (its own keyword, then ajv's "propertyNames" wrapper): the wrapper does not decide.
+  const deciding = raw.filter((v) => v.keyword !== 'propertyNames');
+  const all = (test: (v: AjvIssue) => boolean) => deciding.length > 0 && deciding.every(test);
+  const format = (v: AjvIssue) => (v.keyword === 'format' ? String(v.params?.format) : '');
+  let code: ErrorCode = 'FEEGATE_ERR_VALIDATION';
+  if (all((v) => /amount$/.test(fieldOf(v)))) code = 'FEEGATE_ERR_AMOUNT_INVALID';
+  else if (all((v) => fieldOf(v) === 'querystring.cursor')) code = 'FEEGATE_ERR_CURSOR_INVALID';
+  else if (all((v) => format(v) === 'feegate-date')) code = 'FEEGATE_ERR_DATE_INVALID';
+  else if (all((v) => /^feegate-(text|line|name)$/.test(format(v)))) code = 'FEEGATE_ERR_TEXT_INVALID';
+  return new FeegateError(code, undefined, { issues });
+}
+
+/**
+ * Errors fastify meets before any route runs (fastify's `frameworkErrors` option): a URL that does
+ * not decode (`%E0%A4`) or a path parameter above maxParamLength. Same body shape as every error.
+ */
+export function frameworkErrors(error: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const url = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  const err = new FeegateError(url ? 'FEEGATE_ERR_URL_INVALID' : 'FEEGATE_ERR_INTERNAL');
+  if (!url) reply.log.error({ err: error }, 'framework error');
+  void reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.toJSON());
+}
+
+/**
+ * Node's HTTP parser refused the request (bad header bytes, broken framing, headers too large, too
+ * slow): there is no request object, so the answer is written on the socket, in our error shape,
+ * and the connection closed, as Node and fastify's own default do (fastify's `clientErrorHandler`).
+ */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'FEEGATE_ERR_HEADERS_TOO_LARGE'
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'FEEGATE_ERR_REQUEST_TIMEOUT' : 'FEEGATE_ERR_MALFORMED_REQUEST';
+  const e = new FeegateError(code);
+  const body = JSON.stringify(e.toJSON());
+  this.log.debug({ err }, 'client error');
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${e.statusCode} ${http.STATUS_CODES[e.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+      + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {

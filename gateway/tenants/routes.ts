@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principal } from '../http/auth.js';
-import { ListOf, ListQuery, Uuid, errorResponses } from '../http/schemas.js';
+import { ListOf, ListQuery, SafeLine, Uuid, errorResponses } from '../http/schemas.js';
 import { paginate } from '../http/pagination.js';
 import { claimIdempotency, completeIdempotency } from '../http/idempotency.js';
 import { fail } from '../errors.js';
@@ -54,7 +54,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['tenant'], summary: 'Create an API key (the secret is shown once)',
       body: Type.Object({
         role: Type.Union([Type.Literal('integration'), Type.Literal('finance'), Type.Literal('admin')]),
-        label: Type.Optional(Type.String({ maxLength: 200 })),
+        label: Type.Optional(SafeLine({ maxLength: 200 })),
       }, { additionalProperties: false }),
       response: { 201: Type.Intersect([ApiKey, Type.Object({ secret: Type.String({ description: 'Shown once; store it now' }) })]), ...errorResponses },
     },

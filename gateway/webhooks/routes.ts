@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { principal } from '../http/auth.js';
-import { ListOf, Uuid, errorResponses, listQuery } from '../http/schemas.js';
+import { ListOf, SafeLine, SafeText, Uuid, errorResponses, listQuery } from '../http/schemas.js';
 import { paginate } from '../http/pagination.js';
 import { claimIdempotency, completeIdempotency } from '../http/idempotency.js';
 import { fail } from '../errors.js';
@@ -46,7 +46,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
             + 'IP literals in odd forms and credentials in the URL are refused (FEEGATE_ERR_URL_NOT_ALLOWED) unless the operator allowed the host',
         }),
         events: Type.Array(Type.Union([Type.Literal('*'), ...EVENT_TYPES.map((e) => Type.Literal(e))]), { minItems: 1, uniqueItems: true }),
-        description: Type.Optional(Type.String({ maxLength: 500 })),
+        description: Type.Optional(SafeText({ maxLength: 500 })),
       }, { additionalProperties: false }),
       response: { 201: Type.Intersect([Endpoint, Type.Object({ secret: Type.String({ description: 'whsec_…, shown once' }) })]), ...errorResponses },
     },
@@ -86,7 +86,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { roles: readers },
     schema: {
       tags: ['webhooks'], summary: 'List events, newest first',
-      querystring: listQuery({ type: Type.Optional(Type.String({ maxLength: 50 })), object_id: Type.Optional(Type.String({ maxLength: 100 })) }),
+      querystring: listQuery({ type: Type.Optional(SafeLine({ maxLength: 50 })), object_id: Type.Optional(SafeLine({ maxLength: 100 })) }),
       response: { 200: ListOf(Event), ...errorResponses },
     },
   }, async (req) => {
