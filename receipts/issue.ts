@@ -5,6 +5,11 @@
  * the XML, stores the exact signed bytes, emits `receipt.issued` and completes the outbox row.
  * A crash anywhere rolls all of it back, the number included: no gap, no duplicate, and the unique
  * indexes make a second receipt for the same payment or refund impossible.
+ *
+ * A receipt is dated (Ngày lập, and the year of its series) when the money moved: the payment's
+ * success, the refund's; never when the worker happens to run, so a backlog or a certificate
+ * missing over New Year keeps a 31 December payment in that year's series. The signing time is
+ * the moment of signing, read after the counter lock is held.
  */
 import crypto from 'node:crypto';
 import type { Db, Trx } from '../gateway/db/knex.js';
@@ -128,6 +133,8 @@ interface DocumentInput {
   kind: ReceiptContent['kind'];
   paymentId: string;
   refundId?: string;
+  /** When the money moved (the payment's or the refund's success): the receipt's date and year. */
+  collectedAt: Date;
   original?: ReceiptRow;
   content: Omit<ReceiptContent, 'kind' | 'templateSymbol' | 'seriesSymbol' | 'number' | 'issueDate' | 'collector' | 'lookupCode'>;
   relatedNote?: string;
@@ -149,11 +156,9 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
   const signers = new Map<string, Awaited<ReturnType<Deps['certs']['signer']>>>();
   for (const t of tenants.values()) signers.set(t.id, await deps.certs.signer(trx, t));
 
-  const now = clock.now();
-  const issueDate = vnDate(now);
-  const year = Number(issueDate.slice(0, 4));
-  const signingTime = vnLocalTime(now);
   const docs = inputs.map((input) => {
+    const issueDate = vnDate(input.collectedAt);
+    const year = Number(issueDate.slice(0, 4));
     const series = input.original ? seriesById.get(input.original.series_id)! : defaults.get(input.tenant.id)!;
     const content: ReceiptContent = {
       ...input.content,
@@ -172,16 +177,19 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
       } : {}),
     };
     checkContent(content);
-    return { input, series, content, key: `${series.id}/${year}` };
+    return { input, series, content, year, key: `${series.id}/${year}` };
   });
   const wanted = new Map<string, { seriesId: string; year: number; count: number }>();
   for (const d of docs) {
-    const w = wanted.get(d.key) ?? { seriesId: d.series.id, year, count: 0 };
+    const w = wanted.get(d.key) ?? { seriesId: d.series.id, year: d.year, count: 0 };
     w.count++;
     wanted.set(d.key, w);
   }
   const next = await takeNumbers(trx, wanted);
-  const rows = docs.map(({ input, series, content, key }) => {
+  // Signed now, with the counters held: a later number never carries an earlier signing time.
+  const now = clock.now();
+  const signingTime = vnLocalTime(now);
+  const rows = docs.map(({ input, series, content, year, key }) => {
     content.number = next.get(key)!;
     next.set(key, content.number + 1);
     const signer = signers.get(input.tenant.id)!;
@@ -191,7 +199,7 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
       id: crypto.randomUUID(), tenant_id: input.tenant.id, series_id: series.id, kind: input.kind, payment_id: input.paymentId,
       refund_id: input.refundId ?? null, original_id: input.original?.id ?? null, template_symbol: content.templateSymbol,
       series_symbol: content.seriesSymbol, year, number: content.number, lookup_code: content.lookupCode, amount: content.total,
-      issued_at: now, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
+      issued_at: input.collectedAt, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
     };
   });
   const stored = new Map(((await trx('receipts').insert(rows).returning('*')) as ReceiptRow[]).map((r) => [r.id, r]));
@@ -202,7 +210,7 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
 
 interface PaymentForReceipt {
   id: string; tenant_id: string; bill_id: string; reference: string; provider: string; amount: string | number; status: string;
-  provider_txn_id: string | null;
+  provider_txn_id: string | null; succeeded_at: Date | null;
 }
 
 function extraInfo(deps: Deps, p: PaymentForReceipt, bill: Record<string, unknown>): { field: string; value: string }[] {
@@ -230,7 +238,7 @@ export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonl
   const todo = ids.filter((id) => !have.has(id));
   if (todo.length) {
     const { rows } = (await trx.raw(
-      `SELECT p.id, p.tenant_id, p.bill_id, p.reference, p.provider, p.amount, p.status, p.provider_txn_id, to_jsonb(b) AS bill,
+      `SELECT p.id, p.tenant_id, p.bill_id, p.reference, p.provider, p.amount, p.status, p.provider_txn_id, p.succeeded_at, to_jsonb(b) AS bill,
               (SELECT coalesce(jsonb_agg(jsonb_build_object('name', i.name, 'amount', i.amount) ORDER BY i.position), '[]'::jsonb)
                  FROM bill_items i WHERE i.bill_id = p.bill_id) AS items
          FROM payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = ANY(?::uuid[])`,
@@ -242,6 +250,7 @@ export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonl
       const p = byId.get(id);
       if (!p) throw new Error(`payment ${id} not found: no receipt`);
       if (!['succeeded', 'partially_refunded', 'refunded'].includes(p.status)) throw new Error(`payment ${id} is ${p.status}: no receipt`);
+      if (!p.succeeded_at) throw new Error(`payment ${id} has no success time: no receipt`);
       const { bill, items } = p;
       const amount = vnd(p.amount);
       const whole = amount === vnd(bill.total_amount);
@@ -249,7 +258,7 @@ export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonl
         ? items.map((i) => ({ name: i.name, amount: vnd(i.amount) }))
         : [{ name: `Thanh toán một phần: ${items.map((i) => i.name).join('; ')}`.slice(0, 500), amount }];
       return {
-        tenant: tenants.get(p.tenant_id)!, kind: 'original', paymentId: id,
+        tenant: tenants.get(p.tenant_id)!, kind: 'original', paymentId: id, collectedAt: new Date(p.succeeded_at),
         content: { payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null }, lines, total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill) },
       };
     });
@@ -267,7 +276,7 @@ export async function issueForPayment(trx: Trx, deps: Deps, paymentId: string): 
 export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Promise<ReceiptRow | { waiting: string }> {
   const existing = (await trx('receipts').where({ refund_id: refundId }).first()) as ReceiptRow | undefined;
   if (existing) return existing;
-  const r = (await trx('refunds').where({ id: refundId }).first()) as { id: string; payment_id: string; amount: string | number; status: string; reason: string };
+  const r = (await trx('refunds').where({ id: refundId }).first()) as { id: string; payment_id: string; amount: string | number; status: string; reason: string; updated_at: Date };
   if (r.status !== 'succeeded') throw new Error(`refund ${refundId} is ${r.status}: no adjustment`);
   const original = (await trx('receipts').where({ payment_id: r.payment_id, kind: 'original' }).first()) as ReceiptRow | undefined;
   if (!original) return { waiting: 'the original receipt is not issued yet' };
@@ -277,7 +286,8 @@ export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Pr
   const amount = vnd(r.amount);
   const ref = `${original.template_symbol} ${original.series_symbol} số ${formatNumber(original.number)}`;
   const [row] = await issueDocuments(trx, deps, [{
-    tenant, kind: 'adjustment', paymentId: p.id, refundId: r.id, original,
+    // A succeeded refund is final: its row last changed when it succeeded.
+    tenant, kind: 'adjustment', paymentId: p.id, refundId: r.id, original, collectedAt: new Date(r.updated_at),
     relatedNote: `Điều chỉnh giảm ${amount} đồng do hoàn tiền${r.reason ? `: ${r.reason}` : ''}`.slice(0, 255),
     content: {
       payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null },

@@ -141,3 +141,32 @@ eachDb('janitor: open bills past their due date expire, not those with a payment
   const pay = await api.post('/v1/payments', { bill_id: idle.id, provider: 'sandbox' });
   t.equal(pay.body.error.code, 'FEEGATE_ERR_BILL_NOT_PAYABLE');
 });
+
+eachDb('janitor: an unknown payment the provider still calls pending past the deadline becomes pending, then expires on the next answer', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const api = client(env.app, ten.keys.finance);
+  t.teardown(shortAdapterTimeout(env.app, 100));
+  // The create timed out (the order exists at the provider); the payer never pays; the provider's
+  // status API keeps calling the order pending.
+  env.sim.queueScenario({ create: 'timeout', query: 'stale', delayMs: 300 });
+  const { payment, bill } = await billAndPayment(env.app, ten.keys.integration, {}, 'sandbox_api');
+  t.equal(payment.status, 'unknown');
+  env.clock.set(new Date(new Date(payment.expires_at).getTime() + EXPIRY_GRACE_MS + 1000));
+  await db('payments').where({ id: payment.id }).update({ next_check_at: env.clock.now(), check_count: 7 });
+  await runJanitor(env.app.deps);
+  const first = (await api.get(`/v1/payments/${payment.id}`)).body;
+  t.equal(first.status, 'pending', "the provider's word: the order exists and is open");
+  const row = (await db('payments').where({ id: payment.id }).first()) as { next_check_at: Date };
+  t.equal(row.next_check_at.getTime() - env.clock.now().getTime(), MIN, 'asked again soon, not on the daily step');
+  t.equal(await runJanitor(env.app.deps), 0, 'not expired on the same answer');
+  env.clock.advance(MIN);
+  await runJanitor(env.app.deps);
+  const last = (await api.get(`/v1/payments/${payment.id}`)).body;
+  t.equal(last.status, 'expired', 'asked again after the deadline: still pending, so abandoned');
+  t.match(last.failure, { code: 'checkout_expired' });
+  t.equal((await api.get(`/v1/bills/${bill.id}`)).body.status, 'open', 'the bill is no longer blocked');
+  const moves = (await db('audit_log').where({ entity_id: payment.id }).orderBy('id').select('data')) as { data: { from?: string; to?: string; source?: string } }[];
+  t.same(moves.filter((m) => m.data.to).map((m) => `${m.data.from}→${m.data.to}:${m.data.source}`), ['created→unknown:api', 'unknown→pending:query', 'pending→expired:janitor']);
+});

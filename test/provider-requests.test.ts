@@ -237,7 +237,9 @@ eachDb('provider requests: a refund never sent is sent once on resume, or closed
   const env = await makeApp(db);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
-  const { fingerprint } = await import('../gateway/http/idempotency.js');
+  const { fingerprint, fingerprintKey } = await import('../gateway/http/idempotency.js');
+  const { parseKey } = await import('../gateway/secrets/secret-box.js');
+  const serverKey = fingerprintKey(parseKey(env.app.deps.config.masterKey!));
   const calls = countCalls(env.sim, 'refund');
   /** What createRefund's first transaction leaves when the process dies right after it. */
   const unsent = async (key: string) => {
@@ -253,7 +255,7 @@ eachDb('provider requests: a refund never sent is sent once on resume, or closed
     const path = `/v1/payments/${payment.id}/refunds`;
     const body = { amount: REFUND };
     await db('idempotency_keys').insert({
-      tenant_id: ten.tenantId, key, method: 'POST', path, fingerprint: fingerprint('POST', path, body), status: 'in_flight',
+      tenant_id: ten.tenantId, key, method: 'POST', path, fingerprint: fingerprint(serverKey, 'POST', path, body), status: 'in_flight',
       locked_until: new Date(now.getTime() + 60_000), recovery: JSON.stringify({ refund_id: r.id }), created_at: now,
     });
     return { payment, refund: r, retry: () => client(env.app, ten.keys.finance).post(path, body, { 'idempotency-key': key }) };

@@ -254,3 +254,30 @@ eachDb('receipts: POST /v1/receipts/verify is public and refuses hostile XML', a
   t.match((await post(wrapped)).json().problems, [{ rule: 'VN-BL-007' }], 'a duplicated Id (signature wrapping) is reported');
   t.equal((await post('{"xml":"x"}', 'application/json')).statusCode, 400, 'JSON is not a receipt');
 });
+
+eachDb('receipts: dated when the money was collected, not when the worker runs (paid 23:59 on 31/12, issued 00:05 on 1/1)', async (t, { db }) => {
+  const env = await makeApp(db);
+  t.teardown(env.close);
+  const ten = await seedTenant(db, env.clock);
+  const api = client(env.app, ten.keys.integration);
+  env.clock.set('2026-12-31T16:59:00Z'); // 23:59 on 31 Dec in Hanoi
+  const late = await paid(env, ten.keys.integration);
+  // The outbox is behind (or the unit's certificate arrives late): nothing is issued before New Year.
+  env.clock.set('2026-12-31T17:05:00Z'); // 00:05 on 1 Jan 2027 in Hanoi
+  const early = await paid(env, ten.keys.integration);
+  await drain(env);
+  const get = async (id: string) => {
+    const r = (await api.get(`/v1/receipts?payment_id=${id}`)).body.data[0] as { id: string; year: number; series_symbol: string; number: string; issued_at: string; signing_time: string };
+    const xml = ((await db('receipts').where({ id: r.id }).first()) as { xml: string }).xml;
+    return { r, xml, payment: (await api.get(`/v1/payments/${id}`)).body as { succeeded_at: string } };
+  };
+  const a = await get(late.id);
+  t.match(a.r, { series_symbol: 'AA-26E', year: 2026, number: '0000001' }, "the 31 December payment is in 2026's series");
+  t.match(a.xml, /<NLap>2026-12-31<\/NLap>/, 'dated the day the money was collected (Ngày lập)');
+  t.equal(a.r.issued_at, a.payment.succeeded_at, 'issued_at is the collection time');
+  t.match(a.r.signing_time, /^2027-01-01T00:05:/, 'signed when it was signed');
+  t.ok(verifyReceiptXml(a.xml, env.app.deps.certs.anchors()).valid, 'it verifies');
+  const b = await get(early.id);
+  t.match(b.r, { series_symbol: 'AA-27E', year: 2027, number: '0000001' }, "the 1 January payment opens 2027's series");
+  t.match(b.xml, /<NLap>2027-01-01<\/NLap>/);
+});

@@ -91,9 +91,10 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     } else if (error instanceof IdempotencyRaceError && req.idem) {
       // Someone else claimed the key first: answer as if we had arrived after them.
       try {
-        const found = await answerFromKey(app.deps.db, req.idem.tenantId, req.idem.key, req.idem.fingerprint);
+        const found = await answerFromKey(app.deps.db, req.idem.tenantId, req.idem.key, req.idem.fingerprint, req.idem.legacyFingerprint);
         req.idem.completed = true;
-        return reply.code(found.status).header('idempotent-replayed', 'true').send(found.body);
+        // The stored text, byte for byte.
+        return reply.code(found.status).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(found.body);
       } catch (e) {
         err = e instanceof FeegateError ? e : new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS');
       }

@@ -47,6 +47,8 @@ export async function runJanitor(deps: Deps, opts: { batch?: number } = {}): Pro
 
 async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
   const { db, clock, config } = deps;
+  // The deadline is judged at the moment we asked: an answer is only as new as its question.
+  const askedAt = clock.now();
   const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
     adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
   deps.metrics.janitorChecks.inc({ provider: p.provider, outcome: result.notFound ? 'not_found' : result.outcome });
@@ -55,24 +57,31 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
     const locked = (await lockPayment(trx, p.id))!;
     if (!['created', 'pending', 'unknown'].includes(locked.status)) return; // settled meanwhile (a callback)
     const now = clock.now();
-    const pastDeadline = now.getTime() > locked.expires_at.getTime() + EXPIRY_GRACE_MS;
+    const pastDeadline = askedAt.getTime() > locked.expires_at.getTime() + EXPIRY_GRACE_MS;
     const final = result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled';
+    let checkCount = locked.check_count;
     if (final && result.amount !== undefined && result.amount !== vnd(locked.amount)) {
       deps.metrics.callbacks.inc({ provider: p.provider, result: 'query_amount_mismatch' });
     } else if (final) {
       await applyProviderOutcome(trx, deps, locked, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
       return;
+    } else if (locked.status === 'unknown' && result.outcome === 'pending') {
+      // The provider knows the order and calls it open: it is pending, on the provider's word. It is
+      // not expired on this same answer (a create we could not see may have given the order a later
+      // life at the provider): the next check asks again, soon, and applies the pending rules.
+      await transitionPayment(trx, clock, locked, { to: 'pending', source: 'query', actor });
+      checkCount = 0;
     } else if (pastDeadline && (result.notFound || result.outcome === 'pending')) {
-      // The provider does not know the order, or still calls it pending, after the deadline: abandoned.
+      // Asked after the deadline and its grace (VNPay, ZaloPay, PayGov and the sandbox get our
+      // deadline as the order's own expiry, after which the payer cannot pay): the provider does
+      // not know the order, or still calls it pending: abandoned. A success reported later counts.
       const r = await transitionPayment(trx, clock, locked, {
         to: 'expired', source: result.notFound ? 'query' : 'janitor', actor,
         failure: { code: 'checkout_expired', message: result.notFound ? 'the payer never reached the provider' : 'not paid before the deadline' },
       });
       if (r.changed) return;
-    } else if (locked.status === 'unknown' && result.outcome === 'pending') {
-      await transitionPayment(trx, clock, locked, { to: 'pending', source: 'query', actor });
     }
-    await trx('payments').where({ id: p.id }).update({ next_check_at: nextCheckAt(config, now, locked.check_count) });
+    await trx('payments').where({ id: p.id }).update({ next_check_at: nextCheckAt(config, now, checkCount) });
   });
 }
 

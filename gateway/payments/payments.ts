@@ -173,7 +173,7 @@ async function createWithLocalCheckout(
     failure_message: row.failure_message, expires_at: row.expires_at, next_check_at: row.next_check_at, created_at: row.created_at,
     actor: audit.actor, audit_data: JSON.parse(audit.data) as unknown,
     idem_key: idem?.key ?? null, idem_method: idem?.method ?? null, idem_path: idem?.path ?? null, idem_fingerprint: idem?.fingerprint ?? null,
-    response: json,
+    response: JSON.stringify(json), // stored as sent: replayed byte for byte
   });
   if (inserted) {
     if (idem) idem.completed = true;
@@ -187,7 +187,7 @@ const INSERT_PAYMENTS = `
          bill_id uuid, tenant_id uuid, bill_status text, bill_paid bigint, id uuid, reference text, provider text, amount bigint,
          status text, provider_txn_id text, checkout jsonb, return_url text, failure_code text, failure_message text,
          expires_at timestamptz, next_check_at timestamptz, created_at timestamptz, actor text, audit_data jsonb,
-         idem_key text, idem_method text, idem_path text, idem_fingerprint text, response jsonb)),
+         idem_key text, idem_method text, idem_path text, idem_fingerprint text, response text)),
     b AS (SELECT bills.id FROM bills JOIN x ON bills.id = x.bill_id AND bills.tenant_id = x.tenant_id
             AND bills.status = x.bill_status AND bills.amount_paid = x.bill_paid FOR UPDATE OF bills),
     p AS (INSERT INTO payments (id, tenant_id, bill_id, reference, provider, amount, status, provider_txn_id, checkout, return_url,

@@ -7,6 +7,7 @@ import * as m0004 from './0004_receipts_certs.js';
 import * as m0005 from './0005_provider_credentials.js';
 import * as m0006 from './0006_refund_checks.js';
 import * as m0008 from './0008_provider_events_per_payment.js';
+import * as m0010 from './0010_idempotency_exact_answers.js';
 import * as m0011 from './0011_provider_requests.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
@@ -17,6 +18,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0005_provider_credentials': m0005,
   '0006_refund_checks': m0006,
   '0008_provider_events_per_payment': m0008,
+  '0010_idempotency_exact_answers': m0010,
   '0011_provider_requests': m0011,
 };
 
