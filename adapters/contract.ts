@@ -35,6 +35,13 @@ export interface CheckoutRequest {
   returnUrl: string;
   /** Where the provider sends the server-to-server notification (our notify route). */
   notifyUrl: string;
+  /**
+   * When the payment row was created (stored). Protocol fields a later query rebuilds (VNPay's
+   * vnp_CreateDate, ZaloPay's yymmdd_ app_trans_id and app_time) come from it, never from the clock:
+   * the query must name the order exactly as the create did, even across a second or midnight.
+   */
+  createdAt: Date;
+  /** The payment's deadline (stored), sent as the order's own expiry where the provider has one. */
   expiresAt: Date;
   clientIp?: string;
   /**

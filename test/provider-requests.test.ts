@@ -220,7 +220,7 @@ eachDb('provider requests: a checkout create sent twice is one order, and the re
     const ctx = await env.app.deps.providers.context(provider, null);
     const req = {
       reference: `FG${provider.replace('_', '').toUpperCase()}0001`, amount: 58_000, currency: 'VND' as const, description: 'Le phi',
-      returnUrl: 'http://feegate.test/v1/return/x', notifyUrl: 'http://feegate.test/v1/notify/x', expiresAt: new Date(env.clock.now().getTime() + 900_000),
+      returnUrl: 'http://feegate.test/v1/return/x', notifyUrl: 'http://feegate.test/v1/notify/x', createdAt: env.clock.now(), expiresAt: new Date(env.clock.now().getTime() + 900_000),
     };
     t.equal((await adapter.createCheckout(ctx, req)).outcome, 'pending', `${provider}: created`);
     t.equal((await adapter.createCheckout(ctx, req)).outcome, 'unknown', `${provider}: the repeat is a duplicate: unknown, not failed`);

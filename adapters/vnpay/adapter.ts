@@ -108,7 +108,7 @@ export const vnpayAdapter: PaymentAdapter = {
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const params: Record<string, string> = {
       vnp_Version: VERSION, vnp_Command: 'pay', vnp_TmnCode: cred(ctx, 'tmn_code'), vnp_Amount: toVnpAmount(req.amount),
-      vnp_CreateDate: vnpDate(ctx.clock.now()), vnp_CurrCode: 'VND', vnp_IpAddr: req.clientIp ?? '127.0.0.1', vnp_Locale: 'vn',
+      vnp_CreateDate: vnpDate(req.createdAt), vnp_CurrCode: 'VND', vnp_IpAddr: req.clientIp ?? '127.0.0.1', vnp_Locale: 'vn',
       vnp_OrderInfo: orderInfo(req.description), vnp_OrderType: 'other', vnp_ReturnUrl: req.returnUrl,
       vnp_ExpireDate: vnpDate(req.expiresAt), vnp_TxnRef: req.reference,
     };

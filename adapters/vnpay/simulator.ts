@@ -130,6 +130,9 @@ export class VnpaySimulator {
     if (fieldsHash(b, fields, t.secret) !== String(b.vnp_SecureHash ?? '').toLowerCase()) return { ...base, vnp_ResponseCode: '97', vnp_Message: 'Invalid Checksum' };
     const o = this.orders.get(b.vnp_TxnRef ?? '');
     if (!o) return { ...base, vnp_ResponseCode: '91', vnp_Message: 'Transaction not found' };
+    // A transaction is named by vnp_TxnRef AND vnp_TransactionDate, its own vnp_CreateDate
+    // (payment-protocols.md §1.6): another date names no transaction.
+    if (b.vnp_Command === 'querydr' && b.vnp_TransactionDate !== o.createDate) return { ...base, vnp_ResponseCode: '91', vnp_Message: 'Transaction not found' };
     const common = {
       ...base, vnp_TxnRef: o.txnRef, vnp_BankCode: 'NCB', vnp_PayDate: o.payDate ?? '', vnp_TransactionNo: o.transactionNo, vnp_OrderInfo: o.orderInfo,
     };

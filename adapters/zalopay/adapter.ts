@@ -81,15 +81,16 @@ export const zalopayAdapter: PaymentAdapter = {
   credentialFields: [{ name: 'app_id', secret: false }, { name: 'key1', secret: true }, { name: 'key2', secret: true }, { name: 'endpoint', secret: false }],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
-    const now = ctx.clock.now();
+    // app_trans_id's yymmdd and app_time are the stored creation time, so the query rebuilds the same id.
+    const created = req.createdAt;
     const appId = Number(cred(ctx, 'app_id'));
     const body: Record<string, unknown> = {
-      app_id: appId, app_user: APP_USER, app_trans_id: appTransId(now, req.reference), app_time: now.getTime(),
-      expire_duration_seconds: Math.max(300, Math.round((req.expiresAt.getTime() - now.getTime()) / 1000)), amount: req.amount,
+      app_id: appId, app_user: APP_USER, app_trans_id: appTransId(created, req.reference), app_time: created.getTime(),
+      expire_duration_seconds: Math.max(300, Math.round((req.expiresAt.getTime() - created.getTime()) / 1000)), amount: req.amount,
       item: ITEM, embed_data: JSON.stringify({ redirecturl: signableUrl(req.returnUrl) }), description: signableText(req.description, 256) || req.reference,
       bank_code: '', callback_url: req.notifyUrl,
     };
-    body.mac = zpMac(cred(ctx, 'key1'), [appId, body.app_trans_id as string, APP_USER, req.amount, now.getTime(), body.embed_data as string, ITEM]);
+    body.mac = zpMac(cred(ctx, 'key1'), [appId, body.app_trans_id as string, APP_USER, req.amount, created.getTime(), body.embed_data as string, ITEM]);
     const res = await call(ctx, 'create', body);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (Number(res.return_code) === 1 && typeof res.order_url === 'string') {

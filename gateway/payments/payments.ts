@@ -253,7 +253,7 @@ async function localPayment(
   const now = deps.clock.now();
   const reference = newReference();
   // Local by contract: signing a URL, no I/O.
-  const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, bill.amount, bill.expiresAt, bill.description, clientIp));
+  const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, bill.amount, now, bill.expiresAt, bill.description, clientIp));
   deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
   const row: PaymentRow = {
     id: crypto.randomUUID(), tenant_id: who.tenantId, bill_id: bill.bill.id, reference, provider: adapter.id, amount: bill.amount, currency: 'VND',
@@ -383,14 +383,14 @@ async function resumeSentCheckout(deps: Deps, p: PaymentRow, request: ProviderRe
 }
 
 function checkoutRequest(
-  deps: Deps, adapter: PaymentAdapter, reference: string, amount: number, expiresAt: Date, description: string, clientIp?: string,
+  deps: Deps, adapter: PaymentAdapter, reference: string, amount: number, createdAt: Date, expiresAt: Date, description: string, clientIp?: string,
 ): CheckoutRequest {
   const base = deps.config.publicUrl;
   return {
     reference, amount, currency: 'VND', description,
     returnUrl: `${base}/v1/return/${adapter.id}`,
     notifyUrl: `${base}/v1/notify/${adapter.id}`,
-    expiresAt, clientIp,
+    createdAt, expiresAt, clientIp,
   };
 }
 
@@ -409,7 +409,7 @@ async function checkoutDetails(deps: Deps, p: PaymentRow, description: string): 
 
 function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
   return askProvider(deps, adapter.id, p.tenant_id, 'create_checkout', async (a, ctx) =>
-    a.createCheckout(ctx, { ...checkoutRequest(deps, a, p.reference, vnd(p.amount), p.expires_at, description, clientIp), details: await checkoutDetails(deps, p, description) }));
+    a.createCheckout(ctx, { ...checkoutRequest(deps, a, p.reference, vnd(p.amount), new Date(p.created_at), new Date(p.expires_at), description, clientIp), details: await checkoutDetails(deps, p, description) }));
 }
 
 async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, result: CheckoutResult, actor: string): Promise<TransitionResult> {
