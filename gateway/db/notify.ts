@@ -40,7 +40,7 @@ export class ChangeFeed {
   private heartbeat: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private attempt = 0;
-  private url: string | undefined;
+  private pgConfig: pg.ClientConfig | undefined;
   private closed = false;
   /** True while notifications are being received: only then may a cache answer from memory. */
   live = false;
@@ -56,8 +56,8 @@ export class ChangeFeed {
 
   /** Connects (and keeps reconnecting in the background); resolves after the first attempt. */
   async start(): Promise<void> {
-    this.url = this.opts.url ?? pgUrlOf(this.opts.db);
-    if (this.url) return this.connect();
+    this.pgConfig = this.opts.url ? { connectionString: this.opts.url } : pgConfigOf(this.opts.db);
+    if (this.pgConfig) return this.connect();
     const pglite = pgliteOf(this.opts.db);
     if (!pglite) return; // neither: no feed, caches never live (always read through)
     this.unlisten = await pglite.listen(CHANGES_CHANNEL, (payload) => this.deliver(payload));
@@ -77,7 +77,7 @@ export class ChangeFeed {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.url, keepAlive: true, application_name: 'feegate-listen' });
+    const client = new pg.Client({ ...this.pgConfig, keepAlive: true, application_name: 'feegate-listen' });
     let lost = false;
     const onLost = (err?: Error) => {
       if (lost) return;
@@ -146,10 +146,13 @@ export class ChangeFeed {
   }
 }
 
-/** The connection string of a node-postgres knex (undefined for PGlite). */
-function pgUrlOf(db: Db): string | undefined {
-  const conn = (db.client as { config?: { connection?: unknown } }).config?.connection;
-  return typeof conn === 'string' ? conn : undefined;
+/** Where a node-postgres knex connects (knex keeps a URL parsed into an object); undefined for PGlite. */
+function pgConfigOf(db: Db): pg.ClientConfig | undefined {
+  const config = (db.client as { config?: { client?: unknown; connection?: unknown } }).config;
+  if (config?.client !== 'pg') return undefined;
+  const conn = config.connection;
+  if (typeof conn === 'string') return { connectionString: conn };
+  return conn && typeof conn === 'object' ? { ...(conn as pg.ClientConfig) } : undefined;
 }
 
 /** The PGlite instance behind a knex made by createDb (undefined for node-postgres). */
