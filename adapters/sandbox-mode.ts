@@ -4,7 +4,8 @@
  * across restarts). Adding a provider to sandbox mode touches this file and its own folder only.
  */
 import crypto from 'node:crypto';
-import type { FastifyPluginAsync } from 'fastify';
+import net from 'node:net';
+import Fastify, { type FastifyPluginAsync } from 'fastify';
 import type { Clock } from '../gateway/clock.js';
 import type { PaymentAdapter } from './contract.js';
 import type { HttpClient } from './http-client.js';
@@ -74,4 +75,34 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
       ['/sandbox/paygov', paygovSimulatorRoutes(simulators.paygov)],
     ],
   };
+}
+
+/**
+ * Every simulator in a server of its own: one process, one state. With several gateway processes
+ * (FEEGATE_WORKERS > 1) the simulators cannot be mounted in each of them: an order created through
+ * one would be unknown to the next (the pay page's POST answered 404, a VNPay querydr 91). The
+ * cluster primary runs this and points the workers at it (FEEGATE_SANDBOX_URL), as a standalone
+ * `npm run simulator -- all` would. `port` 0: any free port.
+ */
+export async function serveSimulators(opts: {
+  secret: string; gatewayUrl: string; host: string; port: number; http: HttpClient; clock: Clock; logLevel?: string;
+}): Promise<{ url: string; close: () => Promise<void> }> {
+  const port = opts.port || (await freePort(opts.host));
+  const gateway = new URL(opts.gatewayUrl);
+  gateway.port = String(port);
+  const url = gateway.origin;
+  const mode = sandboxMode({ secret: opts.secret, publicUrl: opts.gatewayUrl.replace(/\/$/, ''), http: opts.http, clock: opts.clock, sandboxUrl: url });
+  const app = Fastify({ logger: { level: opts.logLevel ?? 'warn' } });
+  for (const [prefix, routes] of mode.mounts) await app.register(routes, { prefix });
+  await app.listen({ host: opts.host, port });
+  return { url, close: () => app.close() };
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject).listen(0, host, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -29,6 +29,7 @@ import { sandboxMode, type Simulators } from '../adapters/sandbox-mode.js';
 import type { HttpClient } from '../adapters/http-client.js';
 import type { Resolver } from '../adapters/url-guard.js';
 import { outbound } from './outbound.js';
+import { ChangeFeed } from './db/notify.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { webhookHandlers } from './webhooks/handlers.js';
 import type { OutboxHandler } from './outbox/outbox.js';
@@ -96,14 +97,18 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   if (!config.masterKey) throw new Error('no master key: set FEEGATE_MASTER_KEY (server.ts makes a development one)');
   const secrets = new SecretBox(config.masterKey);
   // A unit's own credentials first; in sandbox mode, the simulators' test credentials otherwise.
-  const providerCredentials = new ProviderCredentials({ db, clock, secrets, urlPolicy: out.providerPolicy });
+  // Cache invalidation across processes (LISTEN/NOTIFY): API keys and provider credentials.
+  const changes = new ChangeFeed({ db, url: config.databaseUrl, log: app.log });
+  await changes.start();
+  app.addHook('onClose', () => changes.close());
+  const providerCredentials = new ProviderCredentials({ db, clock, secrets, urlPolicy: out.providerPolicy, changes });
   const credentials: CredentialResolver = async (provider, tenantId) =>
     (tenantId ? await providerCredentials.get(tenantId, provider) : null) ?? sandbox?.credentials(provider) ?? {};
   const providers = new ProviderRegistry({ http: out.providers, clock, publicUrl: config.publicUrl, credentials });
   for (const adapter of [...PROVIDER_ADAPTERS, ...(sandbox?.adapters ?? [])]) providers.register(adapter);
 
   const deps: Deps = {
-    db, clock, config, providers, keys: new ApiKeyResolver(db), metrics: new Metrics(), secrets, providerCredentials, outbound: out,
+    db, clock, config, providers, keys: new ApiKeyResolver(db, changes), metrics: new Metrics(), secrets, providerCredentials, outbound: out,
     certs: new CertStore({ db, clock, config, secrets }),
     handlers: new Map([...webhookHandlers, ...receiptHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
   };

@@ -72,6 +72,8 @@ export interface Config {
   leaseSeconds: number;
   /** The sandbox provider's base URL when it runs as its own process (default: mounted here). */
   sandboxUrl?: string;
+  /** FEEGATE_WORKERS > 1 in sandbox mode: the port the primary serves the simulators on (0: any free port). */
+  sandboxPort: number;
   /** Development CA directory (default <dataDir>/dev-ca); never used in production. */
   devCaDir?: string;
   /** PEM bundle of trusted roots for signing certificates (the Vietnamese CAs an operator installs). */
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', 1000),
     leaseSeconds: int(env, 'LEASE_SECONDS', 120),
     sandboxUrl: env.FEEGATE_SANDBOX_URL || undefined,
+    sandboxPort: int(env, 'FEEGATE_SANDBOX_PORT', 0),
     devCaDir: env.FEEGATE_DEV_CA_DIR || undefined,
     trustAnchorsFile: env.FEEGATE_TRUST_ANCHORS || undefined,
     certWarnDays: int(env, 'CERT_WARN_DAYS', 30),

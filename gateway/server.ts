@@ -12,6 +12,9 @@ import { buildApp } from './app.js';
 import { startJobs } from './jobs/runner.js';
 import { ensureDemo } from './demo.js';
 import { withMasterKey } from './secrets/dev-master-key.js';
+import { systemClock } from './clock.js';
+import { fetchHttpClient } from '../adapters/http-client.js';
+import { serveSimulators } from '../adapters/sandbox-mode.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,25 +39,76 @@ async function migrateWhenReady(db: Db): Promise<string[]> {
   }
 }
 
-/** With FEEGATE_WORKERS=N: migrate once, then N workers share the port; each is a full gateway. */
+/**
+ * With FEEGATE_WORKERS=N: migrate once, then N workers share the port; each is a full gateway.
+ * In sandbox mode the primary also serves the simulators (one process, so one state: an order
+ * created through one worker is found when the payer's POST reaches another) and points the
+ * workers at them. A worker that dies is forked again after a backoff; only workers dying in a
+ * tight loop (more than RESTARTS_PER_MINUTE deaths in a minute, or one per worker if more) stop
+ * the gateway.
+ */
+const RESTARTS_PER_MINUTE = 5;
 async function primary(config: Config): Promise<void> {
   const db = createDb({ url: config.databaseUrl, poolMax: 2 });
   await migrateWhenReady(db);
   await db.destroy();
-  const workers = Array.from({ length: config.workers }, (_, i) => cluster.fork({ FEEGATE_WORKER_INDEX: String(i) }));
+  const sim = config.sandbox && !config.sandboxUrl
+    ? await serveSimulators({
+      secret: config.sandboxSecret, gatewayUrl: config.publicUrl, host: config.host, port: config.sandboxPort,
+      http: fetchHttpClient, clock: systemClock, logLevel: config.logLevel,
+    })
+    : undefined;
+  const env = sim ? { FEEGATE_SANDBOX_URL: sim.url } : {};
+  if (sim) console.log(`simulators (sandbox mode, shared by the workers) on ${sim.url}/sandbox`);
+
+  const indexOf = new Map<number, number>(); // cluster worker id → FEEGATE_WORKER_INDEX
+  const fork = (index: number) => {
+    const w = cluster.fork({ ...env, FEEGATE_WORKER_INDEX: String(index) });
+    indexOf.set(w.id, index);
+    console.log(`worker ${index} started (pid ${w.process.pid})`);
+  };
+  for (let i = 0; i < config.workers; i++) fork(i);
+
   let stopping = false;
+  let failed = false;
+  const pending = new Set<NodeJS.Timeout>();
   const stop = () => {
     stopping = true;
-    for (const w of workers) w.process.kill('SIGTERM');
+    for (const t of pending) clearTimeout(t);
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    if (Object.keys(cluster.workers ?? {}).length === 0) void finish();
+  };
+  const finish = async () => {
+    await sim?.close().catch(() => {});
+    process.exit(failed ? 1 : 0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  cluster.on('exit', (w, code) => {
-    if (!stopping) {
-      console.error(`worker ${w.process.pid} exited (${code}); stopping`);
-      stop();
+
+  let deaths: number[] = [];
+  cluster.on('exit', (w, code, signal) => {
+    const index = indexOf.get(w.id) ?? 0;
+    indexOf.delete(w.id);
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) void finish();
+      return;
     }
-    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(stopping ? 0 : 1);
+    const now = Date.now();
+    deaths = [...deaths.filter((t) => now - t < 60_000), now];
+    const why = signal ? `signal ${signal}` : `code ${code}`;
+    if (deaths.length > Math.max(RESTARTS_PER_MINUTE, config.workers)) {
+      console.error(`worker ${index} (pid ${w.process.pid}) exited (${why}); ${deaths.length} deaths in a minute: stopping`);
+      failed = true;
+      return stop();
+    }
+    // 0.5 s, 1 s, 2 s … 30 s by recent deaths: a crash loop backs off, a one-off comes back at once.
+    const delay = Math.min(30_000, 500 * 2 ** (deaths.length - 1));
+    console.error(`worker ${index} (pid ${w.process.pid}) exited (${why}); restarting in ${(delay / 1000).toFixed(1)} s`);
+    const t = setTimeout(() => {
+      pending.delete(t);
+      if (!stopping) fork(index);
+    }, delay);
+    pending.add(t);
   });
 }
 

@@ -2,8 +2,10 @@
  * Provider credentials per unit: each unit (tenant) stores its own terminal/partner codes and keys
  * for each provider. All values are sealed together (AES-256-GCM under the master key, bound to
  * tenant and provider); only field names are in clear. Secrets are never logged and never returned:
- * the API shows non-secret values and "set" for secrets. A short in-process cache keeps the payment
- * path off the database; other processes see a change within CACHE_MS.
+ * the API shows non-secret values and "set" for secrets. An in-process cache keeps the payment
+ * path off the database; a change is published on commit (db/notify.ts) and every process drops
+ * that entry at once. While the change feed is down nothing is served from the cache; CACHE_MS is
+ * the last safety net for a feed that is silently dead.
  */
 import type { Db, Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
@@ -13,6 +15,7 @@ import { appendAudit } from '../audit/audit-log.js';
 import { FeegateError } from '../errors.js';
 import type { UrlPolicy } from '../../adapters/url-guard.js';
 import { assertUrlAllowed } from '../outbound.js';
+import { publishChange, type ChangeFeed } from '../db/notify.js';
 
 const CACHE_MS = 10_000;
 /** Fields holding a URL the gateway calls or sends payers to (MoMo/ZaloPay/PayGov `endpoint`, VNPay `pay_url`/`api_url`). */
@@ -30,7 +33,17 @@ export interface CredentialRow {
 
 export class ProviderCredentials {
   private readonly cache = new Map<string, { at: number; value: Record<string, string> | null }>();
-  constructor(private readonly opts: { db: Db; clock: Clock; secrets: SecretBox; urlPolicy: UrlPolicy }) {}
+  /** Bumped on every invalidation: a read that began before one does not fill the cache. */
+  private generation = 0;
+  constructor(private readonly opts: { db: Db; clock: Clock; secrets: SecretBox; urlPolicy: UrlPolicy; changes?: ChangeFeed }) {
+    opts.changes?.on('provider_credentials', (key) => this.forget(key));
+  }
+
+  private forget(key: string | undefined): void {
+    this.generation++;
+    if (key === undefined) this.cache.clear();
+    else this.cache.delete(key);
+  }
 
   /**
    * Checks the fields against what the adapter declares and every URL against the outbound policy
@@ -57,7 +70,8 @@ export class ProviderCredentials {
     await appendAudit(trx, this.opts.clock, {
       tenantId, actor, action: 'provider_credentials.set', entityType: 'provider_credentials', entityId: adapter.id, data: { fields: row.fields },
     });
-    this.cache.delete(`${tenantId}:${adapter.id}`);
+    await publishChange(trx, 'provider_credentials', `${tenantId}:${adapter.id}`);
+    this.forget(`${tenantId}:${adapter.id}`);
     return saved!;
   }
 
@@ -66,18 +80,21 @@ export class ProviderCredentials {
     if (n) {
       await appendAudit(trx, this.opts.clock, { tenantId, actor, action: 'provider_credentials.removed', entityType: 'provider_credentials', entityId: provider, data: {} });
     }
-    this.cache.delete(`${tenantId}:${provider}`);
+    await publishChange(trx, 'provider_credentials', `${tenantId}:${provider}`);
+    this.forget(`${tenantId}:${provider}`);
     return n > 0;
   }
 
   /** The unit's credentials for a provider, or null. */
   async get(tenantId: string, provider: string): Promise<Record<string, string> | null> {
     const key = `${tenantId}:${provider}`;
-    const hit = this.cache.get(key);
+    const live = this.opts.changes?.live ?? false;
+    const hit = live ? this.cache.get(key) : undefined;
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+    const generation = this.generation;
     const row = (await this.opts.db('provider_credentials').where({ tenant_id: tenantId, provider }).first('sealed')) as { sealed: string } | undefined;
     const value = row ? (JSON.parse(this.opts.secrets.open(row.sealed, purpose(tenantId, provider))) as Record<string, string>) : null;
-    this.cache.set(key, { at: Date.now(), value });
+    if (live && generation === this.generation) this.cache.set(key, { at: Date.now(), value });
     return value;
   }
 

@@ -63,7 +63,7 @@ export const tenantRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // The secret is shown once: a replay of this request returns the key without it.
     const out = await db.transaction(async (trx) => {
       await claimIdempotency(trx, clock, req.idem, config.idempotencyLockSeconds);
-      const { key, secret } = await createApiKey(trx, clock, { tenantId: who.tenantId, role: req.body.role, mode: who.mode, label: req.body.label, actor: `api_key:${who.keyId}` });
+      const { key, secret } = await createApiKey(trx, clock, { tenantId: who.tenantId, role: req.body.role, mode: who.mode, label: req.body.label, actor: `api_key:${who.keyId}`, creator: { keyId: who.keyId } });
       await completeIdempotency(trx, clock, req.idem, 201, { ...keyJson(key), secret: '(shown once)' });
       return { ...keyJson(key), secret };
     });

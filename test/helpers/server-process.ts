@@ -14,7 +14,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(env: Record<string, string>): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
+export async function startServer(env: Record<string, string>): Promise<{ out: () => string; stop: () => Promise<number | null>; pid: number; alive: () => boolean }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
     cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -28,6 +28,8 @@ export async function startServer(env: Record<string, string>): Promise<{ out: (
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
+    pid: child.pid!,
+    alive: () => child.exitCode === null && child.signalCode === null,
     out: () => out,
     stop: async () => {
       child.kill('SIGTERM');
