@@ -7,6 +7,7 @@ import * as m0004 from './0004_receipts_certs.js';
 import * as m0005 from './0005_provider_credentials.js';
 import * as m0006 from './0006_refund_checks.js';
 import * as m0011 from './0011_provider_requests.js';
+import * as m0014 from './0014_scale_indexes.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
@@ -16,6 +17,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0005_provider_credentials': m0005,
   '0006_refund_checks': m0006,
   '0011_provider_requests': m0011,
+  '0014_scale_indexes': m0014,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
