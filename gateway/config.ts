@@ -56,6 +56,8 @@ export interface Config {
   trustProxy: boolean | string[];
   /** Run background jobs (janitor, audit sealer) in this process. */
   jobs: boolean;
+  /** Serve HTTP in this process; false (FEEGATE_HTTP=false, `npm run jobs`) makes a jobs-only process. */
+  http: boolean;
   /** HTTP worker processes sharing the port (PostgreSQL only; PGlite is one process). */
   workers: number;
   /** How long a claimed Idempotency-Key stays locked before a retry may resume it. */
@@ -181,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     verifyQueue: int(env, 'VERIFY_QUEUE', 16),
     trustProxy: trustProxy(env),
     jobs: bool(env, 'FEEGATE_JOBS', true),
+    http: bool(env, 'FEEGATE_HTTP', true),
     workers: Math.max(1, int(env, 'FEEGATE_WORKERS', 1)),
     idempotencyLockSeconds: int(env, 'IDEMPOTENCY_LOCK_SECONDS', 60),
     checkoutTtlSeconds: int(env, 'CHECKOUT_TTL_SECONDS', 15 * 60),

@@ -85,19 +85,22 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
   });
 }
 
+/**
+ * The bill-expiry sweep (bindings: now, today). It reads only open bills already past their due
+ * date, through bills_open_due (migration 0014), oldest due first; never every bill each pass.
+ */
+export const EXPIRE_BILLS_SQL = `UPDATE bills b SET status = 'expired', updated_at = ?
+        WHERE b.id IN (SELECT id FROM bills WHERE status = 'open' AND due_date IS NOT NULL AND due_date < ?::date
+                         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = bills.id AND p.status IN ('created', 'pending', 'unknown'))
+                       ORDER BY due_date LIMIT 200 FOR UPDATE SKIP LOCKED)
+        RETURNING b.id, b.tenant_id, b.external_ref, b.total_amount`;
+
 /** Open bills past their due date (Vietnam time) with no payment in flight expire. */
 async function expireBills(deps: Deps): Promise<number> {
   const { db, clock } = deps;
   const today = vnDate(clock.now());
   return db.transaction(async (trx) => {
-    const { rows } = (await trx.raw(
-      `UPDATE bills b SET status = 'expired', updated_at = ?
-        WHERE b.id IN (SELECT id FROM bills WHERE status = 'open' AND due_date < ?::date
-                         AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.bill_id = bills.id AND p.status IN ('created', 'pending', 'unknown'))
-                       LIMIT 200 FOR UPDATE SKIP LOCKED)
-        RETURNING b.id, b.tenant_id, b.external_ref, b.total_amount`,
-      [clock.now(), today],
-    )) as { rows: { id: string; tenant_id: string; external_ref: string; total_amount: string }[] };
+    const { rows } = (await trx.raw(EXPIRE_BILLS_SQL, [clock.now(), today])) as { rows: { id: string; tenant_id: string; external_ref: string; total_amount: string }[] };
     if (rows.length === 0) return 0;
     await trx('audit_log').insert(rows.map((b) => auditRow(clock, { tenantId: b.tenant_id, actor: 'janitor', action: 'bill.expired', entityType: 'bill', entityId: b.id, data: { due_before: today } })));
     const evs = rows.map((b) => eventRows(clock, {

@@ -72,7 +72,13 @@ interface PayableBill {
  * cannot race; the partial unique index backs it up), and the amount fits.
  */
 type BillWithInFlight = BillRow & { in_flight: { id: string; status: string } | null };
-const BILL_COLUMNS = `b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
+/**
+ * The in-flight check reads this bill's payments only: its condition is that of the per-bill
+ * unique index payments_one_in_flight_per_bill, and no other index shares it (the janitor's
+ * payments_due also requires next_check_at, migration 0014), so the planner cannot answer it by
+ * scanning every payment in flight (test/query-plans.test.ts).
+ */
+export const BILL_COLUMNS = `b.*, (SELECT json_build_object('id', p.id, 'status', p.status) FROM payments p
                   WHERE p.bill_id = b.id AND p.status IN ('created', 'pending', 'unknown') LIMIT 1) AS in_flight`;
 
 const snapshotReaders = new WeakMap<object, Batcher<string, BillWithInFlight | undefined>>();

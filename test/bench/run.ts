@@ -15,6 +15,11 @@
  *       elements in 480 KiB, alternating with a 500 KiB document inside the limits that reaches the
  *       DOM); callback p99 flooded vs quiet (target: within 2x). The public buckets are opened wide
  *       so every flood request reaches the verifier (many addresses, or one behind a wide proxy).
+ *   (h) a year of data: the empty-table lists first, then BENCH_YEAR_ROWS (default 1,000,000) settled
+ *       payments seeded with generate_series and ANALYZEd, then payment creation, the lists filtered
+ *       by a rare status and callbacks again, on fresh rows no ANALYZE has seen; beside (b) and (c)
+ *       of the same run (BENCH_CASES=a,b,c,h; seeding takes a few minutes). Also one pass of the
+ *       janitor's bill-expiry sweep before and after the load.
  * BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32), PG_BENCH_URL (server to use),
  * BENCH_CASES (e.g. "b,c"), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof" to profile the server).
  */
@@ -32,6 +37,7 @@ import { createApiKey } from '../../gateway/tenants/api-keys.js';
 import { withSignature } from '../../adapters/sandbox/protocol.js';
 import { benchSigning } from './receipts.js';
 import { BENCH_PROVIDERS, callbackFactory } from './provider-callbacks.js';
+import { seedYear, sweepMs } from './scale.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -133,6 +139,7 @@ async function main() {
   const results: Result[] = [];
   let issued: { receipts: number; rps: number; secs: number } | undefined;
   let credited: { provider: string; n: string }[] = [];
+  let scale: { rows: number; seedSecs: number; sweepBefore: number; sweepAfter: number } | undefined;
   let flood: { quietP99: number; floodedP99: number; answered: number; failed: number; requests: number; statuses: Record<string, number>; connections: number } | undefined;
   try {
     const cases = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
@@ -264,6 +271,69 @@ async function main() {
       await watch.destroy();
       issued = { receipts: now.done, rps: (now.done - start.done) / secs, secs };
     }
+
+    if (cases.includes('h')) {
+      const auth = { authorization: `Bearer ${key}` };
+      const lists = async (label: string) => {
+        results.push(await run(`(h) GET /v1/payments?status=refunded, ${label}`, { url: `${base}/v1/payments?status=refunded`, headers: auth }));
+        results.push(await run(`(h) GET /v1/bills?status=cancelled, ${label}`, { url: `${base}/v1/bills?status=cancelled`, headers: auth }));
+      };
+      await lists('empty tables');
+      const YEAR = Number(process.env.BENCH_YEAR_ROWS ?? 1_000_000);
+      const seedDb = createDb({ url: dbUrl, poolMax: 2 });
+      const sweepBefore = await sweepMs(seedDb);
+      const seedSecs = await seedYear(seedDb, tenantId, YEAR);
+      const sweepAfter = await sweepMs(seedDb);
+      // Fresh rows for the measured requests, after the ANALYZE: bills to pay, payments in flight to call back.
+      const fresh = Number(process.env.BENCH_ROWS ?? 60_000);
+      const freshBills = async (prefix: string) => {
+        const ids = ((await seedDb.raw(
+          `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+           SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
+           FROM generate_series(1, ?) g RETURNING id`, [tenantId, prefix, fresh],
+        )) as { rows: { id: string }[] }).rows.map((r) => r.id);
+        await seedDb.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [ids]);
+        return ids;
+      };
+      const payBills = await freshBills('year-pay-');
+      const cbRefs = ((await seedDb.raw(
+        `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, next_check_at, created_at, updated_at)
+         SELECT ?, id, 'FGZ' || md5(id::text), 'sandbox', 1500000, 'pending', now() + interval '1 day', now() + interval '1 day', now(), now()
+         FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, await freshBills('year-cb-')],
+      )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+      await seedDb.destroy();
+
+      let n = 0;
+      results.push(await run(`(h) POST /v1/payments, ${YEAR} payments`, {
+        url: base,
+        requests: [{
+          method: 'POST', path: '/v1/payments',
+          setupRequest: (req) => {
+            const bill = payBills[n++ % payBills.length];
+            return { ...req, headers: { 'content-type': 'application/json', ...auth, 'idempotency-key': `bench-year-${n}-${bill}` }, body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }) };
+          },
+        }],
+      }));
+      if (n > payBills.length) console.warn('(h) ran out of fresh bills: later requests were refused');
+      await lists(`${YEAR} payments`);
+      let m = 0;
+      const hts = Math.floor(Date.now() / 1000);
+      results.push(await run(`(h) POST /v1/notify/sandbox, ${YEAR} payments`, {
+        url: base,
+        requests: [{
+          method: 'POST', path: '/v1/notify/sandbox',
+          setupRequest: (req) => {
+            const reference = cbRefs[m++ % cbRefs.length]!;
+            const body = withSignature({
+              merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00', amount: 1500000, currency: 'VND', paid_at: hts, ts: hts,
+            }, SECRET);
+            return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+          },
+        }],
+      }));
+      if (m > cbRefs.length) console.warn('(h) ran out of pending payments: later callbacks were duplicates');
+      scale = { rows: YEAR, seedSecs, sweepBefore, sweepAfter };
+    }
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.on('exit', r));
@@ -282,6 +352,10 @@ async function main() {
       + (flood.answered > 0
         ? `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`
         : `callback p99 ${flood.quietP99} ms quiet; flooded, NO callback was answered (${flood.failed} errors/timeouts)`));
+  }
+  if (scale) {
+    console.log(`\n(h) ${scale.rows} payments seeded and ANALYZEd in ${scale.seedSecs.toFixed(0)} s; one pass of the bill-expiry sweep: `
+      + `${scale.sweepBefore.toFixed(2)} ms before, ${scale.sweepAfter.toFixed(2)} ms after`);
   }
   if (credited.length) console.log(`\n(f) payments credited by the callbacks: ${credited.map((c) => `${c.provider} ${c.n}`).join(', ')}`);
   if (issued) {

@@ -9,6 +9,7 @@ import * as m0006 from './0006_refund_checks.js';
 import * as m0008 from './0008_provider_events_per_payment.js';
 import * as m0010 from './0010_idempotency_exact_answers.js';
 import * as m0011 from './0011_provider_requests.js';
+import * as m0014 from './0014_scale_indexes.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
@@ -20,6 +21,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0008_provider_events_per_payment': m0008,
   '0010_idempotency_exact_answers': m0010,
   '0011_provider_requests': m0011,
+  '0014_scale_indexes': m0014,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
