@@ -1,9 +1,9 @@
 /** Upgrading a database with audit history to the audit_chain table keeps every chain valid. */
-import { eachDb } from './helpers/db.js';
+import { eachDb, sealSettled } from './helpers/db.js';
 import { migrationSource } from '../gateway/db/migrations/index.js';
 import { ManualClock } from '../gateway/clock.js';
 import { createTenant } from '../gateway/tenants/tenants.js';
-import { appendAudit, canonicalRecord, chainHash, GENESIS_HASH, sealAudit, verifyAudit } from '../gateway/audit/audit-log.js';
+import { appendAudit, canonicalRecord, chainHash, GENESIS_HASH, verifyAudit } from '../gateway/audit/audit-log.js';
 
 eachDb('migration 0003 carries sealed and unsealed audit records into the new chain', async (t, { db }) => {
   await db.raw('DROP SCHEMA public CASCADE');
@@ -27,7 +27,7 @@ eachDb('migration 0003 carries sealed and unsealed audit records into the new ch
   const afterUpgrade = await verifyAudit(db, tenant.id);
   t.same(afterUpgrade, { tenantId: tenant.id, ok: true, sealed: 2, unsealed: 2 }, 'old links carried over; the rest waits for the sealer');
   await db.transaction((trx) => appendAudit(trx, clock, { tenantId: tenant.id, actor: 'x', action: 'new.0', entityType: 'x', entityId: 'n' }));
-  t.equal(await sealAudit(db), 3);
+  t.equal(await sealSettled(db, [tenant.id]), 3);
   t.same(await verifyAudit(db, tenant.id), { tenantId: tenant.id, ok: true, sealed: 5, unsealed: 0 });
   const actions = ((await db('audit_chain as c').join('audit_log as a', 'a.id', 'c.audit_id').where('c.tenant_id', tenant.id).orderBy('c.seq').select('a.action')) as { action: string }[]).map((r) => r.action);
   t.same(actions, ['tenant.created', 'old.0', 'old.1', 'old.2', 'new.0'], 'the chain keeps its order and goes on');

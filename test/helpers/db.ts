@@ -166,3 +166,21 @@ export async function snapshot(db: Db): Promise<Record<string, number | string>>
   }
   return out;
 }
+
+/**
+ * Seals the audit records of these tenants, waiting as the sealer does: a record is sealed only
+ * once no transaction older than it is still open anywhere on the server (pg_snapshot_xmin), and
+ * on a PostgreSQL shared by parallel test files some other file may hold one open for a while.
+ * Returns how many records were sealed; gives up after 60 s.
+ */
+export async function sealSettled(db: Db, tenantIds: string[]): Promise<number> {
+  const { sealAudit, verifyAudit } = await import('../../gateway/audit/audit-log.js');
+  let sealed = 0;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    sealed += await sealAudit(db);
+    const left = (await Promise.all(tenantIds.map((id) => verifyAudit(db, id)))).reduce((n, v) => n + v.unsealed, 0);
+    if (left === 0 || Date.now() > deadline) return sealed;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
