@@ -16,7 +16,6 @@ export const DELIVER = 'webhook.deliver';
 
 /** Seconds after each failed delivery: 1 min … 24 h; ten attempts over about 51 hours. */
 export const WEBHOOK_BACKOFF = [60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
-export const WEBHOOK_TIMEOUT_MS = 10_000;
 
 export const fanoutHandler: OutboxHandler = {
   kind: FANOUT,
@@ -85,7 +84,7 @@ export const deliverHandler: OutboxHandler = {
           [EVENT_ID_HEADER]: event.id,
         },
         body,
-        timeoutMs: WEBHOOK_TIMEOUT_MS,
+        timeoutMs: deps.config.webhookTimeoutMs, // WEBHOOK_TIMEOUT_MS: then a failed attempt, retried on the schedule
       });
       status = res.status;
       excerpt = res.body.slice(0, 500);

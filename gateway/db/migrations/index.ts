@@ -6,6 +6,7 @@ import * as m0003 from './0003_audit_chain_table.js';
 import * as m0004 from './0004_receipts_certs.js';
 import * as m0005 from './0005_provider_credentials.js';
 import * as m0006 from './0006_refund_checks.js';
+import * as m0013 from './0013_outbox_lanes.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
   '0001_core': m0001,
@@ -14,6 +15,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0004_receipts_certs': m0004,
   '0005_provider_credentials': m0005,
   '0006_refund_checks': m0006,
+  '0013_outbox_lanes': m0013,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
