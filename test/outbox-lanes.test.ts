@@ -146,5 +146,5 @@ eachDb('lanes: deliveries are claimed at most N per endpoint across concurrent c
   clock.advance(71_000);
   const again = await claim();
   t.same([per(again, x), per(again, y)], [2, 2], 'expired leases count no more');
-  t.equal(deliveryLeaseSeconds({ leaseSeconds: 2, webhookTimeoutMs: 10_000 }), 70, 'a delivery\'s lease outlives its timeout, whatever LEASE_SECONDS says');
+  t.equal(deliveryLeaseSeconds({ leaseSeconds: 2, webhookTimeoutMs: 10_000 }), 20, 'a delivery\'s lease outlives its timeout, whatever LEASE_SECONDS says');
 });

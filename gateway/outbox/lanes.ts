@@ -53,11 +53,12 @@ export const claimWork = (db: Db, clock: Clock, limit: number, leaseSeconds: num
   claimDue(db, clock, limit, leaseSeconds, WORK_LANE);
 
 /**
- * A delivery's lease outlives its request: the HTTP timeout plus a minute for the bookkeeping, so
- * no other worker takes a delivery over (and sends it again) while its request may still answer.
+ * A delivery's lease outlives its request: at least twice the HTTP timeout (the request, and as
+ * long again for the reads and the attempt's record around it), so no other worker takes a
+ * delivery over (and sends it again) while its request may still be answered.
  */
 export const deliveryLeaseSeconds = (config: Pick<Config, 'leaseSeconds' | 'webhookTimeoutMs'>): number =>
-  Math.max(config.leaseSeconds, Math.ceil(config.webhookTimeoutMs / 1000) + 60);
+  Math.max(config.leaseSeconds, Math.ceil((2 * config.webhookTimeoutMs) / 1000));
 
 /**
  * Claims up to `limit` due deliveries, oldest first, taking from each endpoint only as many as
@@ -84,24 +85,30 @@ export async function claimDeliveries(
           WHERE ${DELIVERY_LANE} AND lease_token IS NOT NULL AND locked_until > ?
           GROUP BY 1
        ),
-       picked AS (
-         SELECT c.id FROM endpoints e LEFT JOIN busy b ON b.k = e.k
+       -- The oldest due rows of each endpoint, as many as its free slots (read, not locked: the
+       -- advisory lock keeps other claims out, and only the rows picked are locked below).
+       candidates AS (
+         SELECT c.id, c.run_at FROM endpoints e LEFT JOIN busy b ON b.k = e.k
           CROSS JOIN LATERAL (
             SELECT id, run_at FROM outbox
              WHERE ${DELIVERY_LANE} AND payload->>'endpoint_id' = e.k
                AND run_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
              ORDER BY run_at, id
              LIMIT greatest(?::int - coalesce(b.n, 0), 0)
-             FOR UPDATE SKIP LOCKED
           ) c
           WHERE e.k IS NOT NULL
           ORDER BY c.run_at, c.id
           LIMIT ?
+       ),
+       picked AS (
+         SELECT id FROM outbox
+          WHERE id IN (SELECT id FROM candidates) AND ${DELIVERY_LANE} AND run_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
+          FOR UPDATE SKIP LOCKED
        )
        UPDATE outbox o SET lease_token = gen_random_uuid(), locked_until = ?, attempts = o.attempts + 1, updated_at = ?
          FROM picked WHERE o.id = picked.id
        RETURNING o.*`,
-      [now, now, now, o.perEndpoint, o.limit, new Date(now.getTime() + o.leaseSeconds * 1000), now],
+      [now, now, now, o.perEndpoint, o.limit, now, now, new Date(now.getTime() + o.leaseSeconds * 1000), now],
     )) as { rows: OutboxRow[] };
     return rows;
   });
