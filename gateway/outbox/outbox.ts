@@ -15,7 +15,7 @@
 import type { Db, Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
 import type { Deps } from '../deps.js';
-import { claimDeliveries, claimDue, claimWork, deliveryLeaseSeconds, type Lane } from './lanes.js';
+import { LANES, claimDeliveries, claimDue, claimWork, deliveryLeaseSeconds, type Lane } from './lanes.js';
 
 export interface OutboxRow {
   id: string | number;
@@ -168,8 +168,10 @@ export async function drainOutbox(deps: Deps, handlers: Map<string, OutboxHandle
   const max = opts.maxRows ?? 10_000;
   let ran = 0;
   for (;;) {
-    const n = (await drainLane(deps, handlers, 'work', { ...opts, maxRows: max - ran }))
-      + (await drainLane(deps, handlers, 'deliveries', { ...opts, maxRows: max - ran }));
+    let n = 0;
+    for (const lane of LANES) {
+      if (ran + n < max) n += await drainLane(deps, handlers, lane, { ...opts, maxRows: max - ran - n });
+    }
     ran += n;
     if (n === 0 || ran >= max) return ran;
   }
