@@ -72,6 +72,12 @@ export interface Config {
   jobIntervalMs: number;
   /** How long a worker holds an outbox row or a janitor check before another may take it over. */
   leaseSeconds: number;
+  /** Webhook deliveries in flight at once in this process (their own lane, apart from receipts). */
+  webhookConcurrency: number;
+  /** Deliveries in flight at once to one endpoint, across every process; its other events wait unclaimed. */
+  webhookEndpointConcurrency: number;
+  /** A delivery with no complete answer by then is a failed attempt (retried on the backoff schedule). */
+  webhookTimeoutMs: number;
   /** The sandbox provider's base URL when it runs as its own process (default: mounted here). */
   sandboxUrl?: string;
   /** FEEGATE_WORKERS > 1 in sandbox mode: the port the primary serves the simulators on (0: any free port). */
@@ -191,6 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     janitorScheduleSeconds: intList(env, 'JANITOR_SCHEDULE_SECONDS', [60, 300, 300, 300, 300, 300, 3600, 86400]),
     jobIntervalMs: int(env, 'JOB_INTERVAL_MS', 1000),
     leaseSeconds: int(env, 'LEASE_SECONDS', 120),
+    webhookConcurrency: Math.max(1, int(env, 'WEBHOOK_CONCURRENCY', 16)),
+    webhookEndpointConcurrency: Math.max(1, int(env, 'WEBHOOK_ENDPOINT_CONCURRENCY', 2)),
+    webhookTimeoutMs: Math.max(1, int(env, 'WEBHOOK_TIMEOUT_MS', 10_000)),
     sandboxUrl: env.FEEGATE_SANDBOX_URL || undefined,
     sandboxPort: int(env, 'FEEGATE_SANDBOX_PORT', 0),
     devCaDir: env.FEEGATE_DEV_CA_DIR || undefined,

@@ -8,10 +8,14 @@
  * Guarantees: a row whose handler does its work in the database and completes the row in the
  * same transaction (completeRow checks the lease) takes effect exactly once. A row whose handler
  * talks to the network (a webhook) runs at least once; receivers dedupe on the event id.
+ *
+ * Rows are claimed in lanes (lanes.ts): webhook deliveries apart from the work in our database,
+ * so no receipt ever waits behind someone else's slow server.
  */
 import type { Db, Trx } from '../db/knex.js';
 import type { Clock } from '../clock.js';
 import type { Deps } from '../deps.js';
+import { LANES, claimDeliveries, claimDue, claimWork, deliveryLeaseSeconds, type Lane } from './lanes.js';
 
 export interface OutboxRow {
   id: string | number;
@@ -82,19 +86,9 @@ export async function enqueue(trx: Trx, clock: Clock, r: NewOutboxRow): Promise<
   await (r.dedupeKey ? q.onConflict('dedupe_key').ignore() : q);
 }
 
-/** Claims up to `limit` due rows for this worker (lease), skipping rows other workers hold. */
-export async function claimBatch(db: Db, clock: Clock, limit: number, leaseSeconds: number, kinds?: string[]): Promise<OutboxRow[]> {
-  const now = clock.now();
-  const { rows } = (await db.raw(
-    `UPDATE outbox o SET lease_token = gen_random_uuid(), locked_until = ?, attempts = o.attempts + 1, updated_at = ?
-      WHERE o.id IN (SELECT id FROM outbox
-                      WHERE status = 'pending' AND run_at <= ? AND (locked_until IS NULL OR locked_until <= ?)
-                        ${kinds ? 'AND kind = ANY(?)' : ''}
-                      ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED)
-      RETURNING o.*`,
-    [new Date(now.getTime() + leaseSeconds * 1000), now, now, now, ...(kinds ? [kinds] : []), limit],
-  )) as { rows: OutboxRow[] };
-  return rows;
+/** Claims up to `limit` due rows for this worker (lease), skipping rows other workers hold; of some kinds only, if given. */
+export function claimBatch(db: Db, clock: Clock, limit: number, leaseSeconds: number, kinds?: string[]): Promise<OutboxRow[]> {
+  return kinds ? claimDue(db, clock, limit, leaseSeconds, 'kind = ANY(?)', [kinds]) : claimDue(db, clock, limit, leaseSeconds);
 }
 
 export class LeaseLostError extends Error {
@@ -159,39 +153,73 @@ export async function runRow(deps: Deps, handlers: Map<string, OutboxHandler>, r
   return 'retry';
 }
 
+export interface DrainOptions {
+  /** Rows claimed at once (deliveries: at most the lane's per-endpoint limit from each endpoint). */
+  batch?: number;
+  maxRows?: number;
+  concurrency?: number;
+  /** One lane only; by default both, until neither has a row due. */
+  lane?: Lane;
+}
+
 /** Claims and runs due rows until none are due (or `maxRows`). Returns how many ran. */
-export async function drainOutbox(deps: Deps, handlers: Map<string, OutboxHandler>, opts: { batch?: number; maxRows?: number; concurrency?: number } = {}): Promise<number> {
+export async function drainOutbox(deps: Deps, handlers: Map<string, OutboxHandler>, opts: DrainOptions = {}): Promise<number> {
+  if (opts.lane) return drainLane(deps, handlers, opts.lane, opts);
+  const max = opts.maxRows ?? 10_000;
+  let ran = 0;
+  for (;;) {
+    let n = 0;
+    for (const lane of LANES) {
+      if (ran + n < max) n += await drainLane(deps, handlers, lane, { ...opts, maxRows: max - ran - n });
+    }
+    ran += n;
+    if (n === 0 || ran >= max) return ran;
+  }
+}
+
+function claimFor(deps: Deps, lane: Lane, limit: number): Promise<OutboxRow[]> {
+  const { db, clock, config } = deps;
+  if (lane === 'work') return claimWork(db, clock, limit, config.leaseSeconds);
+  return claimDeliveries(db, clock, { limit, perEndpoint: config.webhookEndpointConcurrency, leaseSeconds: deliveryLeaseSeconds(config) });
+}
+
+async function drainLane(deps: Deps, handlers: Map<string, OutboxHandler>, lane: Lane, opts: DrainOptions): Promise<number> {
   const batch = opts.batch ?? 50;
   const max = opts.maxRows ?? 10_000;
   const concurrency = opts.concurrency ?? 8;
   let ran = 0;
   while (ran < max) {
-    const claimed = await claimBatch(deps.db, deps.clock, Math.min(batch, max - ran), deps.config.leaseSeconds);
+    const claimed = await claimFor(deps, lane, Math.min(batch, max - ran));
     if (claimed.length === 0) break;
-    const rows: OutboxRow[] = [];
-    const byKind = new Map<string, OutboxRow[]>();
-    for (const r of claimed) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r]);
-    for (const [kind, group] of byKind) {
-      const handler = handlers.get(kind);
-      if (handler?.runBatch && group.length > 1) {
-        try {
-          await handler.runBatch(group, deps);
-          continue;
-        } catch {
-          deps.metrics.outboxBatchFallbacks.inc({ kind }); // then one by one below
-        }
-      }
-      rows.push(...group);
-    }
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, rows.length) }, async () => {
-        while (next < rows.length) await runRow(deps, handlers, rows[next++]!);
-      }),
-    );
+    await runClaimed(deps, handlers, claimed, concurrency);
     ran += claimed.length;
   }
   return ran;
+}
+
+/** Runs claimed rows: each kind's rows as one batch where its handler can, the rest `concurrency` at a time. */
+async function runClaimed(deps: Deps, handlers: Map<string, OutboxHandler>, claimed: OutboxRow[], concurrency: number): Promise<void> {
+  const rows: OutboxRow[] = [];
+  const byKind = new Map<string, OutboxRow[]>();
+  for (const r of claimed) byKind.set(r.kind, [...(byKind.get(r.kind) ?? []), r]);
+  for (const [kind, group] of byKind) {
+    const handler = handlers.get(kind);
+    if (handler?.runBatch && group.length > 1) {
+      try {
+        await handler.runBatch(group, deps);
+        continue;
+      } catch {
+        deps.metrics.outboxBatchFallbacks.inc({ kind }); // then one by one below
+      }
+    }
+    rows.push(...group);
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, rows.length) }, async () => {
+      while (next < rows.length) await runRow(deps, handlers, rows[next++]!);
+    }),
+  );
 }
 
 /** Dead rows of a tenant (or all), with their last error. */

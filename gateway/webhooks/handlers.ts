@@ -20,7 +20,6 @@ export const DELIVER = 'webhook.deliver';
 
 /** Seconds after each failed delivery: 1 min … 24 h; ten attempts over about 51 hours. */
 export const WEBHOOK_BACKOFF = [60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400];
-export const WEBHOOK_TIMEOUT_MS = 10_000;
 /** How much of an endpoint's answer is read and stored (1 KiB). */
 export const RESPONSE_EXCERPT_BYTES = 1024;
 
@@ -98,7 +97,7 @@ export const deliverHandler: OutboxHandler = {
           [EVENT_ID_HEADER]: event.id,
         },
         body,
-        timeoutMs: WEBHOOK_TIMEOUT_MS,
+        timeoutMs: deps.config.webhookTimeoutMs, // WEBHOOK_TIMEOUT_MS: then a failed attempt, retried on the schedule
         maxResponseBytes: RESPONSE_EXCERPT_BYTES,
       });
       status = res.status;

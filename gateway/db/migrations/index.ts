@@ -9,6 +9,7 @@ import * as m0006 from './0006_refund_checks.js';
 import * as m0008 from './0008_provider_events_per_payment.js';
 import * as m0010 from './0010_idempotency_exact_answers.js';
 import * as m0011 from './0011_provider_requests.js';
+import * as m0013 from './0013_outbox_lanes.js';
 import * as m0014 from './0014_scale_indexes.js';
 
 const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> }> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, { up(knex: Knex): Promise<void>; down(knex: Kne
   '0008_provider_events_per_payment': m0008,
   '0010_idempotency_exact_answers': m0010,
   '0011_provider_requests': m0011,
+  '0013_outbox_lanes': m0013,
   '0014_scale_indexes': m0014,
 };
 
