@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, client, makeApp, payAt, seedTenant } from './helpers/app.js';
+import { billAndPayment, client, LOOPBACK_ALLOWED, makeApp, payAt, seedTenant } from './helpers/app.js';
 import { startReceiver } from './helpers/receiver.js';
 import { startJobs } from '../gateway/jobs/runner.js';
 import { emitEvents } from '../gateway/events/events.js';
@@ -38,7 +38,7 @@ async function leasedDeliveries(db: Db, endpointId: string): Promise<number> {
 }
 
 eachDb('lanes: a unit whose endpoint answers after 9.5 s with 60 events queued does not delay another unit\'s receipt', async (t, { db }) => {
-  const env = await makeApp(db, { jobIntervalMs: 50 });
+  const env = await makeApp(db, { jobIntervalMs: 50, ...LOOPBACK_ALLOWED });
   t.teardown(env.close);
   const slow = await startReceiver();
   const fast = await startReceiver();
@@ -78,7 +78,7 @@ eachDb('lanes: a unit whose endpoint answers after 9.5 s with 60 events queued d
 
 
 eachDb('lanes: a delivery with no answer within WEBHOOK_TIMEOUT_MS is a failed attempt, retried on the schedule with the same event id', async (t, { db }) => {
-  const env = await makeApp(db, { webhookTimeoutMs: 300 });
+  const env = await makeApp(db, { webhookTimeoutMs: 300, ...LOOPBACK_ALLOWED });
   t.teardown(env.close);
   const rx = await startReceiver();
   t.teardown(rx.close);
@@ -102,7 +102,7 @@ eachDb('lanes: a delivery with no answer within WEBHOOK_TIMEOUT_MS is a failed a
 });
 
 eachDb('lanes: deliveries are claimed at most N per endpoint across concurrent claims; the lanes never take each other\'s rows', async (t, { db }) => {
-  const env = await makeApp(db, { webhookEndpointConcurrency: 2 });
+  const env = await makeApp(db, { webhookEndpointConcurrency: 2, ...LOOPBACK_ALLOWED });
   t.teardown(env.close);
   const { clock } = env;
   const deliveries = (endpoint: string, n: number) => Array.from({ length: n }, () => outboxRow(clock, { tenantId: null, kind: 'webhook.deliver', payload: { event_id: crypto.randomUUID(), endpoint_id: endpoint } }));

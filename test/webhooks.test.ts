@@ -1,5 +1,5 @@
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, client, makeApp, payAt, seedTenant } from './helpers/app.js';
+import { billAndPayment, client, LOOPBACK_ALLOWED, makeApp, payAt, seedTenant } from './helpers/app.js';
 import { startReceiver } from './helpers/receiver.js';
 import { claimBatch, drainOutbox } from '../gateway/outbox/outbox.js';
 import { verifySignature } from '../gateway/webhooks/signature.js';
@@ -7,7 +7,6 @@ import { WEBHOOK_BACKOFF, fanoutHandler } from '../gateway/webhooks/handlers.js'
 import { runCli } from '../gateway/cli/main.js';
 
 // The receivers listen on loopback: the operator allows it (FEEGATE_ALLOWED_PRIVATE_HOSTS), or every delivery is refused.
-const LOOPBACK_ALLOWED = { allowedPrivateHosts: ['127.0.0.1'] };
 
 eachDb('webhooks: a payment produces signed events, delivered and logged', async (t, { db }) => {
   const env = await makeApp(db, LOOPBACK_ALLOWED);

@@ -26,6 +26,9 @@ export const TEST_MASTER_KEY = crypto.randomBytes(32).toString('base64');
 /** The dev CA the tests share (created once per machine, race-safe). */
 export const TEST_DEV_CA_DIR = path.join(os.tmpdir(), 'feegate-test-dev-ca');
 
+/** Test receivers listen on loopback, which the outbound URL guard refuses unless an operator allows it. */
+export const LOOPBACK_ALLOWED = { allowedPrivateHosts: ['127.0.0.1'] };
+
 export async function makeApp(
   db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z'), opts: Partial<AppOptions> = {},
 ): Promise<TestApp> {
