@@ -18,7 +18,7 @@ eachDb('bad input: a clear 4xx with a stable code, and nothing written', async (
   const api = client(env.app, ten.keys.integration);
   const cursor = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const item = (amount: unknown) => billInput({ items: [{ fee_code: 'F', name: 'Fee', amount }] });
-  const cases: { name: string; run: () => Promise<{ status: number; body: any }>; status: number; code: string }[] = [
+  const cases: { name: string; run: () => Promise<{ status: number; body: any }>; status: number; code: string }[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { name: 'float amount', run: () => api.post('/v1/bills', item(1000.5)), status: 400, code: 'FEEGATE_ERR_AMOUNT_INVALID' },
     { name: 'negative amount', run: () => api.post('/v1/bills', item(-1000)), status: 400, code: 'FEEGATE_ERR_AMOUNT_INVALID' },
     { name: 'zero amount', run: () => api.post('/v1/bills', item(0)), status: 400, code: 'FEEGATE_ERR_AMOUNT_INVALID' },

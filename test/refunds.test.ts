@@ -53,7 +53,7 @@ eachDb('refunds: partial then full, journal follows, never above collected', asy
 });
 
 eachDb('refunds: concurrent requests never exceed what was collected', async (t, { db }) => {
-  const { env, ten, payment, fin } = await paidPayment(t, db);
+  const { payment, fin } = await paidPayment(t, db);
   const results = await Promise.all(Array.from({ length: 10 }, () => fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })));
   const ok = results.filter((r) => r.status === 201);
   t.equal(ok.length, 5, 'five refunds of 10,000 fit in 58,000');

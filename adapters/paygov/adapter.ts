@@ -10,7 +10,7 @@ import type {
   RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
 } from '../contract.js';
 import {
-  FEEGATE_MAX_AMOUNT, credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
+  FEEGATE_MAX_AMOUNT, credential, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
   safeText, signableText, signableUrl, token,
 } from '../adapter-kit.js';
 import { CODES, NOTIFY_ANSWERS, PATHS, parsePgTime, pgOutcome, pgSign, pgTime, pgVerify } from './protocol.js';

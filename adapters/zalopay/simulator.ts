@@ -41,7 +41,7 @@ export class ZalopaySimulator {
     const id = String(b.app_trans_id);
     if (!id.startsWith(`${yymmdd(this.opts.clock.now())}_`) || id.length > 40) return fail(-5, 'invalid app_trans_id');
     if (this.orders.has(id)) return fail(-68, 'duplicate app_trans_id');
-    let redirectUrl = '';
+    let redirectUrl: string;
     try { redirectUrl = String((JSON.parse(String(b.embed_data)) as { redirecturl?: string }).redirecturl ?? ''); } catch { return fail(-5, 'invalid embed_data'); }
     this.orders.set(id, {
       appTransId: id, amount, callbackUrl: String(b.callback_url ?? ''), redirectUrl, appTime: Number(b.app_time), embedData: String(b.embed_data),

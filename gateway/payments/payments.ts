@@ -6,7 +6,6 @@
  * the transition function. A timeout there leaves the payment `unknown`, never failed.
  */
 import crypto from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Trx } from '../db/knex.js';
 import { prepared } from '../db/prepared.js';
 import { Batcher } from '../db/batcher.js';

@@ -142,7 +142,7 @@ async function settleFromQuery(
   const [{ n }] = (await db('refunds').where({ payment_id: payment.id }).whereNot({ id: refund.id }).whereNot({ status: 'failed' }).count({ n: '*' })) as [{ n: string | number }];
   const status = await queryRefundAt(deps, refund, payment, Number(n));
   return db.transaction(async (trx) => {
-    let r = refund;
+    let r: RefundRow;
     if (status.outcome === 'succeeded' || status.outcome === 'failed') {
       r = await applyRefundResult(trx, deps, refund.id, status, actor);
       await recordAnswer(trx, clock, request?.id, { ...summary(status), source: 'query' });

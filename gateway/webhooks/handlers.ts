@@ -9,7 +9,6 @@
  * Deliveries go through deps.outbound.webhooks: the URL and every address it resolves to are checked
  * at each attempt (adapters/url-guard.ts), and nothing is ever served in-process.
  */
-import type { Deps } from '../deps.js';
 import { completeRow, type OutboxHandler } from '../outbox/outbox.js';
 import { outboxRow } from '../outbox/outbox.js';
 import { FANOUT, eventJson, type EventRow } from '../events/events.js';

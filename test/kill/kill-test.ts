@@ -72,7 +72,7 @@ async function waitFor(url: string, ms: number): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-async function call(method: string, url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+async function call(method: string, url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(url, {
     method, headers: { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000),
@@ -84,7 +84,7 @@ async function call(method: string, url: string, body: unknown, headers: Record<
 }
 
 /** Retries a call through connection errors and 409 in-progress answers (the same idempotency key). */
-async function until<T>(what: string, fn: () => Promise<{ status: number; body: any }>, ok: (r: { status: number; body: any }) => T | undefined): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<{ status: number; body: any }>, ok: (r: { status: number; body: any }) => T | undefined): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const end = Date.now() + 120_000;
   let last = '';
   while (Date.now() < end) {
