@@ -16,6 +16,8 @@ export interface ParseOptions {
   account?: string;
   statementId?: string;
   encoding?: TextEncoding;
+  /** xlsx only: see XlsxOptions.stallMs. */
+  stallMs?: number;
 }
 
 export type FormatName = 'camt.053' | 'camt.054' | 'mt940' | 'csv' | 'xlsx';
