@@ -177,7 +177,9 @@ t.test('bank XLSX (exceljs streaming reader): header at an offset, date and numb
   t.match(lines[0], { account: '12010000123456', bookingDate: '2026-03-10', amountMinor: 1_000_000n, direction: 'credit', sourceLine: 6, format: 'xlsx' });
   t.match(lines[1], { amountMinor: 250_000n, direction: 'debit', contentRaw: 'Chuyen khoan', sourceLine: 7 });
   t.equal(statements[0]!.closing!.amountMinor, 750_000n);
-  t.match(await refusal('xlsx', Buffer.from('this is not a zip file'), { profile: 'bidv' }), { code: 'FEEGATE_ERR_STATEMENT_MALFORMED' });
+  t.match(await refusal('xlsx', Buffer.from('this is not a zip file'), { profile: 'bidv' }), { code: 'FEEGATE_ERR_STATEMENT_UNSUPPORTED', message: /zip/ });
+  t.match(await refusal('xlsx', Buffer.alloc(0), { profile: 'bidv' }), { code: 'FEEGATE_ERR_STATEMENT_UNSUPPORTED' }, 'an empty file is refused (exceljs alone never settles on it)');
+  t.match(await refusal('xlsx', Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), { profile: 'bidv' }), { code: 'FEEGATE_ERR_STATEMENT_UNSUPPORTED', message: /\.xls/ }, 'legacy .xls');
   t.match(await refusal('xlsx', buf.subarray(0, Math.floor(buf.length / 2)), { profile: 'bidv' }), { code: /FEEGATE_ERR_STATEMENT_/ });
 
   const bad = new ExcelJS.Workbook();
