@@ -167,9 +167,8 @@ export class TabularReader {
     const text = (r: ColumnRole): string | null => { const c = this.cell(cells, r); return c === null || c === undefined ? null : String(c).trim() || null; };
     const noDate = dateCell === null || dateCell === undefined || (typeof dateCell === 'string' && dateCell.trim() === '');
     const looksDate = dateCell instanceof Date || (typeof dateCell === 'string' && /^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}/.test(dateCell));
-    const foldedAll = cells.map(fold);
     // Totals, "printed by" notes and balance rows carry no date; a payer's text starting "Tong…" does.
-    if (!looksDate && foldedAll.some((f) => this.profile.footer.some((k) => f.startsWith(k)))) { this.meta(cells, line); return this.release(); }
+    if (!looksDate && cells.map(fold).some((f) => this.profile.footer.some((k) => f.startsWith(k)))) { this.meta(cells, line); return this.release(); }
     if (!looksDate && this.meta(cells, line)) return this.release();
     const debit = this.profile.sign === 'split' ? this.amount(this.cell(cells, 'debit'), 'debit', line) : null;
     const credit = this.profile.sign === 'split' ? this.amount(this.cell(cells, 'credit'), 'credit', line) : null;
