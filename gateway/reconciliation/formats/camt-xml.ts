@@ -104,7 +104,6 @@ export async function* parseCamt(input: Readable, kind: CamtKind, options: CamtO
   parser.on('closetag', () => {
     if (failure) return;
     const v = text.trim();
-    const p = path.join('/');
     const rel = (from: number): string => path.slice(from).join('/');
     try {
       if (stmt && path.length >= 4 && !bal && !entry) {
@@ -149,7 +148,6 @@ export async function* parseCamt(input: Readable, kind: CamtKind, options: CamtO
     } catch (e) {
       if (e instanceof StatementError) stop(e); else throw e;
     }
-    void p;
     path.pop();
     text = '';
   });

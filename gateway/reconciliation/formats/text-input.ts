@@ -82,5 +82,5 @@ export async function* textLines(chunks: AsyncIterable<string>, maxLine = 100_00
     pending += s.slice(start);
     if (pending.length > maxLine) throw new StatementError('FEEGATE_ERR_STATEMENT_TOO_COMPLEX', `a line is longer than ${maxLine} characters`, no + 1);
   }
-  if (pending.length > 0) yield { text: pending, no: ++no };
+  if (pending.length > 0) yield { text: pending, no: no + 1 };
 }
