@@ -80,6 +80,11 @@ t.test('camt refusals: truncated XML, DTD/entities, bad amount, missing fields, 
   t.match(await refusal('camt.053', '<?xml version="1.0" encoding="ISO-8859-1"?><Document/>'), { code: 'FEEGATE_ERR_STATEMENT_ENCODING' });
   t.match(await refusal('camt.053', Buffer.concat([Buffer.from(doc(entry('1', '<AddtlNtryInf>H')).slice(0, 150)), Buffer.from([0xc3, 0x28]), Buffer.from('</AddtlNtryInf>')])), { code: 'FEEGATE_ERR_STATEMENT_ENCODING' });
   t.match(await refusal('camt.053', ''), { code: 'FEEGATE_ERR_STATEMENT_MALFORMED' });
+  const endless = Readable.from((function* () {
+    yield Buffer.from('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><Stmt><Id>S</Id><AddtlStmtInf>');
+    for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, 0x61); // 4 MiB of one text node, never closed
+  })(), { objectMode: false });
+  t.match(await refusal('camt.053', endless), { code: 'FEEGATE_ERR_STATEMENT_TOO_COMPLEX', message: /without markup/ });
   t.match(await refusal('camt.053', doc(`<Ntry><Amt Ccy="VND">1</Amt><AddtlNtryInf>${'x'.repeat(20_000)}</AddtlNtryInf></Ntry>`)), { code: 'FEEGATE_ERR_STATEMENT_TOO_COMPLEX' });
 });
 

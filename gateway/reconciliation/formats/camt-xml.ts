@@ -26,6 +26,7 @@ const CONTAINER: Record<CamtKind, { root: string; stmt: string }> = {
   '054': { root: 'BkToCstmrDbtCdtNtfctn', stmt: 'Ntfctn' },
 };
 const MAX_TEXT = 16_384;
+const MAX_RUN = 1 << 20;
 const MAX_DEPTH = 40;
 const MAX_TXDTLS = 10_000;
 const CAMT_NS = /^urn:iso:std:iso:20022:tech:xsd:camt\.(05[2-4])\.001\.(\d{2})$/;
@@ -220,7 +221,21 @@ export async function* parseCamt(input: Readable, kind: CamtKind, options: CamtO
     out.push({ kind: 'statement', statement: info });
   }
 
+  // saxes buffers a text node or an open tag whole until its end: a run of characters with no '<'
+  // or '>' longer than MAX_RUN is refused before it can grow (our MAX_TEXT check only runs once
+  // saxes hands the text over).
+  let run = 0;
   for await (const chunk of decodeText(input)) {
+    const last = Math.max(chunk.lastIndexOf('<'), chunk.lastIndexOf('>'));
+    if (last < 0) run += chunk.length;
+    else {
+      const lt = chunk.indexOf('<');
+      const gt = chunk.indexOf('>');
+      const first = lt < 0 ? gt : gt < 0 ? lt : Math.min(lt, gt);
+      if (run + first > MAX_RUN) run += first;
+      else run = chunk.length - 1 - last;
+    }
+    if (run > MAX_RUN) throw new StatementError('FEEGATE_ERR_STATEMENT_TOO_COMPLEX', `more than ${MAX_RUN} characters without markup (a huge text or tag)`, parser.line);
     try { parser.write(chunk); } catch (e) { stop(malformed(`not well-formed XML: ${(e as Error).message.replace(/^.*?:\d+:\d+: /, '').slice(0, 200)}`, ...here())); }
     if (failure) throw failure;
     for (const ev of out.splice(0)) yield ev;
