@@ -22,7 +22,12 @@ export interface ParseOptions {
 
 export type FormatName = 'camt.053' | 'camt.054' | 'mt940' | 'csv' | 'xlsx';
 
-export function parseStatement(format: FormatName, input: Readable, options: ParseOptions = {}): AsyncGenerator<StatementEvent> {
+/** Refusals (an unknown format or profile included) surface from the first `next()`, never as a synchronous throw. */
+export async function* parseStatement(format: FormatName, input: Readable, options: ParseOptions = {}): AsyncGenerator<StatementEvent> {
+  yield* pick(format, input, options);
+}
+
+function pick(format: FormatName, input: Readable, options: ParseOptions): AsyncGenerator<StatementEvent> {
   switch (format) {
     case 'camt.053': return parseCamt053(input, options);
     case 'camt.054': return parseCamt054(input, options);
