@@ -13,7 +13,10 @@ export default tseslint.config(
       // Sanitisers match control characters on purpose (NUL, C0, DEL in values we sign or store).
       'no-control-regex': 'off',
       // `_name` marks a value deliberately unused (destructuring it away, an ignored parameter).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', destructuredArrayIgnorePattern: '^_' },
+      ],
     },
   },
 );

@@ -18,7 +18,11 @@ export function credential(ctx: AdapterContext, provider: string, name: string):
  * (timeout, broken connection, 5xx, an answer that is not JSON) is `{ unknown }`, never a failure.
  */
 export async function postJson(
-  ctx: AdapterContext, provider: string, url: string, body: unknown, timeoutMs: number,
+  ctx: AdapterContext,
+  provider: string,
+  url: string,
+  body: unknown,
+  timeoutMs: number,
 ): Promise<Record<string, unknown> | { unknown: string }> {
   try {
     const res = await ctx.http.request({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs });
@@ -93,7 +97,9 @@ export function signableText(value: string, maxLength: number): string {
  * could frame a field are percent-encoded, which leaves a URL without them unchanged.
  */
 export function signableUrl(url: string): string {
-  return url.replace(new RegExp(`${LONE_SURROGATE.source}|${FRAMING.source}`, 'gu'), (c) => (c.length === 1 && c.charCodeAt(0) < 0xd800 ? encodeURIComponent(c) : ''));
+  return url.replace(new RegExp(`${LONE_SURROGATE.source}|${FRAMING.source}`, 'gu'), (c) =>
+    c.length === 1 && c.charCodeAt(0) < 0xd800 ? encodeURIComponent(c) : '',
+  );
 }
 
 /** The largest amount (VND) feegate itself takes (FEEGATE_ERR_AMOUNT_INVALID): a provider that documents no lower limit declares this one. */
@@ -111,8 +117,10 @@ export function framingSafe(value: string): boolean {
  */
 export function providerAmount(v: unknown, max: number): number | undefined {
   let s: string;
-  if (typeof v === 'number') { if (!Number.isSafeInteger(v) || v < 0) return undefined; s = String(v); }
-  else if (typeof v === 'string') s = v;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) return undefined;
+    s = String(v);
+  } else if (typeof v === 'string') s = v;
   else return undefined;
   if (!/^(0|[1-9][0-9]{0,17})$/.test(s)) return undefined;
   const n = BigInt(s);

@@ -92,9 +92,7 @@ export interface ProviderNotification {
   payload: Record<string, unknown>;
 }
 
-export type VerifyResult =
-  | { ok: true; notification: ProviderNotification }
-  | { ok: false; reason: 'signature' | 'malformed' | 'stale'; message: string };
+export type VerifyResult = { ok: true; notification: ProviderNotification } | { ok: false; reason: 'signature' | 'malformed' | 'stale'; message: string };
 
 /** Every answer a provider expects from us, in its own format. */
 export type AnswerKind = 'ok' | 'already_confirmed' | 'unknown_order' | 'amount_mismatch' | 'bad_signature' | 'malformed' | 'error';

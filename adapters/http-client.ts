@@ -83,35 +83,40 @@ export function nodeHttpClient(opts: { lookup?: LookupFunction } = {}): HttpClie
           fn();
         };
         const client = url.protocol === 'https:' ? https : http;
-        const r = client.request(url, {
-          method: req.method,
-          headers: { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
-          agent: agents[url.protocol],
-          ...(opts.lookup ? { lookup: opts.lookup } : {}),
-        }, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          const done = (truncated: boolean) => settle(() => {
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-            resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8'), ...(truncated ? { truncated } : {}) });
-          });
-          res.on('data', (chunk: Buffer) => {
-            if (settled) return;
-            if (size + chunk.length > max) {
-              chunks.push(chunk.subarray(0, max - size));
-              size = max;
-              done(true);
-              res.destroy();
-              return;
-            }
-            chunks.push(chunk);
-            size += chunk.length;
-          });
-          res.on('end', () => done(false));
-          res.on('error', (err) => settle(() => reject(new HttpNetworkError(req.url, err))));
-          res.on('aborted', () => settle(() => reject(new HttpNetworkError(req.url, new Error('the connection closed before the answer ended')))));
-        });
+        const r = client.request(
+          url,
+          {
+            method: req.method,
+            headers: { ...req.headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+            agent: agents[url.protocol],
+            ...(opts.lookup ? { lookup: opts.lookup } : {}),
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            const done = (truncated: boolean) =>
+              settle(() => {
+                const headers: Record<string, string> = {};
+                for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+                resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8'), ...(truncated ? { truncated } : {}) });
+              });
+            res.on('data', (chunk: Buffer) => {
+              if (settled) return;
+              if (size + chunk.length > max) {
+                chunks.push(chunk.subarray(0, max - size));
+                size = max;
+                done(true);
+                res.destroy();
+                return;
+              }
+              chunks.push(chunk);
+              size += chunk.length;
+            });
+            res.on('end', () => done(false));
+            res.on('error', (err) => settle(() => reject(new HttpNetworkError(req.url, err))));
+            res.on('aborted', () => settle(() => reject(new HttpNetworkError(req.url, new Error('the connection closed before the answer ended')))));
+          },
+        );
         // A refusal from the guard's lookup arrives here as it was thrown (an HttpNetworkError subclass).
         r.on('error', (err) => settle(() => reject(err instanceof HttpNetworkError ? err : new HttpNetworkError(req.url, err))));
         const timer = setTimeout(() => {

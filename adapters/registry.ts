@@ -11,9 +11,7 @@ export type CredentialResolver = (provider: string, tenantId: string | null) => 
 
 export class ProviderRegistry {
   private readonly adapters = new Map<string, PaymentAdapter>();
-  constructor(
-    private readonly deps: { http: HttpClient; clock: Clock; publicUrl: string; credentials: CredentialResolver },
-  ) {}
+  constructor(private readonly deps: { http: HttpClient; clock: Clock; publicUrl: string; credentials: CredentialResolver }) {}
 
   /** The outbound HTTP client (also used for merchant webhooks). */
   get http(): HttpClient {

@@ -46,8 +46,10 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
   const credentials: Record<string, Record<string, string>> = {
     sandbox: { secret, merchant: SANDBOX_MERCHANT, ...(opts.sandboxUrl ? { base_url: opts.sandboxUrl } : {}) },
     vnpay: {
-      tmn_code: vnpayTerminal.tmnCode, hash_secret: vnpayTerminal.secret,
-      pay_url: `${simBase}/sandbox/vnpay/paymentv2/vpcpay.html`, api_url: `${simBase}/sandbox/vnpay/merchant_webapi/api/transaction`,
+      tmn_code: vnpayTerminal.tmnCode,
+      hash_secret: vnpayTerminal.secret,
+      pay_url: `${simBase}/sandbox/vnpay/paymentv2/vpcpay.html`,
+      api_url: `${simBase}/sandbox/vnpay/merchant_webapi/api/transaction`,
     },
     momo: { partner_code: momoPartner.partnerCode, access_key: momoPartner.accessKey, secret_key: momoPartner.secretKey, endpoint: `${simBase}/sandbox/momo` },
     zalopay: { app_id: String(zalopayApp.appId), key1: zalopayApp.key1, key2: zalopayApp.key2, endpoint: `${simBase}/sandbox/zalopay` },
@@ -85,7 +87,13 @@ export function sandboxMode(opts: { secret: string; publicUrl: string; http: Htt
  * `npm run simulator -- all` would. `port` 0: any free port.
  */
 export async function serveSimulators(opts: {
-  secret: string; gatewayUrl: string; host: string; port: number; http: HttpClient; clock: Clock; logLevel?: string;
+  secret: string;
+  gatewayUrl: string;
+  host: string;
+  port: number;
+  http: HttpClient;
+  clock: Clock;
+  logLevel?: string;
 }): Promise<{ url: string; close: () => Promise<void> }> {
   const port = opts.port || (await freePort(opts.host));
   const gateway = new URL(opts.gatewayUrl);
@@ -100,9 +108,12 @@ export async function serveSimulators(opts: {
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject).listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    const s = net
+      .createServer()
+      .once('error', reject)
+      .listen(0, host, () => {
+        const { port } = s.address() as net.AddressInfo;
+        s.close(() => resolve(port));
+      });
   });
 }

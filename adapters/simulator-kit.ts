@@ -20,10 +20,17 @@ export class CallbackSender {
   /** Sends (or loses, doubles, holds) one callback as the order's knobs say. */
   async send(knobs: FaultKnobs, deliver: () => Promise<void>): Promise<void> {
     switch (knobs.delivery ?? 'normal') {
-      case 'lost': return;
-      case 'delayed': this.held.push(deliver); return;
-      case 'duplicate': await deliver(); await deliver(); return;
-      default: await deliver();
+      case 'lost':
+        return;
+      case 'delayed':
+        this.held.push(deliver);
+        return;
+      case 'duplicate':
+        await deliver();
+        await deliver();
+        return;
+      default:
+        await deliver();
     }
   }
 
@@ -49,11 +56,15 @@ export function toQuery(fields: Record<string, unknown>): string {
  * The POST behind a simulator's payment page: the payer's choice completes the order (callback
  * included), then the browser goes back to the merchant with the provider's signed result.
  */
-export function payerChoiceRoute<R extends string, O>(app: FastifyInstance, path: string, opts: {
-  choices: readonly R[];
-  complete(id: string, result: R): Promise<O | undefined>;
-  back(order: O): { url: string; query: string };
-}): void {
+export function payerChoiceRoute<R extends string, O>(
+  app: FastifyInstance,
+  path: string,
+  opts: {
+    choices: readonly R[];
+    complete(id: string, result: R): Promise<O | undefined>;
+    back(order: O): { url: string; query: string };
+  },
+): void {
   app.post<{ Params: { id: string }; Body: { result?: string } }>(path, { schema: { hide: true } }, async (req, reply) => {
     const result = req.body?.result as R | undefined;
     if (!result || !opts.choices.includes(result)) return reply.code(400).send('bad result');

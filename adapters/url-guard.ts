@@ -40,7 +40,10 @@ export interface UrlPolicy {
 
 /** A URL or address the guard refuses. A network error to adapters (nothing was sent), a 4xx at registration. */
 export class UrlRefusedError extends HttpNetworkError {
-  constructor(readonly host: string, readonly reason: string) {
+  constructor(
+    readonly host: string,
+    readonly reason: string,
+  ) {
     super(host, new Error(reason));
     this.name = 'UrlRefusedError';
     this.message = `refused to call ${host || 'this URL'}: ${reason}`;
@@ -51,10 +54,19 @@ const MAX_URL_LENGTH = 2048;
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
 
 const RANGE_WORDS: Record<string, string> = {
-  unspecified: 'the unspecified address', broadcast: 'the broadcast address', multicast: 'a multicast address',
-  linkLocal: 'a link-local address (cloud metadata lives there)', loopback: 'a loopback address', carrierGradeNat: 'a carrier-grade NAT address (100.64.0.0/10)',
-  private: 'a private address', uniqueLocal: 'a unique-local (private) IPv6 address', ipv4Mapped: 'an IPv4-mapped IPv6 address',
-  rfc6145: 'an IPv4-translated IPv6 address', rfc6052: 'a NAT64 address', '6to4': 'a 6to4 address', teredo: 'a Teredo address',
+  unspecified: 'the unspecified address',
+  broadcast: 'the broadcast address',
+  multicast: 'a multicast address',
+  linkLocal: 'a link-local address (cloud metadata lives there)',
+  loopback: 'a loopback address',
+  carrierGradeNat: 'a carrier-grade NAT address (100.64.0.0/10)',
+  private: 'a private address',
+  uniqueLocal: 'a unique-local (private) IPv6 address',
+  ipv4Mapped: 'an IPv4-mapped IPv6 address',
+  rfc6145: 'an IPv4-translated IPv6 address',
+  rfc6052: 'a NAT64 address',
+  '6to4': 'a 6to4 address',
+  teredo: 'a Teredo address',
 };
 
 interface AllowList {
@@ -64,7 +76,10 @@ interface AllowList {
 
 /** Why an allow-list entry is not usable, or null. */
 export function allowListEntryProblem(entry: string): string | null {
-  const e = entry.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const e = entry
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (ipaddr.isValidCIDR(e)) {
     return ipaddr.IPv6.isValidCIDR(e) || ipaddr.IPv4.isValidCIDRFourPartDecimal(e) ? null : `"${entry}" is not a dotted-decimal CIDR range`;
   }
@@ -80,7 +95,10 @@ function allowList(entries: readonly string[]): AllowList {
   for (const raw of entries) {
     const problem = allowListEntryProblem(raw);
     if (problem) throw new Error(`FEEGATE_ALLOWED_PRIVATE_HOSTS: ${problem}`);
-    const e = raw.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    const e = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^\[(.*)\]$/, '$1');
     if (ipaddr.isValidCIDR(e)) list.ranges.push(ipaddr.parseCIDR(e));
     else if (ipaddr.isValid(e)) {
       const ip = ipaddr.parse(e);

@@ -50,18 +50,21 @@ export function chainToAnchor(certPem: string, chainPems: string[], anchors: str
     if (roots.some((r) => r.fingerprint256 === cur.fingerprint256)) return path;
     const root = roots.find((r) => cur.checkIssued(r) && cur.verify(r.publicKey));
     if (root) {
-      if (!validAt(root, at)) throw new FeegateError('FEEGATE_ERR_CERT_UNTRUSTED', `The trust anchor ${root.subject.replace(/\n/g, ', ')} is not valid at ${at.toISOString()}`);
+      if (!validAt(root, at))
+        throw new FeegateError('FEEGATE_ERR_CERT_UNTRUSTED', `The trust anchor ${root.subject.replace(/\n/g, ', ')} is not valid at ${at.toISOString()}`);
       path.push(root.subject);
       return path;
     }
     const next = pool.find((c) => c.ca && cur.checkIssued(c) && cur.verify(c.publicKey));
     if (!next) break;
-    if (!validAt(next, at)) throw new FeegateError('FEEGATE_ERR_CERT_UNTRUSTED', `The intermediate ${next.subject.replace(/\n/g, ', ')} is not valid at ${at.toISOString()}`);
+    if (!validAt(next, at))
+      throw new FeegateError('FEEGATE_ERR_CERT_UNTRUSTED', `The intermediate ${next.subject.replace(/\n/g, ', ')} is not valid at ${at.toISOString()}`);
     path.push(next.subject);
     cur = next;
   }
   throw new FeegateError('FEEGATE_ERR_CERT_UNTRUSTED', 'The certificate does not chain up to a configured trust anchor', {
-    subject: leaf.subject.replace(/\n/g, ', '), issuer: leaf.issuer.replace(/\n/g, ', '),
+    subject: leaf.subject.replace(/\n/g, ', '),
+    issuer: leaf.issuer.replace(/\n/g, ', '),
   });
 }
 
@@ -78,13 +81,15 @@ export function checkSigningCert(i: CertCheckInput): CertCheckResult {
     if (!cert.checkPrivateKey(key)) throw new FeegateError('FEEGATE_ERR_CERT_KEY_MISMATCH', 'The private key does not belong to the certificate');
   }
   if (i.at < info.notBefore) {
-    throw new FeegateError('FEEGATE_ERR_CERT_NOT_YET_VALID', `The certificate is valid from ${info.notBefore.toISOString()}`, { not_before: info.notBefore.toISOString() });
+    throw new FeegateError('FEEGATE_ERR_CERT_NOT_YET_VALID', `The certificate is valid from ${info.notBefore.toISOString()}`, {
+      not_before: info.notBefore.toISOString(),
+    });
   }
   if (i.at > info.notAfter) {
     throw new FeegateError('FEEGATE_ERR_CERT_EXPIRED', `The certificate expired at ${info.notAfter.toISOString()}`, { not_after: info.notAfter.toISOString() });
   }
   if (info.isCa || (info.keyUsage && !info.keyUsage.digitalSignature && !info.keyUsage.nonRepudiation)) {
-    throw new FeegateError('FEEGATE_ERR_CERT_KEY_USAGE', 'The certificate\'s key usage does not allow signing documents (digitalSignature / nonRepudiation)');
+    throw new FeegateError('FEEGATE_ERR_CERT_KEY_USAGE', "The certificate's key usage does not allow signing documents (digitalSignature / nonRepudiation)");
   }
   if (i.taxCode && info.taxCode !== i.taxCode) {
     throw new FeegateError('FEEGATE_ERR_CERT_TAX_CODE_MISMATCH', `The certificate names tax code ${info.taxCode ?? '(none)'}, the unit's is ${i.taxCode}`);

@@ -63,10 +63,20 @@ function xmlText(s: string): string {
 export function certJson(c: CertRow, now: Date, warnDays: number) {
   const daysLeft = Math.floor((new Date(c.not_after).getTime() - now.getTime()) / 86400_000);
   return {
-    id: c.id, object: 'signing_cert' as const, status: c.status, source: c.source, subject: c.subject, issuer: c.issuer,
-    serial: c.serial, tax_code: c.tax_code, fingerprint_sha256: c.fingerprint,
-    not_before: new Date(c.not_before).toISOString(), not_after: new Date(c.not_after).toISOString(),
-    days_left: daysLeft, expiring_soon: daysLeft <= warnDays, created_at: new Date(c.created_at).toISOString(),
+    id: c.id,
+    object: 'signing_cert' as const,
+    status: c.status,
+    source: c.source,
+    subject: c.subject,
+    issuer: c.issuer,
+    serial: c.serial,
+    tax_code: c.tax_code,
+    fingerprint_sha256: c.fingerprint,
+    not_before: new Date(c.not_before).toISOString(),
+    not_after: new Date(c.not_after).toISOString(),
+    days_left: daysLeft,
+    expiring_soon: daysLeft <= warnDays,
+    created_at: new Date(c.created_at).toISOString(),
   };
 }
 
@@ -96,7 +106,14 @@ export class CertStore {
   /** Checks and stores a certificate for a tenant; it becomes the active one (rotation). */
   async add(trx: Trx, tenant: { id: string; tax_code: string }, m: SigningMaterial, source: CertRow['source'], actor: string): Promise<CertRow> {
     const now = this.opts.clock.now();
-    const { info } = checkSigningCert({ certPem: m.certPem, keyPem: m.keyPem, chainPems: m.chainPems, anchors: this.anchors(), at: now, taxCode: tenant.tax_code });
+    const { info } = checkSigningCert({
+      certPem: m.certPem,
+      keyPem: m.keyPem,
+      chainPems: m.chainPems,
+      anchors: this.anchors(),
+      at: now,
+      taxCode: tenant.tax_code,
+    });
     const id = crypto.randomUUID();
     const existing = (await trx('signing_certs').where({ tenant_id: tenant.id, fingerprint: info.fingerprint }).first()) as CertRow | undefined;
     if (existing) {
@@ -104,13 +121,31 @@ export class CertStore {
       throw new FeegateError('FEEGATE_ERR_VALIDATION', 'This certificate was used before and retired; a retired certificate is not reactivated');
     }
     await trx('signing_certs').where({ tenant_id: tenant.id, status: 'active' }).update({ status: 'retired', retired_at: now });
-    const [row] = (await trx('signing_certs').insert({
-      id, tenant_id: tenant.id, status: 'active', source, subject: info.subject, issuer: info.issuer, serial: info.serial,
-      tax_code: info.taxCode, fingerprint: info.fingerprint, not_before: info.notBefore, not_after: info.notAfter,
-      cert_pem: m.certPem, chain_pem: m.chainPems.join(''), key_enc: this.opts.secrets.seal(m.keyPem, keyPurpose(id)), created_at: now,
-    }).returning('*')) as CertRow[];
+    const [row] = (await trx('signing_certs')
+      .insert({
+        id,
+        tenant_id: tenant.id,
+        status: 'active',
+        source,
+        subject: info.subject,
+        issuer: info.issuer,
+        serial: info.serial,
+        tax_code: info.taxCode,
+        fingerprint: info.fingerprint,
+        not_before: info.notBefore,
+        not_after: info.notAfter,
+        cert_pem: m.certPem,
+        chain_pem: m.chainPems.join(''),
+        key_enc: this.opts.secrets.seal(m.keyPem, keyPurpose(id)),
+        created_at: now,
+      })
+      .returning('*')) as CertRow[];
     await appendAudit(trx, this.opts.clock, {
-      tenantId: tenant.id, actor, action: 'signing_cert.activated', entityType: 'signing_cert', entityId: id,
+      tenantId: tenant.id,
+      actor,
+      action: 'signing_cert.activated',
+      entityType: 'signing_cert',
+      entityId: id,
       data: { subject: info.subject, serial: info.serial, not_after: info.notAfter.toISOString(), source },
     });
     return row!;
@@ -131,8 +166,16 @@ export class CertStore {
       Pick<CertRow, 'id' | 'not_before' | 'not_after'> | undefined;
     if (!row) row = await this.issueDevCert(trx, tenant);
     const now = this.opts.clock.now();
-    if (now > new Date(row.not_after)) throw new FeegateError('FEEGATE_ERR_CERT_EXPIRED', `The signing certificate of ${tenant.name} expired at ${new Date(row.not_after).toISOString()}; import a new one`);
-    if (now < new Date(row.not_before)) throw new FeegateError('FEEGATE_ERR_CERT_NOT_YET_VALID', `The signing certificate of ${tenant.name} is valid from ${new Date(row.not_before).toISOString()}`);
+    if (now > new Date(row.not_after))
+      throw new FeegateError(
+        'FEEGATE_ERR_CERT_EXPIRED',
+        `The signing certificate of ${tenant.name} expired at ${new Date(row.not_after).toISOString()}; import a new one`,
+      );
+    if (now < new Date(row.not_before))
+      throw new FeegateError(
+        'FEEGATE_ERR_CERT_NOT_YET_VALID',
+        `The signing certificate of ${tenant.name} is valid from ${new Date(row.not_before).toISOString()}`,
+      );
     const cached = this.signers.get(row.id);
     if (cached) return cached;
     const full = (await trx('signing_certs').where({ id: row.id }).first()) as CertRow;
@@ -140,10 +183,17 @@ export class CertStore {
     const chainPems = splitPem(full.chain_pem);
     checkSigningCert({ certPem: full.cert_pem, keyPem, chainPems, anchors: this.anchors(), at: now, taxCode: tenant.tax_code });
     const signer: Signer = {
-      certId: full.id, certPem: full.cert_pem, chainPems, key: crypto.createPrivateKey(keyPem), subject: full.subject, serial: full.serial,
-      notBefore: new Date(full.not_before), notAfter: new Date(full.not_after),
+      certId: full.id,
+      certPem: full.cert_pem,
+      chainPems,
+      key: crypto.createPrivateKey(keyPem),
+      subject: full.subject,
+      serial: full.serial,
+      notBefore: new Date(full.not_before),
+      notAfter: new Date(full.not_after),
       keyInfoContent: `<X509Data><X509SubjectName>${xmlText(full.subject)}</X509SubjectName>${[full.cert_pem, ...chainPems]
-        .map((c) => `<X509Certificate>${certBase64(c)}</X509Certificate>`).join('')}</X509Data>`,
+        .map((c) => `<X509Certificate>${certBase64(c)}</X509Certificate>`)
+        .join('')}</X509Data>`,
     };
     this.signers.set(full.id, signer);
     return signer;
@@ -153,12 +203,18 @@ export class CertStore {
   private async issueDevCert(trx: Trx | Db, tenant: { id: string; name: string; tax_code: string }): Promise<Pick<CertRow, 'id' | 'not_before' | 'not_after'>> {
     const ca = this.dev();
     if (!ca) {
-      throw new FeegateError('FEEGATE_ERR_SIGNING_CERT_MISSING', `${tenant.name} has no signing certificate: import one with \`feegate certs import --tenant <code> <file.p12>\``);
+      throw new FeegateError(
+        'FEEGATE_ERR_SIGNING_CERT_MISSING',
+        `${tenant.name} has no signing certificate: import one with \`feegate certs import --tenant <code> <file.p12>\``,
+      );
     }
     const now = this.opts.clock.now();
     const leaf = issueLeaf({
-      ca, commonName: tenant.name, taxCode: tenant.tax_code,
-      notBefore: new Date(now.getTime() - 86400_000), notAfter: new Date(now.getTime() + 3 * 365 * 86400_000),
+      ca,
+      commonName: tenant.name,
+      taxCode: tenant.tax_code,
+      notBefore: new Date(now.getTime() - 86400_000),
+      notAfter: new Date(now.getTime() + 3 * 365 * 86400_000),
     });
     try {
       // A savepoint inside the caller's transaction (PGlite has one connection: no second transaction).
@@ -167,6 +223,9 @@ export class CertStore {
       // Another process issued one at the same moment: use theirs.
       if ((err as { code?: string }).code !== '23505') throw err;
     }
-    return (await trx('signing_certs').where({ tenant_id: tenant.id, status: 'active' }).first('id', 'not_before', 'not_after')) as Pick<CertRow, 'id' | 'not_before' | 'not_after'>;
+    return (await trx('signing_certs').where({ tenant_id: tenant.id, status: 'active' }).first('id', 'not_before', 'not_after')) as Pick<
+      CertRow,
+      'id' | 'not_before' | 'not_after'
+    >;
   }
 }

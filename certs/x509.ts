@@ -34,7 +34,7 @@ function utf8(attrs: Attr[]): forge.pki.CertificateField[] {
 function serialHex(): string {
   // Positive 16-byte serial (leading byte < 0x80).
   const b = crypto.randomBytes(16);
-  b[0] = b[0]! & 0x7f | 0x10;
+  b[0] = (b[0]! & 0x7f) | 0x10;
   return b.toString('hex');
 }
 
@@ -50,7 +50,11 @@ export function createCa(opts: { commonName: string; organization: string; notBe
   cert.serialNumber = serialHex();
   cert.validity.notBefore = opts.notBefore;
   cert.validity.notAfter = new Date(opts.notBefore.getTime() + opts.years * 365 * 86400_000);
-  const subject = utf8([{ name: 'countryName', value: 'VN' }, { name: 'organizationName', value: opts.organization }, { name: 'commonName', value: opts.commonName }]);
+  const subject = utf8([
+    { name: 'countryName', value: 'VN' },
+    { name: 'organizationName', value: opts.organization },
+    { name: 'commonName', value: opts.commonName },
+  ]);
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -85,16 +89,22 @@ export function issueLeaf(o: LeafOptions): CaMaterial {
   cert.serialNumber = serialHex();
   cert.validity.notBefore = o.notBefore;
   cert.validity.notAfter = o.notAfter;
-  cert.setSubject(utf8([
-    { name: 'countryName', value: 'VN' },
-    ...(o.province ? [{ name: 'stateOrProvinceName', value: o.province }] : []),
-    { name: 'commonName', value: o.commonName },
-    { type: UID_OID, value: `MST:${o.taxCode}` },
-  ]));
+  cert.setSubject(
+    utf8([
+      { name: 'countryName', value: 'VN' },
+      ...(o.province ? [{ name: 'stateOrProvinceName', value: o.province }] : []),
+      { name: 'commonName', value: o.commonName },
+      { type: UID_OID, value: `MST:${o.taxCode}` },
+    ]),
+  );
   // forge reads UTF8String values back as raw UTF-8 bytes; decode them so they are not encoded twice.
-  cert.setIssuer(caCert.subject.attributes.map((a) => ({
-    type: a.type, value: (a.valueTagClass as unknown) === forge.asn1.Type.UTF8 ? forge.util.decodeUtf8(String(a.value)) : a.value, valueTagClass: a.valueTagClass,
-  })) as forge.pki.CertificateField[]);
+  cert.setIssuer(
+    caCert.subject.attributes.map((a) => ({
+      type: a.type,
+      value: (a.valueTagClass as unknown) === forge.asn1.Type.UTF8 ? forge.util.decodeUtf8(String(a.value)) : a.value,
+      valueTagClass: a.valueTagClass,
+    })) as forge.pki.CertificateField[],
+  );
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', critical: true, ...(o.keyUsage ?? { digitalSignature: true, nonRepudiation: true }) },
@@ -176,6 +186,10 @@ export function splitPem(bundle: string): string[] {
 }
 
 export function toPemCert(base64: string): string {
-  const body = base64.replace(/\s+/g, '').match(/.{1,64}/g)?.join('\n') ?? '';
+  const body =
+    base64
+      .replace(/\s+/g, '')
+      .match(/.{1,64}/g)
+      ?.join('\n') ?? '';
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }

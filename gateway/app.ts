@@ -65,12 +65,15 @@ export interface App extends FastifyInstance {
 
 /** Simulators play the providers: public, not rate limited, not part of the API docs. */
 async function mountSimulator(app: FastifyInstance, prefix: string, routes: FastifyPluginAsync): Promise<void> {
-  await app.register(async (scope) => {
-    scope.addHook('onRoute', (route) => {
-      route.config = { ...(route.config ?? {}), auth: false, rateLimit: false } as typeof route.config;
-    });
-    await scope.register(routes);
-  }, { prefix });
+  await app.register(
+    async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config ?? {}), auth: false, rateLimit: false } as typeof route.config;
+      });
+      await scope.register(routes);
+    },
+    { prefix },
+  );
 }
 
 export async function buildApp(opts: AppOptions): Promise<App> {
@@ -108,7 +111,15 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   for (const adapter of [...PROVIDER_ADAPTERS, ...(sandbox?.adapters ?? [])]) providers.register(adapter);
 
   const deps: Deps = {
-    db, clock, config, providers, keys: new ApiKeyResolver(db, changes), metrics: new Metrics(), secrets, providerCredentials, outbound: out,
+    db,
+    clock,
+    config,
+    providers,
+    keys: new ApiKeyResolver(db, changes),
+    metrics: new Metrics(),
+    secrets,
+    providerCredentials,
+    outbound: out,
     certs: new CertStore({ db, clock, config, secrets }),
     handlers: new Map([...webhookHandlers, ...receiptHandlers, ...(opts.extraHandlers ?? [])].map((h) => [h.kind, h])),
   };
@@ -122,9 +133,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
       info: {
         title: 'feegate API',
         version: '0.1.0',
-        description: 'Cashless payment and e-receipt gateway for Vietnamese public fees and tuition. '
-          + 'Authenticate with `Authorization: Bearer fg_test_...`. Send `Idempotency-Key` on every POST. '
-          + 'Errors are `{ "error": { "code", "message", "details" } }` with stable codes.',
+        description:
+          'Cashless payment and e-receipt gateway for Vietnamese public fees and tuition. ' +
+          'Authenticate with `Authorization: Bearer fg_test_...`. Send `Idempotency-Key` on every POST. ' +
+          'Errors are `{ "error": { "code", "message", "details" } }` with stable codes.',
       },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'fg_live_… or fg_test_…' } } },
       security: [{ apiKey: [] }],
@@ -166,7 +178,10 @@ export async function buildApp(opts: AppOptions): Promise<App> {
   });
   const metricsAccess = metricsOnApi(config);
   if (metricsAccess !== 'off') {
-    addMetricsRoute(app, deps.metrics, config.metricsToken, { tags: ['ops'], summary: `Prometheus metrics${metricsAccess === 'token' ? ' (Authorization: Bearer <metrics token>)' : ''}` });
+    addMetricsRoute(app, deps.metrics, config.metricsToken, {
+      tags: ['ops'],
+      summary: `Prometheus metrics${metricsAccess === 'token' ? ' (Authorization: Bearer <metrics token>)' : ''}`,
+    });
   }
   app.get('/openapi.json', { config: open, schema: { hide: true } }, async () => app.swagger());
 

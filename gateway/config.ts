@@ -129,7 +129,10 @@ function trustProxy(env: NodeJS.ProcessEnv): Config['trustProxy'] {
 }
 
 function hostList(env: NodeJS.ProcessEnv, name: string): string[] {
-  const list = (env[name] ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const list = (env[name] ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   for (const h of list) {
     const problem = allowListEntryProblem(h);
     if (problem) throw new Error(`${name}: ${problem}`);

@@ -19,10 +19,18 @@ export async function ensureDemo(deps: Deps): Promise<{ apiKey: string; payUrl: 
   let apiKey = fs.existsSync(keyFile) ? fs.readFileSync(keyFile, 'utf8').trim() : '';
   if (!tenant || !apiKey || !(await deps.keys.resolve(apiKey))) {
     apiKey = await db.transaction(async (trx) => {
-      tenant ??= await createTenant(trx, clock, {
-        code: DEMO_TENANT, name: 'UBND Phường Dịch Vọng (demo)', kind: 'agency', taxCode: '0101234567',
-        address: 'Quận Cầu Giấy, Hà Nội',
-      }, 'demo');
+      tenant ??= await createTenant(
+        trx,
+        clock,
+        {
+          code: DEMO_TENANT,
+          name: 'UBND Phường Dịch Vọng (demo)',
+          kind: 'agency',
+          taxCode: '0101234567',
+          address: 'Quận Cầu Giấy, Hà Nội',
+        },
+        'demo',
+      );
       const { secret } = await createApiKey(trx, clock, { tenantId: tenant.id, role: 'admin', mode: 'test', label: 'demo (dev fixture)', actor: 'demo' });
       return secret;
     });
@@ -31,7 +39,10 @@ export async function ensureDemo(deps: Deps): Promise<{ apiKey: string; payUrl: 
     deps.keys.invalidate();
   }
   const who = (await deps.keys.resolve(apiKey))!;
-  const stamp = clock.now().toISOString().replace(/[-:.TZ]/g, '');
+  const stamp = clock
+    .now()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '');
   const { bill } = await createBill(db, clock, who, {
     external_ref: `demo-${stamp}`,
     kind: 'procedure_fee',

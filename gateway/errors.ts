@@ -8,7 +8,10 @@ export const ERRORS = {
   FEEGATE_ERR_MALFORMED_BODY: { status: 400, message: 'The request body could not be parsed' },
   FEEGATE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported Content-Type' },
   FEEGATE_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
-  FEEGATE_ERR_TEXT_INVALID: { status: 400, message: 'Text must be well-formed Unicode with no NUL or control characters; names and keys need a visible character' },
+  FEEGATE_ERR_TEXT_INVALID: {
+    status: 400,
+    message: 'Text must be well-formed Unicode with no NUL or control characters; names and keys need a visible character',
+  },
   FEEGATE_ERR_DATE_INVALID: { status: 400, message: 'Dates are YYYY-MM-DD calendar days from 2000-01-01 to 2999-12-31' },
   FEEGATE_ERR_CURSOR_INVALID: { status: 400, message: 'The cursor is not one this API returned' },
   FEEGATE_ERR_URL_INVALID: { status: 400, message: 'The URL could not be decoded, or a path segment is too long' },

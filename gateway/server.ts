@@ -16,6 +16,9 @@ import { systemClock } from './clock.js';
 import { fetchHttpClient } from '../adapters/http-client.js';
 import { serveSimulators } from '../adapters/sandbox-mode.js';
 
+/** A delay in seconds with one decimal, for log lines (integer arithmetic: no float formatting here). */
+const seconds = (ms: number) => `${Math.floor(ms / 1000)}.${Math.floor((ms % 1000) / 100)}`;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -33,7 +36,7 @@ async function migrateWhenReady(db: Db): Promise<string[]> {
       if (!isDatabaseNotReadyYet(err)) throw err;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 10)) * (0.8 + Math.random() * 0.4);
       const why = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message.split('\n')[0]}` : String(err);
-      console.error(`database not ready (attempt ${attempt}, ${why}); retrying in ${(delay / 1000).toFixed(1)} s`);
+      console.error(`database not ready (attempt ${attempt}, ${why}); retrying in ${seconds(delay)} s`);
       await sleep(delay);
     }
   }
@@ -52,12 +55,18 @@ async function primary(config: Config): Promise<void> {
   const db = createDb({ url: config.databaseUrl, poolMax: 2 });
   await migrateWhenReady(db);
   await db.destroy();
-  const sim = config.sandbox && !config.sandboxUrl
-    ? await serveSimulators({
-      secret: config.sandboxSecret, gatewayUrl: config.publicUrl, host: config.host, port: config.sandboxPort,
-      http: fetchHttpClient, clock: systemClock, logLevel: config.logLevel,
-    })
-    : undefined;
+  const sim =
+    config.sandbox && !config.sandboxUrl
+      ? await serveSimulators({
+          secret: config.sandboxSecret,
+          gatewayUrl: config.publicUrl,
+          host: config.host,
+          port: config.sandboxPort,
+          http: fetchHttpClient,
+          clock: systemClock,
+          logLevel: config.logLevel,
+        })
+      : undefined;
   const env = sim ? { FEEGATE_SANDBOX_URL: sim.url } : {};
   if (sim) console.log(`simulators (sandbox mode, shared by the workers) on ${sim.url}/sandbox`);
 
@@ -103,7 +112,7 @@ async function primary(config: Config): Promise<void> {
     }
     // 0.5 s, 1 s, 2 s … 30 s by recent deaths: a crash loop backs off, a one-off comes back at once.
     const delay = Math.min(30_000, 500 * 2 ** (deaths.length - 1));
-    console.error(`worker ${index} (pid ${w.process.pid}) exited (${why}); restarting in ${(delay / 1000).toFixed(1)} s`);
+    console.error(`worker ${index} (pid ${w.process.pid}) exited (${why}); restarting in ${seconds(delay)} s`);
     const t = setTimeout(() => {
       pending.delete(t);
       if (!stopping) fork(index);
@@ -129,8 +138,10 @@ async function jobsOnly(config: Config): Promise<void> {
   if (metricsServer) await metricsServer.listen(config.metricsListen!);
   if (config.mode === 'development') app.deps.certs.dev();
   const stopJobs = startJobs(app.deps, app.log);
-  console.log(`\nfeegate ${config.mode} jobs process: no HTTP; outbox, janitor, refund checks, audit sealer on PostgreSQL`
-    + `${metricsServer ? `; metrics ${metricsUrl(config.metricsListen!)}` : ''}\n`);
+  console.log(
+    `\nfeegate ${config.mode} jobs process: no HTTP; outbox, janitor, refund checks, audit sealer on PostgreSQL` +
+      `${metricsServer ? `; metrics ${metricsUrl(config.metricsListen!)}` : ''}\n`,
+  );
   registerShutdown(app, db, async () => {
     await metricsServer?.close();
     await stopJobs();
@@ -159,7 +170,8 @@ async function main(): Promise<void> {
   const metricsOn = metricsOnApi(config);
   const metricsLabel = metricsServer
     ? `${metricsUrl(config.metricsListen!)} (its own address${config.metricsToken ? ', bearer token' : ''})`
-    : metricsOn === 'off' ? 'off (production: set FEEGATE_METRICS_TOKEN or FEEGATE_METRICS_LISTEN)'
+    : metricsOn === 'off'
+      ? 'off (production: set FEEGATE_METRICS_TOKEN or FEEGATE_METRICS_LISTEN)'
       : `${config.publicUrl}/metrics${metricsOn === 'token' ? ' (bearer token)' : ''}`;
   const dbLabel = config.databaseUrl ? 'PostgreSQL' : `embedded PGlite (${path.join(config.dataDir, 'pglite')})`;
   const lines = [

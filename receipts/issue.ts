@@ -63,17 +63,35 @@ export const seriesSymbol = (letters: string, year: number) => `${letters}-${Str
 
 export function receiptJson(r: ReceiptRow, publicUrl: string) {
   return {
-    id: r.id, object: 'receipt' as const, kind: r.kind, payment_id: r.payment_id, refund_id: r.refund_id, original_receipt_id: r.original_id,
-    template_symbol: r.template_symbol, series_symbol: r.series_symbol, year: r.year, number: formatNumber(r.number),
-    amount: vnd(r.amount), issued_at: new Date(r.issued_at).toISOString(), signing_time: r.signing_time, signing_cert_id: r.cert_id,
-    lookup_code: r.lookup_code, lookup_url: `${publicUrl}/r/${r.lookup_code}`, xml_sha256: r.xml_sha256,
+    id: r.id,
+    object: 'receipt' as const,
+    kind: r.kind,
+    payment_id: r.payment_id,
+    refund_id: r.refund_id,
+    original_receipt_id: r.original_id,
+    template_symbol: r.template_symbol,
+    series_symbol: r.series_symbol,
+    year: r.year,
+    number: formatNumber(r.number),
+    amount: vnd(r.amount),
+    issued_at: new Date(r.issued_at).toISOString(),
+    signing_time: r.signing_time,
+    signing_cert_id: r.cert_id,
+    lookup_code: r.lookup_code,
+    lookup_url: `${publicUrl}/r/${r.lookup_code}`,
+    xml_sha256: r.xml_sha256,
   };
 }
 
 export function seriesJson(s: SeriesRow) {
   return {
-    id: s.id, object: 'receipt_series' as const, doc_type: s.doc_type, template_symbol: s.template_symbol, series_letters: s.series_letters,
-    is_default: s.is_default, created_at: new Date(s.created_at).toISOString(),
+    id: s.id,
+    object: 'receipt_series' as const,
+    doc_type: s.doc_type,
+    template_symbol: s.template_symbol,
+    series_letters: s.series_letters,
+    is_default: s.is_default,
+    created_at: new Date(s.created_at).toISOString(),
   };
 }
 
@@ -82,24 +100,44 @@ export function lookupCode(): string {
   return Array.from({ length: 12 }, () => LOOKUP_ALPHABET[crypto.randomInt(LOOKUP_ALPHABET.length)]).join('');
 }
 
-export async function createSeries(trx: Trx | Db, tenantId: string, s: { templateSymbol: string; seriesLetters: string; isDefault: boolean; docType?: DocType }, now: Date): Promise<SeriesRow> {
+export async function createSeries(
+  trx: Trx | Db,
+  tenantId: string,
+  s: { templateSymbol: string; seriesLetters: string; isDefault: boolean; docType?: DocType },
+  now: Date,
+): Promise<SeriesRow> {
   if (s.isDefault) await trx('receipt_series').where({ tenant_id: tenantId, is_default: true }).update({ is_default: false });
-  const [row] = (await trx('receipt_series').insert({
-    tenant_id: tenantId, doc_type: s.docType ?? 'fee_receipt', template_symbol: s.templateSymbol, series_letters: s.seriesLetters,
-    is_default: s.isDefault, created_at: now,
-  }).returning('*')) as SeriesRow[];
+  const [row] = (await trx('receipt_series')
+    .insert({
+      tenant_id: tenantId,
+      doc_type: s.docType ?? 'fee_receipt',
+      template_symbol: s.templateSymbol,
+      series_letters: s.seriesLetters,
+      is_default: s.isDefault,
+      created_at: now,
+    })
+    .returning('*')) as SeriesRow[];
   return row!;
 }
 
 /** The tenants' default series (one statement); development creates 01BLP0-001 / AA on first use. */
 async function defaultSeries(trx: Trx, deps: Deps, tenantIds: readonly string[]): Promise<Map<string, SeriesRow>> {
-  const found = async () => new Map(((await trx('receipt_series').whereIn('tenant_id', [...tenantIds]).andWhere({ is_default: true })) as SeriesRow[])
-    .map((s) => [s.tenant_id, s]));
+  const found = async () =>
+    new Map(
+      (
+        (await trx('receipt_series')
+          .whereIn('tenant_id', [...tenantIds])
+          .andWhere({ is_default: true })) as SeriesRow[]
+      ).map((s) => [s.tenant_id, s]),
+    );
   const byTenant = await found();
   const missing = tenantIds.filter((t) => !byTenant.has(t));
   if (missing.length === 0) return byTenant;
   if (deps.config.mode !== 'development') {
-    throw new FeegateError('FEEGATE_ERR_RECEIPT_SERIES_NOT_FOUND', 'The unit has no default receipt series: create one (POST /v1/receipt_series) with its registered symbols');
+    throw new FeegateError(
+      'FEEGATE_ERR_RECEIPT_SERIES_NOT_FOUND',
+      'The unit has no default receipt series: create one (POST /v1/receipt_series) with its registered symbols',
+    );
   }
   await trx.raw(
     `INSERT INTO receipt_series (tenant_id, doc_type, template_symbol, series_letters, is_default, created_at)
@@ -122,10 +160,12 @@ async function takeNumbers(trx: Trx, wanted: Map<string, { seriesId: string; yea
      RETURNING series_id, year, last_number`,
     [JSON.stringify([...wanted.values()].map((w) => ({ series_id: w.seriesId, year: w.year, count: w.count })))],
   )) as { rows: { series_id: string; year: number; last_number: number }[] };
-  return new Map(rows.map((r) => {
-    const key = `${r.series_id}/${r.year}`;
-    return [key, r.last_number - wanted.get(key)!.count + 1];
-  }));
+  return new Map(
+    rows.map((r) => {
+      const key = `${r.series_id}/${r.year}`;
+      return [key, r.last_number - wanted.get(key)!.count + 1];
+    }),
+  );
 }
 
 interface DocumentInput {
@@ -169,12 +209,17 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
       issueDate,
       collector: { name: input.tenant.name, taxCode: input.tenant.tax_code, address: input.tenant.address, budgetCode: input.tenant.budget_code },
       lookupCode: lookupCode(),
-      ...(input.original ? {
-        related: {
-          templateSymbol: input.original.template_symbol, seriesSymbol: input.original.series_symbol, number: input.original.number,
-          issueDate: vnDate(new Date(input.original.issued_at)), note: input.relatedNote ?? '',
-        },
-      } : {}),
+      ...(input.original
+        ? {
+            related: {
+              templateSymbol: input.original.template_symbol,
+              seriesSymbol: input.original.series_symbol,
+              number: input.original.number,
+              issueDate: vnDate(new Date(input.original.issued_at)),
+              note: input.relatedNote ?? '',
+            },
+          }
+        : {}),
     };
     checkContent(content);
     return { input, series, content, year, key: `${series.id}/${year}` };
@@ -196,21 +241,47 @@ async function issueDocuments(trx: Trx, deps: Deps, inputs: readonly DocumentInp
     const built = TEMPLATES[series.doc_type].build(content);
     const xml = signDocument(built.xml, built, signer, signingTime);
     return {
-      id: crypto.randomUUID(), tenant_id: input.tenant.id, series_id: series.id, kind: input.kind, payment_id: input.paymentId,
-      refund_id: input.refundId ?? null, original_id: input.original?.id ?? null, template_symbol: content.templateSymbol,
-      series_symbol: content.seriesSymbol, year, number: content.number, lookup_code: content.lookupCode, amount: content.total,
-      issued_at: input.collectedAt, created_at: now, signing_time: signingTime, cert_id: signer.certId, xml, xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
+      id: crypto.randomUUID(),
+      tenant_id: input.tenant.id,
+      series_id: series.id,
+      kind: input.kind,
+      payment_id: input.paymentId,
+      refund_id: input.refundId ?? null,
+      original_id: input.original?.id ?? null,
+      template_symbol: content.templateSymbol,
+      series_symbol: content.seriesSymbol,
+      year,
+      number: content.number,
+      lookup_code: content.lookupCode,
+      amount: content.total,
+      issued_at: input.collectedAt,
+      created_at: now,
+      signing_time: signingTime,
+      cert_id: signer.certId,
+      xml,
+      xml_sha256: crypto.createHash('sha256').update(xml, 'utf8').digest('hex'),
     };
   });
   const stored = new Map(((await trx('receipts').insert(rows).returning('*')) as ReceiptRow[]).map((r) => [r.id, r]));
   const out = rows.map((r) => stored.get(r.id)!);
-  await emitEvents(trx, clock, out.map((r) => ({ tenantId: r.tenant_id, type: 'receipt.issued' as const, objectId: r.id, data: receiptJson(r, deps.config.publicUrl) })));
+  await emitEvents(
+    trx,
+    clock,
+    out.map((r) => ({ tenantId: r.tenant_id, type: 'receipt.issued' as const, objectId: r.id, data: receiptJson(r, deps.config.publicUrl) })),
+  );
   return out;
 }
 
 interface PaymentForReceipt {
-  id: string; tenant_id: string; bill_id: string; reference: string; provider: string; amount: string | number; status: string;
-  provider_txn_id: string | null; succeeded_at: Date | null;
+  id: string;
+  tenant_id: string;
+  bill_id: string;
+  reference: string;
+  provider: string;
+  amount: string | number;
+  status: string;
+  provider_txn_id: string | null;
+  succeeded_at: Date | null;
 }
 
 function extraInfo(deps: Deps, p: PaymentForReceipt, bill: Record<string, unknown>): { field: string; value: string }[] {
@@ -243,7 +314,12 @@ export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonl
                  FROM bill_items i WHERE i.bill_id = p.bill_id) AS items
          FROM payments p JOIN bills b ON b.id = p.bill_id WHERE p.id = ANY(?::uuid[])`,
       [todo],
-    )) as { rows: (PaymentForReceipt & { bill: Record<string, unknown> & { payer: { name: string; id_number?: string }; total_amount: number }; items: { name: string; amount: number }[] })[] };
+    )) as {
+      rows: (PaymentForReceipt & {
+        bill: Record<string, unknown> & { payer: { name: string; id_number?: string }; total_amount: number };
+        items: { name: string; amount: number }[];
+      })[];
+    };
     const byId = new Map(rows.map((r) => [r.id, r]));
     const tenants = new Map(((await trx('tenants').whereIn('id', [...new Set(rows.map((r) => r.tenant_id))])) as Tenant[]).map((t) => [t.id, t]));
     const inputs = todo.map((id): DocumentInput => {
@@ -258,8 +334,17 @@ export async function issueForPayments(trx: Trx, deps: Deps, paymentIds: readonl
         ? items.map((i) => ({ name: i.name, amount: vnd(i.amount) }))
         : [{ name: `Thanh toán một phần: ${items.map((i) => i.name).join('; ')}`.slice(0, 500), amount }];
       return {
-        tenant: tenants.get(p.tenant_id)!, kind: 'original', paymentId: id, collectedAt: new Date(p.succeeded_at),
-        content: { payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null }, lines, total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill) },
+        tenant: tenants.get(p.tenant_id)!,
+        kind: 'original',
+        paymentId: id,
+        collectedAt: new Date(p.succeeded_at),
+        content: {
+          payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null },
+          lines,
+          total: amount,
+          paymentMethod: 'CK',
+          extra: extraInfo(deps, p, bill),
+        },
       };
     });
     for (const r of await issueDocuments(trx, deps, inputs)) have.set(r.payment_id, r);
@@ -276,7 +361,14 @@ export async function issueForPayment(trx: Trx, deps: Deps, paymentId: string): 
 export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Promise<ReceiptRow | { waiting: string }> {
   const existing = (await trx('receipts').where({ refund_id: refundId }).first()) as ReceiptRow | undefined;
   if (existing) return existing;
-  const r = (await trx('refunds').where({ id: refundId }).first()) as { id: string; payment_id: string; amount: string | number; status: string; reason: string; updated_at: Date };
+  const r = (await trx('refunds').where({ id: refundId }).first()) as {
+    id: string;
+    payment_id: string;
+    amount: string | number;
+    status: string;
+    reason: string;
+    updated_at: Date;
+  };
   if (r.status !== 'succeeded') throw new Error(`refund ${refundId} is ${r.status}: no adjustment`);
   const original = (await trx('receipts').where({ payment_id: r.payment_id, kind: 'original' }).first()) as ReceiptRow | undefined;
   if (!original) return { waiting: 'the original receipt is not issued yet' };
@@ -285,16 +377,25 @@ export async function issueForRefund(trx: Trx, deps: Deps, refundId: string): Pr
   const tenant = (await trx('tenants').where({ id: p.tenant_id }).first()) as Tenant;
   const amount = vnd(r.amount);
   const ref = `${original.template_symbol} ${original.series_symbol} số ${formatNumber(original.number)}`;
-  const [row] = await issueDocuments(trx, deps, [{
-    // A succeeded refund is final: its row last changed when it succeeded.
-    tenant, kind: 'adjustment', paymentId: p.id, refundId: r.id, original, collectedAt: new Date(r.updated_at),
-    relatedNote: `Điều chỉnh giảm ${amount} đồng do hoàn tiền${r.reason ? `: ${r.reason}` : ''}`.slice(0, 255),
-    content: {
-      payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null },
-      lines: [{ name: `Hoàn trả, điều chỉnh giảm biên lai ${ref}`, amount }],
-      total: amount, paymentMethod: 'CK', extra: extraInfo(deps, p, bill),
+  const [row] = await issueDocuments(trx, deps, [
+    {
+      // A succeeded refund is final: its row last changed when it succeeded.
+      tenant,
+      kind: 'adjustment',
+      paymentId: p.id,
+      refundId: r.id,
+      original,
+      collectedAt: new Date(r.updated_at),
+      relatedNote: `Điều chỉnh giảm ${amount} đồng do hoàn tiền${r.reason ? `: ${r.reason}` : ''}`.slice(0, 255),
+      content: {
+        payer: { name: bill.payer.name, idNumber: bill.payer.id_number ?? null },
+        lines: [{ name: `Hoàn trả, điều chỉnh giảm biên lai ${ref}`, amount }],
+        total: amount,
+        paymentMethod: 'CK',
+        extra: extraInfo(deps, p, bill),
+      },
     },
-  }]);
+  ]);
   return row!;
 }
 
@@ -329,7 +430,11 @@ function receiptHandler(kind: string): OutboxHandler {
     async runBatch(rows, deps) {
       await deps.db.transaction(async (trx) => {
         if (kind === ISSUE) {
-          await issueForPayments(trx, deps, rows.map((r) => String(r.payload.payment_id)));
+          await issueForPayments(
+            trx,
+            deps,
+            rows.map((r) => String(r.payload.payment_id)),
+          );
         } else {
           for (const row of rows) {
             if (await runOne(trx, deps, row)) throw new Error('an adjustment waits for its original');

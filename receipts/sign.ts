@@ -71,7 +71,10 @@ function canonicalBuilt(node: unknown, shape: string, markup: string): string {
   return out;
 }
 
-interface El { setAttribute(name: string, value: string): void; textContent: string | null }
+interface El {
+  setAttribute(name: string, value: string): void;
+  textContent: string | null;
+}
 
 /**
  * The Object and SignedInfo trees, built once in the Signature's namespace (xmlbuilder2); each
@@ -99,8 +102,14 @@ function trees() {
   const el = (b: { node: unknown }) => b.node as El;
   // txt() returns the element, whose text node is its only child: textContent replaces it.
   built = {
-    object: el(object), property: el(property), time: el(time), signedInfo: el(info),
-    ref1: el(r1.r), ref2: el(r2.r), digest1: el(r1.digest), digest2: el(r2.digest),
+    object: el(object),
+    property: el(property),
+    time: el(time),
+    signedInfo: el(info),
+    ref1: el(r1.r),
+    ref2: el(r2.r),
+    digest1: el(r1.digest),
+    digest2: el(r2.digest),
   };
   return built;
 }
@@ -117,11 +126,13 @@ function selectFirst(doc: AnyDoc, path: string): unknown {
 }
 
 function signedInfoXml(dataId: string, objId: string, d1: string, d2: string): string {
-  return `<SignedInfo><CanonicalizationMethod Algorithm="${ALG.c14n}"/><SignatureMethod Algorithm="${ALG.rsaSha256}"/>`
-    + `<Reference URI="#${dataId}"><Transforms><Transform Algorithm="${ALG.enveloped}"/><Transform Algorithm="${ALG.c14n}"/></Transforms>`
-    + `<DigestMethod Algorithm="${ALG.sha256}"/><DigestValue>${d1}</DigestValue></Reference>`
-    + `<Reference URI="#${objId}" Type="${ALG.signatureProperties}"><Transforms><Transform Algorithm="${ALG.c14n}"/></Transforms>`
-    + `<DigestMethod Algorithm="${ALG.sha256}"/><DigestValue>${d2}</DigestValue></Reference></SignedInfo>`;
+  return (
+    `<SignedInfo><CanonicalizationMethod Algorithm="${ALG.c14n}"/><SignatureMethod Algorithm="${ALG.rsaSha256}"/>` +
+    `<Reference URI="#${dataId}"><Transforms><Transform Algorithm="${ALG.enveloped}"/><Transform Algorithm="${ALG.c14n}"/></Transforms>` +
+    `<DigestMethod Algorithm="${ALG.sha256}"/><DigestValue>${d1}</DigestValue></Reference>` +
+    `<Reference URI="#${objId}" Type="${ALG.signatureProperties}"><Transforms><Transform Algorithm="${ALG.c14n}"/></Transforms>` +
+    `<DigestMethod Algorithm="${ALG.sha256}"/><DigestValue>${d2}</DigestValue></Reference></SignedInfo>`
+  );
 }
 
 /**
@@ -165,5 +176,7 @@ export function signDocument(
   const infoCanon = canonicalBuilt(t.signedInfo, 'signedinfo', info);
   const value = crypto.sign('sha256', Buffer.from(infoCanon, 'utf8'), signer.key).toString('base64');
   const signature = `<Signature xmlns="${ALG.dsig}" Id="${sigId}">${info}<SignatureValue>${value}</SignatureValue><KeyInfo>${signer.keyInfoContent}</KeyInfo>${object}</Signature>`;
-  return xml.slice(0, at) + `<${doc.tags.signatures}><${doc.tags.signer}>${signature}</${doc.tags.signer}></${doc.tags.signatures}>` + xml.slice(at + slot.length);
+  return (
+    xml.slice(0, at) + `<${doc.tags.signatures}><${doc.tags.signer}>${signature}</${doc.tags.signer}></${doc.tags.signatures}>` + xml.slice(at + slot.length)
+  );
 }

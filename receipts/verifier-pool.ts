@@ -31,8 +31,10 @@ export const BUSY_RETRY_AFTER_SECONDS = 2;
  */
 const NICE = 10;
 
-const busy = (queue: number) => new FeegateError('FEEGATE_ERR_VERIFIER_BUSY',
-  `The receipt verifier has ${queue} receipts waiting; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, { retry_after_seconds: BUSY_RETRY_AFTER_SECONDS });
+const busy = (queue: number) =>
+  new FeegateError('FEEGATE_ERR_VERIFIER_BUSY', `The receipt verifier has ${queue} receipts waiting; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, {
+    retry_after_seconds: BUSY_RETRY_AFTER_SECONDS,
+  });
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER = new URL(`./verify-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url).href;
@@ -49,8 +51,12 @@ export class VerifierPool {
 
   async verify(xml: string, anchors: string[]): Promise<VerificationReport> {
     this.pool ??= new Piscina<VerifyTask, VerifyOutcome>({
-      filename: WORKER, minThreads: Math.max(1, this.opts.threads), maxThreads: Math.max(1, this.opts.threads), maxQueue: this.opts.queue,
-      niceIncrement: NICE, execArgv: WORKER_ARGV,
+      filename: WORKER,
+      minThreads: Math.max(1, this.opts.threads),
+      maxThreads: Math.max(1, this.opts.threads),
+      maxQueue: this.opts.queue,
+      niceIncrement: NICE,
+      execArgv: WORKER_ARGV,
     });
     if (this.pool.queueSize >= this.opts.queue) {
       throw busy(this.opts.queue);

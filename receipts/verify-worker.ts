@@ -6,10 +6,11 @@
 import { FeegateError } from '../gateway/errors.js';
 import { verifyReceiptXml, type VerificationReport } from './verify.js';
 
-export interface VerifyTask { xml: string; anchors: string[] }
-export type VerifyOutcome =
-  | { report: VerificationReport }
-  | { refused: { code: FeegateError['code']; message: string; details?: unknown } };
+export interface VerifyTask {
+  xml: string;
+  anchors: string[];
+}
+export type VerifyOutcome = { report: VerificationReport } | { refused: { code: FeegateError['code']; message: string; details?: unknown } };
 
 export default function verify({ xml, anchors }: VerifyTask): VerifyOutcome {
   try {

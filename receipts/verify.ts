@@ -44,7 +44,15 @@ export interface VerificationReport {
   tampered: Part[];
   signing_time: string | null;
   signature_algorithm: string | null;
-  signer: { subject: string; issuer: string; tax_code: string | null; serial: string; not_before: string; not_after: string; fingerprint_sha256: string } | null;
+  signer: {
+    subject: string;
+    issuer: string;
+    tax_code: string | null;
+    serial: string;
+    not_before: string;
+    not_after: string;
+    fingerprint_sha256: string;
+  } | null;
   chain: string[];
   document: Record<string, string> | null;
   /** Paths of the elements the signature covers (when it holds): exactly what is signed. */
@@ -146,15 +154,13 @@ function unsignedContent(doc: Document, root: Element, data: Element, sig: Eleme
   const slots = sig.parentNode as Element | null;
   const signatures = slots?.parentNode as Element | null;
   const placed = slots?.localName === T.signer && signatures?.localName === T.signatures && signatures.parentNode === root;
-  const allowedChild = new Map<Element, (c: Element) => boolean>([
-    [root, (c) => c === data || (placed && c === signatures)],
-  ]);
+  const allowedChild = new Map<Element, (c: Element) => boolean>([[root, (c) => c === data || (placed && c === signatures)]]);
   if (placed) {
     allowedChild.set(signatures!, (c) => c === slots);
     allowedChild.set(slots!, (c) => c === sig);
   }
   const sigParts = new Set(['SignedInfo', 'SignatureValue', 'KeyInfo']);
-  allowedChild.set(sig, (c) => (sigParts.has(c.localName ?? '') && children(sig, c.localName ?? '')[0] === c) || (c === timeObject));
+  allowedChild.set(sig, (c) => (sigParts.has(c.localName ?? '') && children(sig, c.localName ?? '')[0] === c) || c === timeObject);
   const nodeWord = (n: Node) => (n.nodeType === COMMENT ? 'comment()' : n.nodeType === PI ? 'processing-instruction()' : 'text()');
   const look = (el: Element | Document, path: string, allowed: (c: Element) => boolean, allowedAttrs: Set<string>) => {
     if (el.nodeType === 1) {
@@ -185,8 +191,12 @@ function unsignedContent(doc: Document, root: Element, data: Element, sig: Eleme
 function signerOf(c: crypto.X509Certificate): NonNullable<VerificationReport['signer']> {
   const subject = c.subject.split('\n').reverse().join(', ');
   return {
-    subject, issuer: c.issuer.split('\n').reverse().join(', '), tax_code: /MST[:=]\s*([0-9]{10}(?:-[0-9]{3})?)/.exec(c.subject)?.[1] ?? null,
-    serial: c.serialNumber.toLowerCase(), not_before: new Date(c.validFrom).toISOString(), not_after: new Date(c.validTo).toISOString(),
+    subject,
+    issuer: c.issuer.split('\n').reverse().join(', '),
+    tax_code: /MST[:=]\s*([0-9]{10}(?:-[0-9]{3})?)/.exec(c.subject)?.[1] ?? null,
+    serial: c.serialNumber.toLowerCase(),
+    not_before: new Date(c.validFrom).toISOString(),
+    not_after: new Date(c.validTo).toISOString(),
     fingerprint_sha256: c.fingerprint256.replace(/:/g, '').toLowerCase(),
   };
 }
@@ -202,8 +212,20 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   const doc = parseXml(xml);
   const root = doc.documentElement as unknown as Element;
   const report: VerificationReport = {
-    valid: false, signature_valid: false, trusted: false, doc_type: null, references: [], tampered: [], signing_time: null,
-    signature_algorithm: null, signer: null, chain: [], document: null, signed: [], unsigned: [], problems: [],
+    valid: false,
+    signature_valid: false,
+    trusted: false,
+    doc_type: null,
+    references: [],
+    tampered: [],
+    signing_time: null,
+    signature_algorithm: null,
+    signer: null,
+    chain: [],
+    document: null,
+    signed: [],
+    unsigned: [],
+    problems: [],
   };
   const problem = (rule: string, part: Problem['part'], message: string) => report.problems.push({ rule, part, message });
 
@@ -242,7 +264,8 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   report.signature_algorithm = child(signedInfo, 'SignatureMethod')?.getAttribute('Algorithm') ?? null;
   const supportedMethod = report.signature_algorithm === ALG.rsaSha256 || report.signature_algorithm === ALG.rsaSha1;
   if (report.signature_algorithm === ALG.rsaSha1) problem('DSIG-002', 'signed_info', 'RSA-SHA1 signature: accepted for legacy documents only');
-  else if (!supportedMethod) problem('DSIG-002', 'signed_info', `Unsupported algorithm: signature method ${report.signature_algorithm} is not allowed (RSA-SHA256 only)`);
+  else if (!supportedMethod)
+    problem('DSIG-002', 'signed_info', `Unsupported algorithm: signature method ${report.signature_algorithm} is not allowed (RSA-SHA256 only)`);
 
   // Signing time: the Object inside this Signature.
   const objects = children(sig, 'Object');
@@ -289,14 +312,24 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   if (keyType !== 'rsa') {
     report.signer = signerOf(leaf);
     const curve = leaf.publicKey.asymmetricKeyDetails?.namedCurve;
-    const label = keyType === 'ec' ? `EC${curve ? ` (${curve})` : ''}` : keyType === 'ed25519' ? 'Ed25519' : keyType === 'ed448' ? 'Ed448' : keyType.toUpperCase();
-    problem('DSIG-012', 'certificate', `Unsupported algorithm: the signer's certificate has an ${label} key; receipts are verified for RSA keys (RSA-SHA256) only`);
+    const label =
+      keyType === 'ec' ? `EC${curve ? ` (${curve})` : ''}` : keyType === 'ed25519' ? 'Ed25519' : keyType === 'ed448' ? 'Ed448' : keyType.toUpperCase();
+    problem(
+      'DSIG-012',
+      'certificate',
+      `Unsupported algorithm: the signer's certificate has an ${label} key; receipts are verified for RSA keys (RSA-SHA256) only`,
+    );
     return report;
   }
   const info = certInfo(leafPem);
   report.signer = {
-    subject: info.subject, issuer: info.issuer, tax_code: info.taxCode, serial: info.serial,
-    not_before: info.notBefore.toISOString(), not_after: info.notAfter.toISOString(), fingerprint_sha256: info.fingerprint,
+    subject: info.subject,
+    issuer: info.issuer,
+    tax_code: info.taxCode,
+    serial: info.serial,
+    not_before: info.notBefore.toISOString(),
+    not_after: info.notAfter.toISOString(),
+    fingerprint_sha256: info.fingerprint,
   };
   // An algorithm we do not allow is never run (HMAC with the public certificate as its key, ...).
   if (!supportedMethod) return report;
@@ -321,7 +354,11 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
     if (firstBad >= 0) {
       const part = report.references[firstBad]?.part ?? 'other';
       report.tampered.push(part);
-      problem('DSIG-006', part, `The digest of reference ${report.references[firstBad]?.uri} does not match: the ${part === 'data' ? 'receipt data' : part === 'signing_time' ? 'signing time' : 'referenced element'} was changed after signing`);
+      problem(
+        'DSIG-006',
+        part,
+        `The digest of reference ${report.references[firstBad]?.uri} does not match: the ${part === 'data' ? 'receipt data' : part === 'signing_time' ? 'signing time' : 'referenced element'} was changed after signing`,
+      );
     } else {
       report.tampered.push('signed_info');
       report.references.forEach((r) => (r.valid = true));
@@ -346,13 +383,15 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
     problem('DSIG-010', 'certificate', `The certificate was not valid at the signing time (${info.notBefore.toISOString()} – ${info.notAfter.toISOString()})`);
   }
   if (info.keyUsage && !info.keyUsage.digitalSignature && !info.keyUsage.nonRepudiation) {
-    problem('DSIG-011', 'certificate', 'The certificate\'s key usage does not allow signing');
+    problem('DSIG-011', 'certificate', "The certificate's key usage does not allow signing");
   }
 
   // Business rules, on the bytes the signature covers when it holds.
   let signedData = data;
   if (ok) {
-    const signedXml = verifier.getSignedReferences().map((s) => new DOMParser().parseFromString(s, 'text/xml').documentElement as unknown as Element)
+    const signedXml = verifier
+      .getSignedReferences()
+      .map((s) => new DOMParser().parseFromString(s, 'text/xml').documentElement as unknown as Element)
       .find((e) => e?.localName === T.data);
     if (signedXml) signedData = signedXml;
   }
@@ -371,4 +410,3 @@ export function verifyReceiptXml(xml: string, anchors: string[]): VerificationRe
   report.valid = report.signature_valid && report.trusted && report.problems.length === 0;
   return report;
 }
-

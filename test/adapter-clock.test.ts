@@ -19,9 +19,14 @@ eachDb('adapters: a create that crosses Vietnam midnight is still found by the s
   const sims = env.app.simulators!;
 
   const request = (reference: string) => ({
-    reference, amount: 58_000, currency: 'VND' as const, description: 'Le phi',
-    returnUrl: 'https://feegate.test/v1/return/x', notifyUrl: 'https://feegate.test/v1/notify/x',
-    createdAt: new Date(ROW_CREATED), expiresAt: new Date(new Date(ROW_CREATED).getTime() + 900_000),
+    reference,
+    amount: 58_000,
+    currency: 'VND' as const,
+    description: 'Le phi',
+    returnUrl: 'https://feegate.test/v1/return/x',
+    notifyUrl: 'https://feegate.test/v1/notify/x',
+    createdAt: new Date(ROW_CREATED),
+    expiresAt: new Date(new Date(ROW_CREATED).getTime() + 900_000),
   });
 
   // VNPay: a locally signed checkout; the payer pays; querydr names the order by vnp_TransactionDate.
@@ -34,7 +39,7 @@ eachDb('adapters: a create that crosses Vietnam midnight is still found by the s
     const res = await adapter.createCheckout(ctx, req);
     t.equal(res.outcome, 'pending');
     const url = res.outcome === 'pending' ? res.checkout.url! : '';
-    t.match(url, /vnp_CreateDate=20261231235959/, 'vnp_CreateDate is the row\'s creation time (Vietnam), not the call\'s');
+    t.match(url, /vnp_CreateDate=20261231235959/, "vnp_CreateDate is the row's creation time (Vietnam), not the call's");
     const opened = sims.vnpay.open(Object.fromEntries(new URL(url).searchParams));
     t.ok(opened.ok, 'VNPay takes the checkout');
     await sims.vnpay.complete(req.reference, 'success');

@@ -20,8 +20,16 @@ eachDb('audit: every change is recorded, sealed into a chain, and verifies', asy
 
   const actions = ((await db('audit_log').where({ tenant_id: ten.tenantId }).orderBy('id').select('action')) as { action: string }[]).map((r) => r.action);
   t.same(actions, [
-    'tenant.created', 'api_key.created', 'api_key.created', 'api_key.created', 'bill.created', 'payment.created',
-    'payment.succeeded', 'refund.created', 'payment.partially_refunded', 'refund.succeeded',
+    'tenant.created',
+    'api_key.created',
+    'api_key.created',
+    'api_key.created',
+    'bill.created',
+    'payment.created',
+    'payment.succeeded',
+    'refund.created',
+    'payment.partially_refunded',
+    'refund.succeeded',
   ]);
   let v = await verifyAudit(db, ten.tenantId);
   t.same(v, { tenantId: ten.tenantId, ok: true, sealed: 0, unsealed: 10 }, 'nothing sealed yet');
@@ -59,7 +67,9 @@ eachDb('audit: a tampered row is named as the first broken link', async (t, { db
   // A superuser who disables the trigger can still edit a row: the chain shows it.
   const target = { id: ((await db('audit_chain').where({ tenant_id: ten.tenantId, seq: 6 }).first()) as { audit_id: string | number }).audit_id };
   await db.raw('ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only');
-  await db('audit_log').where({ id: target.id }).update({ data: JSON.stringify({ amount: 1 }) });
+  await db('audit_log')
+    .where({ id: target.id })
+    .update({ data: JSON.stringify({ amount: 1 }) });
   await db.raw('ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only');
   const v = await verifyAudit(db, ten.tenantId);
   t.equal(v.ok, false);
@@ -100,7 +110,9 @@ eachDb('cli: tenants and keys', async (t, { db }) => {
   t.equal(dup.code, 1, 'duplicate code refused');
   t.match((await cli(db, ['errors'])).text, /\| `FEEGATE_ERR_BILL_NOT_FOUND` \| 404 \|/);
   const now = new Date();
-  const [dead] = (await db('outbox').insert({ kind: 'x', payload: '{}', status: 'dead', attempts: 7, run_at: now, created_at: now, updated_at: now, last_error: 'gone' }).returning('id')) as { id: string | number }[];
+  const [dead] = (await db('outbox')
+    .insert({ kind: 'x', payload: '{}', status: 'dead', attempts: 7, run_at: now, created_at: now, updated_at: now, last_error: 'gone' })
+    .returning('id')) as { id: string | number }[];
   t.match((await cli(db, ['outbox', 'requeue', String(dead!.id)])).text, /requeued/);
   t.equal(((await db('outbox').where({ id: dead!.id }).first()) as { status: string }).status, 'pending');
   t.equal((await cli(db, ['outbox', 'requeue', String(dead!.id)])).code, 1, 'only dead rows are requeued');

@@ -22,12 +22,17 @@ t.test('the compiled gateway starts and answers', async (t) => {
   await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', out], { cwd: root });
   t.ok(fs.existsSync(path.join(out, 'gateway/server.js')), 'npm run build writes the server');
 
-  const cli = await run(process.execPath, [path.join(out, 'gateway/cli/main.js'), 'errors'], { cwd: os.tmpdir(), env: { ...process.env, FEEGATE_DATA_DIR: dataDir } });
+  const cli = await run(process.execPath, [path.join(out, 'gateway/cli/main.js'), 'errors'], {
+    cwd: os.tmpdir(),
+    env: { ...process.env, FEEGATE_DATA_DIR: dataDir },
+  });
   t.match(cli.stdout, /FEEGATE_ERR_VALIDATION/, 'the compiled CLI runs');
 
   const port = await freePort();
   const child = spawn(process.execPath, [path.join(out, 'gateway/server.js')], {
-    cwd: os.tmpdir(), env: { ...process.env, PORT: String(port), FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: os.tmpdir(),
+    env: { ...process.env, PORT: String(port), FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
   child.stdout.on('data', (d) => (log += d));

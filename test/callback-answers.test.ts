@@ -28,7 +28,12 @@ eachDb('callback answers: production mode, an order we do not hold is the provid
     t.same([zalopay.statusCode, json(zalopay).return_code, json(zalopay).return_message], [200, 0, 'order not found'], `ZaloPay ${ref}: order not found`);
     const paygov = await post(env, 'paygov', JSON.stringify({ orderId: ref, amount: 58000, checksum: '00' }));
     t.same([paygov.statusCode, json(paygov).code], [200, '01'], `PayGov ${ref}: code 01 (order not found)`);
-    for (const url of [`/v1/return/vnpay?vnp_TxnRef=${ref}`, `/v1/return/momo?orderId=${ref}`, `/v1/return/zalopay?apptransid=260310_${ref}`, `/v1/return/paygov?orderId=${ref}`]) {
+    for (const url of [
+      `/v1/return/vnpay?vnp_TxnRef=${ref}`,
+      `/v1/return/momo?orderId=${ref}`,
+      `/v1/return/zalopay?apptransid=260310_${ref}`,
+      `/v1/return/paygov?orderId=${ref}`,
+    ]) {
       t.equal((await env.app.inject(url)).statusCode, 400, `${url}: the "could not verify" page`);
     }
   }
@@ -65,7 +70,7 @@ async function lostCallbacks(env: TestApp, key: string) {
   };
 }
 
-eachDb('callback answers: a database failure on a callback is answered with each provider\'s retry code, and the retry is applied', async (t, { db }) => {
+eachDb("callback answers: a database failure on a callback is answered with each provider's retry code, and the retry is applied", async (t, { db }) => {
   const env = await makeApp(db);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
@@ -76,17 +81,23 @@ eachDb('callback answers: a database failure on a callback is answered with each
   t.same([vnpay.statusCode, json(vnpay).RspCode], [200, '99'], 'VNPay: RspCode 99 (unknown error: VNPay retries)');
   const momo = await send.momo();
   t.ok(momo.statusCode >= 300, `MoMo: non-2xx (${momo.statusCode}), so MoMo retries`);
-  t.equal(json(momo).message, 'error', 'in the MoMo answer\'s own shape');
+  t.equal(json(momo).message, 'error', "in the MoMo answer's own shape");
   const zalopay = await send.zalopay();
   t.same([zalopay.statusCode, json(zalopay).return_code], [200, 0], 'ZaloPay: return_code 0 (ZaloPay calls back again)');
   const paygov = await send.paygov();
   t.same([paygov.statusCode, json(paygov).code], [200, '99'], 'PayGov: code 99 (system error: the hub retries)');
-  t.equal(((await db('payments').whereIn('id', ids).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }])[0].n.toString(), '0', 'nothing applied');
+  t.equal(
+    ((await db('payments').whereIn('id', ids).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }])[0].n.toString(),
+    '0',
+    'nothing applied',
+  );
 
   // A thrown error before any statement (the credential store failing) gets the same answer.
   const providers = env.app.deps.providers;
   const real = providers.context.bind(providers);
-  providers.context = async () => { throw new Error('credential store unavailable'); };
+  providers.context = async () => {
+    throw new Error('credential store unavailable');
+  };
   const thrown = await send.vnpay();
   providers.context = real;
   t.same([thrown.statusCode, json(thrown).RspCode], [200, '99'], 'a thrown error: VNPay RspCode 99');
@@ -97,7 +108,11 @@ eachDb('callback answers: a database failure on a callback is answered with each
   t.equal((await send.momo()).statusCode, 204);
   t.equal(json(await send.zalopay()).return_code, 1);
   t.equal(json(await send.paygov()).code, '00');
-  t.equal(((await db('payments').whereIn('id', ids).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }])[0].n.toString(), '4', 'all four applied on retry');
+  t.equal(
+    ((await db('payments').whereIn('id', ids).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }])[0].n.toString(),
+    '4',
+    'all four applied on retry',
+  );
 });
 
 eachDb('callback answers: deep, oversize and non-JSON bodies are refused in the provider format, never a 5xx', async (t, { db }) => {
@@ -131,9 +146,12 @@ eachDb('callback answers: deep, oversize and non-JSON bodies are refused in the 
   const before = await snapshot(db);
   for (const provider of Object.keys(refusal)) {
     for (const [name, body, type] of bodies) {
-      const res = await env.app.inject({
-        method: 'POST', url: `/v1/notify/${provider}`, payload: body, headers: type === '' ? {} : { 'content-type': type ?? 'application/json' },
-      }) as Res;
+      const res = (await env.app.inject({
+        method: 'POST',
+        url: `/v1/notify/${provider}`,
+        payload: body,
+        headers: type === '' ? {} : { 'content-type': type ?? 'application/json' },
+      })) as Res;
       let ok = false;
       try {
         ok = refusal[provider]!(res);

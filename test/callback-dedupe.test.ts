@@ -23,7 +23,16 @@ async function vnpayPaidLost(env: TestApp, key: string) {
 
 eachDb('callback dedupe: two orders with the same provider transaction number are both applied, the collision logged', async (t, { db }) => {
   const logs: string[] = [];
-  const env = await makeApp(db, {}, new ManualClock('2026-03-10T02:00:00Z'), { logger: { level: 'warn', stream: { write: (line: string) => { logs.push(line); } } } });
+  const env = await makeApp(db, {}, new ManualClock('2026-03-10T02:00:00Z'), {
+    logger: {
+      level: 'warn',
+      stream: {
+        write: (line: string) => {
+          logs.push(line);
+        },
+      },
+    },
+  });
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const secret = `${env.app.deps.config.sandboxSecret}:vnpay`;
@@ -36,10 +45,24 @@ eachDb('callback dedupe: two orders with the same provider transaction number ar
   t.equal((await ipn(bFields)).json().RspCode, '00', 'the second order, same transaction number: confirmed too');
   t.equal((await ipn(bFields)).json().RspCode, '02', 'its duplicate: already confirmed');
   t.equal((await ipn(a.fields)).json().RspCode, '02', "and the first's duplicate too");
-  const rows = (await db('payments').whereIn('id', [a.payment.id, b.payment.id]).select('status', 'provider_txn_id')) as { status: string; provider_txn_id: string }[];
-  t.same(rows.map((r) => r.status), ['succeeded', 'succeeded'], 'both applied');
-  t.same(rows.map((r) => r.provider_txn_id), [a.fields.vnp_TransactionNo, a.fields.vnp_TransactionNo]);
-  t.equal((await db('ledger_transfers').whereIn('payment_id', [a.payment.id, b.payment.id]).where({ kind: 'payment.succeeded' })).length, 2, 'each credited once');
+  const rows = (await db('payments').whereIn('id', [a.payment.id, b.payment.id]).select('status', 'provider_txn_id')) as {
+    status: string;
+    provider_txn_id: string;
+  }[];
+  t.same(
+    rows.map((r) => r.status),
+    ['succeeded', 'succeeded'],
+    'both applied',
+  );
+  t.same(
+    rows.map((r) => r.provider_txn_id),
+    [a.fields.vnp_TransactionNo, a.fields.vnp_TransactionNo],
+  );
+  t.equal(
+    (await db('ledger_transfers').whereIn('payment_id', [a.payment.id, b.payment.id]).where({ kind: 'payment.succeeded' })).length,
+    2,
+    'each credited once',
+  );
   t.equal((await db('provider_events').where({ provider: 'vnpay', provider_txn_id: a.fields.vnp_TransactionNo })).length, 2, 'one event per payment');
   const clash = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => /already seen for another payment/.test(String(l.msg)));
   t.equal(clash.length, 1, 'the collision is logged once');
@@ -63,9 +86,17 @@ eachDb('callback dedupe: after a restart the simulators do not reuse transaction
     const z = await pay('zalopay');
     const zid = [...zalopay.orders.keys()].find((k) => k.endsWith(`_${z.reference}`))!;
     const zo = (await zalopay.complete(zid, 'success'))!;
-    t.same(vo.ipnAnswers.map((x) => JSON.parse(x).RspCode), ['00'], `run ${run}: VNPay IPN confirmed at once`);
+    t.same(
+      vo.ipnAnswers.map((x) => JSON.parse(x).RspCode),
+      ['00'],
+      `run ${run}: VNPay IPN confirmed at once`,
+    );
     t.same(mo.ipnStatuses, [204], `run ${run}: MoMo IPN confirmed at once`);
-    t.same(zo.callbackAnswers.map((x) => JSON.parse(x).return_code), [1], `run ${run}: ZaloPay callback confirmed at once`);
+    t.same(
+      zo.callbackAnswers.map((x) => JSON.parse(x).return_code),
+      [1],
+      `run ${run}: ZaloPay callback confirmed at once`,
+    );
     const statuses = (await db('payments').whereIn('id', [v.id, m.id, z.id]).pluck('status')) as string[];
     t.same(statuses, ['succeeded', 'succeeded', 'succeeded'], `run ${run}: all three succeeded without waiting for the janitor`);
     numbers.push({ vnpay: vo.transactionNo, momo: String(mo.transId), zalopay: String(zo.zpTransId) });

@@ -24,7 +24,12 @@ eachDb('forgery: a MoMo cancel return re-split into a success is refused and cha
   const p = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'momo' })).body;
   t.equal(p.status, 'pending');
   const pay = new URL(p.checkout.url as string);
-  const cancel = await env.app.inject({ method: 'POST', url: pay.pathname, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'result=cancel' });
+  const cancel = await env.app.inject({
+    method: 'POST',
+    url: pay.pathname,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'result=cancel',
+  });
   t.equal(cancel.statusCode, 303, 'the checkout sends the browser back');
   const back = new URL(String(cancel.headers.location));
   const r = Object.fromEntries(back.searchParams);
@@ -33,14 +38,28 @@ eachDb('forgery: a MoMo cancel return re-split into a success is refused and cha
 
   // 3. The same signature S over the fields re-split so that resultCode reads 0.
   const forged = {
-    partnerCode: 'FGSANDBOXMOMO', orderId: r.orderId, amount: Number(r.amount), message: r.message, signature: r.signature,
-    orderInfo: 'Z', orderType: 'x', payType: 'y', requestId: 'z', responseTime: 'w', resultCode: 0,
+    partnerCode: 'FGSANDBOXMOMO',
+    orderId: r.orderId,
+    amount: Number(r.amount),
+    message: r.message,
+    signature: r.signature,
+    orderInfo: 'Z',
+    orderType: 'x',
+    payType: 'y',
+    requestId: 'z',
+    responseTime: 'w',
+    resultCode: 0,
     transId: `q&orderType=${r.orderType}&partnerCode=FGSANDBOXMOMO&payType=${r.payType}&requestId=${r.requestId}&responseTime=${r.responseTime}&resultCode=${r.resultCode}&transId=${r.transId}`,
     extraData: r.extraData,
   };
   const before = await snapshot(db);
-  const res = await env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(forged) });
-  t.equal(res.statusCode, 400, 'refused with MoMo\'s bad-request answer');
+  const res = await env.app.inject({
+    method: 'POST',
+    url: '/v1/notify/momo',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify(forged),
+  });
+  t.equal(res.statusCode, 400, "refused with MoMo's bad-request answer");
   t.equal((await fin.get(`/v1/payments/${p.id}`)).body.status, 'cancelled', 'the payment stays cancelled');
   t.equal((await fin.get(`/v1/bills/${bill.id}`)).body.status, 'open', 'the bill is not paid');
   t.same(await snapshot(db), before, 'nothing was written: no event, no ledger entry, no receipt');
@@ -52,7 +71,7 @@ eachDb('forgery: a MoMo cancel return re-split into a success is refused and cha
  * (a leaked key, a provider bug, a framing hole we do not know of yet): the signature is not
  * enough.
  */
-eachDb('forgery: a late success for a cancelled payment is booked only on the provider\'s query', async (t, { db }) => {
+eachDb("forgery: a late success for a cancelled payment is booked only on the provider's query", async (t, { db }) => {
   const env = await makeApp(db);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
@@ -69,7 +88,9 @@ eachDb('forgery: a late success for a cancelled payment is booked only on the pr
     const f = { ...sim.result(order), resultCode: 0, message: 'Successful.', transId: 4_088_999_001 } as Record<string, unknown>;
     delete f.signature;
     return env.app.inject({
-      method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      url: '/v1/notify/momo',
+      headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ ...f, signature: momoSign(partner.secretKey, { ...f, accessKey: partner.accessKey }, IPN_KEYS) }),
     });
   };
@@ -92,12 +113,14 @@ eachDb('forgery: a late success for a cancelled payment is booked only on the pr
   restore();
 
   // The money did arrive late: MoMo's query now says 0, and the (retried) callback is booked on that word.
-  order.resultCode = 0; order.transId = 4_088_999_001; order.message = 'Successful.';
+  order.resultCode = 0;
+  order.transId = 4_088_999_001;
+  order.message = 'Successful.';
   t.equal((await success()).statusCode, 204);
   const after = (await fin.get(`/v1/payments/${p.id}`)).body;
   t.equal(after.status, 'succeeded', 'booked once the provider confirmed');
   t.equal((await fin.get(`/v1/bills/${bill.id}`)).body.status, 'paid');
   const moves = (await db('audit_log').where({ entity_id: p.id, action: 'payment.succeeded' }).select('actor', 'data')) as { actor: string; data: unknown }[];
   t.equal(moves.length, 1, 'one move into succeeded');
-  t.match(JSON.stringify(moves[0]?.data), /query/, 'made on the query\'s word');
+  t.match(JSON.stringify(moves[0]?.data), /query/, "made on the query's word");
 });

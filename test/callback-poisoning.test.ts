@@ -12,7 +12,12 @@ import { Batcher } from '../gateway/db/batcher.js';
 import { newReference } from '../gateway/payments/payments.js';
 import { isOurReference, storable } from '../gateway/callbacks/references.js';
 
-interface Genuine { paymentId: string; provider: string; send(): Promise<{ statusCode: number; body: string }>; ok(res: { statusCode: number; body: string }): boolean }
+interface Genuine {
+  paymentId: string;
+  provider: string;
+  send(): Promise<{ statusCode: number; body: string }>;
+  ok(res: { statusCode: number; body: string }): boolean;
+}
 
 /** A unit's payments with VNPay, MoMo and the sandbox, paid at the provider, whose callbacks were lost: the signed messages, to send later. */
 async function genuineCallbacks(env: TestApp, key: string, perProvider: number): Promise<Genuine[]> {
@@ -34,7 +39,8 @@ async function genuineCallbacks(env: TestApp, key: string, perProvider: number):
         const order = (await momo.complete(p.reference, 'success'))!;
         const payload = JSON.stringify(momo.result(order));
         out.push({
-          paymentId: p.id, provider,
+          paymentId: p.id,
+          provider,
           send: () => env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload }),
           ok: (r) => r.statusCode === 204,
         });
@@ -42,12 +48,25 @@ async function genuineCallbacks(env: TestApp, key: string, perProvider: number):
     }
     const { payment } = await billAndPayment(env.app, key);
     const ts = Math.floor(env.clock.now().getTime() / 1000);
-    const payload = JSON.stringify(withSignature({
-      merchant: 'FEEGATE-SANDBOX', reference: payment.reference, txn_id: `SBXPOISON${payment.reference}`, status: 'SUCCESS', code: '00',
-      amount: payment.amount, currency: 'VND', paid_at: ts, ts,
-    }, env.app.deps.config.sandboxSecret));
+    const payload = JSON.stringify(
+      withSignature(
+        {
+          merchant: 'FEEGATE-SANDBOX',
+          reference: payment.reference,
+          txn_id: `SBXPOISON${payment.reference}`,
+          status: 'SUCCESS',
+          code: '00',
+          amount: payment.amount,
+          currency: 'VND',
+          paid_at: ts,
+          ts,
+        },
+        env.app.deps.config.sandboxSecret,
+      ),
+    );
     out.push({
-      paymentId: payment.id, provider: 'sandbox',
+      paymentId: payment.id,
+      provider: 'sandbox',
       send: () => env.app.inject({ method: 'POST', url: '/v1/notify/sandbox', headers: { 'content-type': 'application/json' }, payload }),
       ok: (r) => r.statusCode === 200 && JSON.parse(r.body).code === '00',
     });
@@ -60,10 +79,22 @@ function poisons(env: TestApp, sandboxReference: string, sandboxAmount: number) 
   const json = (url: string, body: string) => () => env.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: body });
   const ts = Math.floor(env.clock.now().getTime() / 1000);
   // Correctly signed (the sandbox secret is known in sandbox mode) for a real payment, with a NUL in a field we store.
-  const signedNul = JSON.stringify(withSignature({
-    merchant: 'FEEGATE-SANDBOX', reference: sandboxReference, txn_id: 'SBX\u0000NUL', status: 'SUCCESS', code: '00',
-    amount: sandboxAmount, currency: 'VND', paid_at: ts, ts,
-  }, env.app.deps.config.sandboxSecret));
+  const signedNul = JSON.stringify(
+    withSignature(
+      {
+        merchant: 'FEEGATE-SANDBOX',
+        reference: sandboxReference,
+        txn_id: 'SBX\u0000NUL',
+        status: 'SUCCESS',
+        code: '00',
+        amount: sandboxAmount,
+        currency: 'VND',
+        paid_at: ts,
+        ts,
+      },
+      env.app.deps.config.sandboxSecret,
+    ),
+  );
   return [
     json('/v1/notify/momo', '{"orderId":"P\\u0000"}'),
     () => env.app.inject('/v1/notify/vnpay?vnp_TxnRef=%00'),
@@ -106,9 +137,19 @@ eachDb('callback poisoning: NUL references inside a burst of genuine signed call
       }
     });
   }
-  const rows = (await db('payments').whereIn('id', genuine.map((g) => g.paymentId)).select('id', 'status')) as { id: string; status: string }[];
+  const rows = (await db('payments')
+    .whereIn(
+      'id',
+      genuine.map((g) => g.paymentId),
+    )
+    .select('id', 'status')) as { id: string; status: string }[];
   t.equal(rows.filter((r) => r.status === 'succeeded').length, genuine.length, `all ${genuine.length} genuine callbacks applied`);
-  const credits = (await db('ledger_transfers').whereIn('payment_id', genuine.map((g) => g.paymentId)).where({ kind: 'payment.succeeded' })) as unknown[];
+  const credits = (await db('ledger_transfers')
+    .whereIn(
+      'payment_id',
+      genuine.map((g) => g.paymentId),
+    )
+    .where({ kind: 'payment.succeeded' })) as unknown[];
   t.equal(credits.length, genuine.length, 'each credited once');
   t.equal(((await db('payments').where({ id: target.id }).first()) as { status: string }).status, 'pending', 'the signed message with a NUL changed nothing');
 });
@@ -123,7 +164,12 @@ eachDb('callback poisoning: poison alone changes nothing and is answered in the 
     const res = await send();
     t.ok(res.statusCode < 500, `poison ${i}: ${res.statusCode}`);
   }
-  const momo = await env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload: '{"orderId":"P\\u0000"}' });
+  const momo = await env.app.inject({
+    method: 'POST',
+    url: '/v1/notify/momo',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"orderId":"P\\u0000"}',
+  });
   t.same([momo.statusCode, momo.json().message], [400, 'bad_signature'], 'MoMo, in sandbox mode (test credentials to verify with): unsigned, refused as such');
   t.equal((await env.app.inject('/v1/notify/vnpay?vnp_TxnRef=%00')).json().RspCode, '97', 'VNPay: unsigned, refused as such');
   t.equal((await env.app.inject('/v1/return/vnpay?vnp_TxnRef=%00')).statusCode, 400, 'a return link for no order: 400 page');
@@ -147,14 +193,25 @@ t.test('references: the format checked is the one we issue', async (t) => {
 t.test('Batcher: a batch that fails is retried item by item; only the bad item fails', async (t) => {
   const calls: number[][] = [];
   let failed: number[] | undefined;
-  const b = new Batcher<number, number>(async (items) => {
-    calls.push(items);
-    await new Promise((r) => setTimeout(r, 5));
-    if (items.includes(13)) throw new Error('13 poisons its batch');
-    return items.map((x) => x * 2);
-  }, { maxConcurrent: 1, onBatchFailed: (_err, items) => { failed = items; } });
+  const b = new Batcher<number, number>(
+    async (items) => {
+      calls.push(items);
+      await new Promise((r) => setTimeout(r, 5));
+      if (items.includes(13)) throw new Error('13 poisons its batch');
+      return items.map((x) => x * 2);
+    },
+    {
+      maxConcurrent: 1,
+      onBatchFailed: (_err, items) => {
+        failed = items;
+      },
+    },
+  );
   const results = await Promise.allSettled([1, 2, 13, 4, 5].map((x) => b.submit(x)));
-  t.same(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [2, 4, '13 poisons its batch', 8, 10]);
+  t.same(
+    results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+    [2, 4, '13 poisons its batch', 8, 10],
+  );
   t.same(failed, [2, 13, 4, 5], 'the failed batch was reported once, with its items');
   t.same(calls, [[1], [2, 13, 4, 5], [2], [13], [4], [5]], 'the first went alone at once; the batch that failed went again one by one');
 });

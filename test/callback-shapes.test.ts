@@ -23,7 +23,10 @@ const now = () => clock.now();
 const TEN_YEARS = 10 * 365 * 24 * 3600 * 1000;
 const REF = 'FG0123456789ABCDEF0123';
 const ctx = (credentials: Record<string, string>): AdapterContext => ({
-  clock, credentials, publicUrl: 'http://feegate.test', http: { request: () => Promise.reject(new Error('no network')) },
+  clock,
+  credentials,
+  publicUrl: 'http://feegate.test',
+  http: { request: () => Promise.reject(new Error('no network')) },
 });
 const post = (body: unknown): InboundHttp => ({ method: 'POST', query: {}, headers: {}, rawBody: JSON.stringify(body) });
 const get = (query: Record<string, string>): InboundHttp => ({ method: 'GET', query, headers: {}, rawBody: '' });
@@ -40,12 +43,30 @@ function check(tt: Tap, adapter: PaymentAdapter, c: AdapterContext, cases: Case[
 type Tap = { ok(v: unknown, m: string): void; match(a: unknown, b: unknown, m: string): void };
 
 t.test('MoMo', async (tt) => {
-  const creds = { partner_code: 'FGSANDBOXMOMO', access_key: 'ak-test-fixture', secret_key: 'sk-test-fixture-0123456789abcdef', endpoint: 'http://momo.invalid' };
-  const base: Record<string, unknown> = {
-    partnerCode: creds.partner_code, orderId: REF, requestId: REF, amount: 58_000, orderInfo: 'Le phi ho tich', orderType: 'momo_wallet', transId: 4088000001,
-    resultCode: 0, message: 'Successful.', payType: 'qr', responseTime: now().getTime(), extraData: '',
+  const creds = {
+    partner_code: 'FGSANDBOXMOMO',
+    access_key: 'ak-test-fixture',
+    secret_key: 'sk-test-fixture-0123456789abcdef',
+    endpoint: 'http://momo.invalid',
   };
-  const ipn = (o: Record<string, unknown>) => { const f = { ...base, ...o }; return post({ ...f, signature: momoSign(creds.secret_key, { ...f, accessKey: creds.access_key }, IPN_KEYS) }); };
+  const base: Record<string, unknown> = {
+    partnerCode: creds.partner_code,
+    orderId: REF,
+    requestId: REF,
+    amount: 58_000,
+    orderInfo: 'Le phi ho tich',
+    orderType: 'momo_wallet',
+    transId: 4088000001,
+    resultCode: 0,
+    message: 'Successful.',
+    payType: 'qr',
+    responseTime: now().getTime(),
+    extraData: '',
+  };
+  const ipn = (o: Record<string, unknown>) => {
+    const f = { ...base, ...o };
+    return post({ ...f, signature: momoSign(creds.secret_key, { ...f, accessKey: creds.access_key }, IPN_KEYS) });
+  };
   check(tt, momoAdapter, ctx(creds), [
     ['genuine', ipn({}), false],
     ['dated within the skew window', ipn({ responseTime: now().getTime() + CLOCK_SKEW_MS - 1000 }), false],
@@ -59,7 +80,7 @@ t.test('MoMo', async (tt) => {
     ['extraData not the one we sent', ipn({ extraData: 'eyJ9' }), 'malformed'],
     ['orderInfo with separators', ipn({ orderInfo: 'Z&orderType=x' }), 'malformed'],
     ['amount with a fraction', ipn({ amount: 58000.5 }), 'malformed'],
-    ['amount above MoMo\'s limit', ipn({ amount: 50_000_001 }), 'malformed'],
+    ["amount above MoMo's limit", ipn({ amount: 50_000_001 }), 'malformed'],
     ['another partner', ipn({ partnerCode: 'OTHER' }), 'signature'],
   ]);
 });
@@ -67,10 +88,21 @@ t.test('MoMo', async (tt) => {
 t.test('VNPay', async (tt) => {
   const creds = { tmn_code: 'FGTEST01', hash_secret: 'vnpay-test-fixture-secret', pay_url: 'http://vnpay.invalid', api_url: 'http://vnpay.invalid' };
   const base: Record<string, string> = {
-    vnp_Amount: '5800000', vnp_BankCode: 'NCB', vnp_CardType: 'ATM', vnp_OrderInfo: 'Le phi', vnp_PayDate: vnpDate(now()), vnp_ResponseCode: '00',
-    vnp_TmnCode: creds.tmn_code, vnp_TransactionNo: '14000001', vnp_TransactionStatus: '00', vnp_TxnRef: REF,
+    vnp_Amount: '5800000',
+    vnp_BankCode: 'NCB',
+    vnp_CardType: 'ATM',
+    vnp_OrderInfo: 'Le phi',
+    vnp_PayDate: vnpDate(now()),
+    vnp_ResponseCode: '00',
+    vnp_TmnCode: creds.tmn_code,
+    vnp_TransactionNo: '14000001',
+    vnp_TransactionStatus: '00',
+    vnp_TxnRef: REF,
   };
-  const ipn = (o: Record<string, string>) => { const p = { ...base, ...o }; return get({ ...p, vnp_SecureHash: secureHash(p, creds.hash_secret) }); };
+  const ipn = (o: Record<string, string>) => {
+    const p = { ...base, ...o };
+    return get({ ...p, vnp_SecureHash: secureHash(p, creds.hash_secret) });
+  };
   check(tt, vnpayAdapter, ctx(creds), [
     ['genuine', ipn({}), false],
     ['dated within the skew window', ipn({ vnp_PayDate: vnpDate(new Date(now().getTime() + 60_000)) }), false],
@@ -99,15 +131,35 @@ t.test('VNPay amounts travel as bigint strings', async (tt) => {
 t.test('ZaloPay', async (tt) => {
   const creds = { app_id: '2554', key1: 'zp-key1-test-fixture', key2: 'zp-key2-test-fixture', endpoint: 'http://zalopay.invalid' };
   const base: Record<string, unknown> = {
-    app_id: 2554, app_trans_id: appTransId(now(), REF), app_time: now().getTime(), app_user: 'feegate', amount: 58_000,
-    embed_data: JSON.stringify({ redirecturl: 'http://feegate.test/v1/return/zalopay' }), item: '[]', zp_trans_id: 260000000001,
-    server_time: now().getTime(), channel: 38, merchant_user_id: 'sim', user_fee_amount: 0, discount_amount: 0,
+    app_id: 2554,
+    app_trans_id: appTransId(now(), REF),
+    app_time: now().getTime(),
+    app_user: 'feegate',
+    amount: 58_000,
+    embed_data: JSON.stringify({ redirecturl: 'http://feegate.test/v1/return/zalopay' }),
+    item: '[]',
+    zp_trans_id: 260000000001,
+    server_time: now().getTime(),
+    channel: 38,
+    merchant_user_id: 'sim',
+    user_fee_amount: 0,
+    discount_amount: 0,
   };
-  const cb = (o: Record<string, unknown>) => { const data = JSON.stringify({ ...base, ...o }); return post({ data, mac: zpMac(creds.key2, [data]), type: 1 }); };
-  const back = (parts: string[]) => get({
-    appid: parts[0]!, apptransid: parts[1]!, pmcid: parts[2]!, bankcode: parts[3]!, amount: parts[4]!, discountamount: parts[5]!, status: parts[6]!,
-    checksum: zpMac(creds.key2, parts),
-  });
+  const cb = (o: Record<string, unknown>) => {
+    const data = JSON.stringify({ ...base, ...o });
+    return post({ data, mac: zpMac(creds.key2, [data]), type: 1 });
+  };
+  const back = (parts: string[]) =>
+    get({
+      appid: parts[0]!,
+      apptransid: parts[1]!,
+      pmcid: parts[2]!,
+      bankcode: parts[3]!,
+      amount: parts[4]!,
+      discountamount: parts[5]!,
+      status: parts[6]!,
+      checksum: zpMac(creds.key2, parts),
+    });
   check(tt, zalopayAdapter, ctx(creds), [
     ['genuine', cb({}), false],
     ['dated within the skew window', cb({ server_time: now().getTime() + 60_000 }), false],
@@ -126,8 +178,14 @@ t.test('ZaloPay', async (tt) => {
 t.test('PayGov', async (tt) => {
   const creds = { partner_code: 'FG-SANDBOX-DVC', secret: 'paygov-test-fixture-secret', endpoint: 'http://paygov.invalid' };
   const base: Record<string, unknown> = {
-    partnerCode: creds.partner_code, orderId: REF, transactionId: 'PG20260310090000000001', amount: 58_000, status: 'SUCCESS', bankCode: 'VCB',
-    paidAt: pgTime(now()), timestamp: pgTime(now()),
+    partnerCode: creds.partner_code,
+    orderId: REF,
+    transactionId: 'PG20260310090000000001',
+    amount: 58_000,
+    status: 'SUCCESS',
+    bankCode: 'VCB',
+    paidAt: pgTime(now()),
+    timestamp: pgTime(now()),
   };
   const n = (o: Record<string, unknown>) => post(pgSign(creds.secret, { ...base, ...o }));
   check(tt, paygovAdapter, ctx(creds), [
@@ -161,7 +219,10 @@ t.test('sandbox', async (tt) => {
 });
 
 t.test('what we sign cannot frame a field', async (tt) => {
-  tt.equal(signableText('Z&orderType=x&partnerCode=FGSANDBOXMOMO&resultCode=0&transId=q', 255), 'Z orderType x partnerCode FGSANDBOXMOMO resultCode 0 transId q');
+  tt.equal(
+    signableText('Z&orderType=x&partnerCode=FGSANDBOXMOMO&resultCode=0&transId=q', 255),
+    'Z orderType x partnerCode FGSANDBOXMOMO resultCode 0 transId q',
+  );
   tt.equal(signableText('Lệ phí\u0000 hộ tịch\r\n| 2026', 255), 'Lệ phí hộ tịch 2026', 'Vietnamese text stays; controls and pipes go');
   tt.equal(signableText('\ud800abc', 255), 'abc', 'a lone surrogate goes');
   tt.equal(Array.from(signableText('😀'.repeat(10), 5)).length, 5, 'cut by code points');

@@ -3,8 +3,7 @@ import { billAndPayment, payAt, client, makeApp, seedTenant, shortAdapterTimeout
 import { withSignature } from '../adapters/sandbox/protocol.js';
 import { balances } from '../gateway/ledger/ledger.js';
 
-const notify = (app: Awaited<ReturnType<typeof makeApp>>['app'], body: unknown) =>
-  client(app).post('/v1/notify/sandbox', body);
+const notify = (app: Awaited<ReturnType<typeof makeApp>>['app'], body: unknown) => client(app).post('/v1/notify/sandbox', body);
 
 eachDb('callbacks: duplicate, out-of-order and delayed callbacks credit exactly once', async (t, { db }) => {
   const env = await makeApp(db);
@@ -15,12 +14,20 @@ eachDb('callbacks: duplicate, out-of-order and delayed callbacks credit exactly 
   env.sim.queueScenario({ callback: 'duplicate' });
   const a = (await billAndPayment(env.app, ten.keys.integration)).payment;
   const oa = (await payAt(env.sim, a, 'success'))!;
-  t.same(oa.deliveries.map((d) => JSON.parse(d.answer).code), ['00', '06'], 'second delivery answered "already confirmed"');
+  t.same(
+    oa.deliveries.map((d) => JSON.parse(d.answer).code),
+    ['00', '06'],
+    'second delivery answered "already confirmed"',
+  );
 
   env.sim.queueScenario({ callback: 'out_of_order' });
   const b = (await billAndPayment(env.app, ten.keys.integration)).payment;
   const ob = (await payAt(env.sim, b, 'success'))!;
-  t.same(ob.deliveries.map((d) => JSON.parse(d.answer).code), ['00', '06'], 'a stale PENDING after SUCCESS changes nothing');
+  t.same(
+    ob.deliveries.map((d) => JSON.parse(d.answer).code),
+    ['00', '06'],
+    'a stale PENDING after SUCCESS changes nothing',
+  );
   t.equal((await api.get(`/v1/payments/${b.id}`)).body.status, 'succeeded');
 
   env.sim.queueScenario({ callback: 'delayed' });
@@ -48,8 +55,15 @@ eachDb('callbacks: bad messages are refused in the provider format and change no
   const secret = env.app.deps.config.sandboxSecret;
   const ts = Math.floor(env.clock.now().getTime() / 1000);
   const good = {
-    merchant: 'FEEGATE-SANDBOX', reference: payment.reference, txn_id: 'SBXTEST1', status: 'SUCCESS', code: '00',
-    amount: payment.amount, currency: 'VND', paid_at: ts, ts,
+    merchant: 'FEEGATE-SANDBOX',
+    reference: payment.reference,
+    txn_id: 'SBXTEST1',
+    status: 'SUCCESS',
+    code: '00',
+    amount: payment.amount,
+    currency: 'VND',
+    paid_at: ts,
+    ts,
   };
   const before = await snapshot(db);
   const cases: [string, unknown, string][] = [
@@ -92,15 +106,28 @@ eachDb('the browser return never credits; it shows what we hold', async (t, { db
   t.match(page.body, /Đang xử lý/, 'the page says processing');
   t.same(await snapshot(db), before, 'a SUCCESS in the browser URL credited nothing');
 
-  const forged = await env.app.inject({ method: 'GET', url: `/v1/return/sandbox?${env.sim.returnQuery(order).replace(/sig=[0-9a-f]+/, 'sig=' + '0'.repeat(64))}` });
+  const forged = await env.app.inject({
+    method: 'GET',
+    url: `/v1/return/sandbox?${env.sim.returnQuery(order).replace(/sig=[0-9a-f]+/, 'sig=' + '0'.repeat(64))}`,
+  });
   t.equal(forged.statusCode, 400, 'a forged return is refused');
 
   // Once the provider's word arrives, the same return link shows success.
   const ts = Math.floor(env.clock.now().getTime() / 1000);
-  const word = withSignature({
-    merchant: 'FEEGATE-SANDBOX', reference: payment.reference, txn_id: order.txnId, status: 'SUCCESS', code: '00',
-    amount: payment.amount, currency: 'VND', paid_at: ts, ts,
-  }, env.app.deps.config.sandboxSecret);
+  const word = withSignature(
+    {
+      merchant: 'FEEGATE-SANDBOX',
+      reference: payment.reference,
+      txn_id: order.txnId,
+      status: 'SUCCESS',
+      code: '00',
+      amount: payment.amount,
+      currency: 'VND',
+      paid_at: ts,
+      ts,
+    },
+    env.app.deps.config.sandboxSecret,
+  );
   t.equal((await notify(env.app, word)).body.code, '00');
   const again = await env.app.inject({ method: 'GET', url: `/v1/return/sandbox?${env.sim.returnQuery(order)}` });
   t.match(again.body, /Thanh toán thành công/);
@@ -133,10 +160,20 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   for (let i = 0; i < 20; i++) payments.push((await billAndPayment(env.app, ten.keys.integration)).payment);
   // Each payment's success callback three times, all at once, interleaved; plus one forged.
   const bodies: Record<string, unknown>[] = payments.flatMap((p, i) => {
-    const good = withSignature({
-      merchant: 'FEEGATE-SANDBOX', reference: p.reference, txn_id: `SBXBURST${i}`, status: 'SUCCESS', code: '00',
-      amount: p.amount, currency: 'VND', paid_at: ts, ts,
-    }, secret);
+    const good = withSignature(
+      {
+        merchant: 'FEEGATE-SANDBOX',
+        reference: p.reference,
+        txn_id: `SBXBURST${i}`,
+        status: 'SUCCESS',
+        code: '00',
+        amount: p.amount,
+        currency: 'VND',
+        paid_at: ts,
+        ts,
+      },
+      secret,
+    );
     return [good, good, good];
   });
   bodies.push({ ...bodies[0], amount: 1 });
@@ -156,10 +193,27 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   const retry = (await client(env.app, ten.keys.integration).post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' })).body;
   const twice = (await billAndPayment(env.app, ten.keys.integration)).payment;
   await paidQuietly(twice);
-  const msg = (p: { reference: string; amount: number }, txn: string, status: string, code: string) => withSignature({
-    merchant: 'FEEGATE-SANDBOX', reference: p.reference, txn_id: txn, status, code, amount: p.amount, currency: 'VND', paid_at: ts, ts,
-  }, secret);
-  const extra: Record<string, unknown>[] = [msg(lateOne, 'SBXLATE1', 'SUCCESS', '00'), msg(twice, 'SBXTWICE1', 'FAILED', '02'), msg(retry, 'SBXLATE2', 'SUCCESS', '00'), msg(twice, 'SBXTWICE2', 'SUCCESS', '00')];
+  const msg = (p: { reference: string; amount: number }, txn: string, status: string, code: string) =>
+    withSignature(
+      {
+        merchant: 'FEEGATE-SANDBOX',
+        reference: p.reference,
+        txn_id: txn,
+        status,
+        code,
+        amount: p.amount,
+        currency: 'VND',
+        paid_at: ts,
+        ts,
+      },
+      secret,
+    );
+  const extra: Record<string, unknown>[] = [
+    msg(lateOne, 'SBXLATE1', 'SUCCESS', '00'),
+    msg(twice, 'SBXTWICE1', 'FAILED', '02'),
+    msg(retry, 'SBXLATE2', 'SUCCESS', '00'),
+    msg(twice, 'SBXTWICE2', 'SUCCESS', '00'),
+  ];
   const all = [...bodies.slice(0, 7), extra[0]!, extra[1]!, ...bodies.slice(7, 30), extra[2]!, extra[3]!, ...bodies.slice(30)];
   const answers = await Promise.all(all.map((b) => notify(env.app, b)));
   const codes = answers.filter((_a, i) => !extra.includes(all[i]!)).map((a) => a.body.code as string);
@@ -172,18 +226,29 @@ eachDb('callbacks: a burst of concurrent callbacks (batched) credits each paymen
   const billAfter = (await db('bills').where({ id: bill.id }).first()) as { amount_paid: string; status: string };
   t.equal(Number(billAfter.amount_paid), 2 * 58_000, 'both payments of the bill credited it, once each');
   t.equal((await db('events').where({ object_id: bill.id, type: 'bill.paid' })).length, 1, 'bill.paid once');
-  const overpaid = (await db('audit_log').whereIn('entity_id', [lateOne.id, retry.id]).andWhere({ action: 'payment.succeeded' }))
-    .filter((a: { data: Record<string, unknown> }) => a.data.overpaid_by === 58_000);
+  const overpaid = (await db('audit_log').whereIn('entity_id', [lateOne.id, retry.id]).andWhere({ action: 'payment.succeeded' })).filter(
+    (a: { data: Record<string, unknown> }) => a.data.overpaid_by === 58_000,
+  );
   t.equal(overpaid.length, 1, 'exactly one of the two is recorded as overpaying the bill');
   t.equal(((await db('payments').where({ id: twice.id }).first()) as { status: string }).status, 'succeeded', 'failed then succeeded: succeeded');
   const metrics = (await env.app.inject({ method: 'GET', url: '/metrics' })).body;
-  t.notMatch(metrics, /feegate_callback_batch_fallbacks_total\{[^}]*\} [1-9]/, 'no batch failed: the batches themselves kept one bill and one payment per statement');
+  t.notMatch(
+    metrics,
+    /feegate_callback_batch_fallbacks_total\{[^}]*\} [1-9]/,
+    'no batch failed: the batches themselves kept one bill and one payment per statement',
+  );
   t.equal((await db('ledger_transfers').where({ payment_id: twice.id })).length, 1, 'and credited once');
   for (const p of payments) {
     const credits = (await db('ledger_transfers').where({ payment_id: p.id, kind: 'payment.succeeded' })).length;
     if (credits !== 1) t.fail(`payment ${p.id} credited ${credits} times`);
   }
-  const [{ n }] = (await db('payments').whereIn('id', payments.map((p) => p.id)).where({ status: 'succeeded' }).count({ n: '*' })) as [{ n: string }];
+  const [{ n }] = (await db('payments')
+    .whereIn(
+      'id',
+      payments.map((p) => p.id),
+    )
+    .where({ status: 'succeeded' })
+    .count({ n: '*' })) as [{ n: string }];
   t.equal(Number(n), 20, 'all twenty succeeded, each credited once');
   const [{ e }] = (await db('provider_events').count({ e: '*' })) as [{ e: string }];
   t.equal(Number(e), 20 + 4, 'one provider event per message, duplicates not stored twice');

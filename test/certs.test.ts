@@ -23,7 +23,14 @@ import { verifyReceiptXml } from '../receipts/verify.js';
 
 const at = new Date('2026-06-01T00:00:00Z');
 const root = createCa({ commonName: 'Test Root CA', organization: 'Tổ chức thử', notBefore: new Date('2020-01-01'), years: 30 });
-const good = issueLeaf({ ca: root, commonName: 'UBND PHƯỜNG DỊCH VỌNG', taxCode: '0101234567', province: 'Hà Nội', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01') });
+const good = issueLeaf({
+  ca: root,
+  commonName: 'UBND PHƯỜNG DỊCH VỌNG',
+  taxCode: '0101234567',
+  province: 'Hà Nội',
+  notBefore: new Date('2026-01-01'),
+  notAfter: new Date('2029-01-01'),
+});
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -34,7 +41,7 @@ function codeOf(fn: () => unknown): string | undefined {
   }
 }
 
-t.test('a signing certificate is shaped like a Vietnamese CA\'s', async (t) => {
+t.test("a signing certificate is shaped like a Vietnamese CA's", async (t) => {
   const info = certInfo(good.certPem);
   t.equal(info.taxCode, '0101234567', 'tax code read from UID=MST:');
   t.equal(info.commonName, 'UBND PHƯỜNG DỊCH VỌNG', 'Vietnamese CN survives (UTF8String)');
@@ -51,25 +58,74 @@ t.test('a signing certificate is shaped like a Vietnamese CA\'s', async (t) => {
 
 t.test('checks: each refusal has its own code', async (t) => {
   const base = { certPem: good.certPem, keyPem: good.keyPem, chainPems: [], anchors: [root.certPem], at, taxCode: '0101234567' };
-  t.equal(codeOf(() => checkSigningCert(base)), undefined, 'a good certificate passes');
-  t.equal(codeOf(() => checkSigningCert({ ...base, keyPem: generateRsaKey().keyPem })), 'FEEGATE_ERR_CERT_KEY_MISMATCH', 'wrong key');
-  t.equal(codeOf(() => checkSigningCert({ ...base, at: new Date('2029-02-01') })), 'FEEGATE_ERR_CERT_EXPIRED', 'expired');
-  t.equal(codeOf(() => checkSigningCert({ ...base, at: new Date('2025-12-01') })), 'FEEGATE_ERR_CERT_NOT_YET_VALID', 'not yet valid');
+  t.equal(
+    codeOf(() => checkSigningCert(base)),
+    undefined,
+    'a good certificate passes',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, keyPem: generateRsaKey().keyPem })),
+    'FEEGATE_ERR_CERT_KEY_MISMATCH',
+    'wrong key',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, at: new Date('2029-02-01') })),
+    'FEEGATE_ERR_CERT_EXPIRED',
+    'expired',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, at: new Date('2025-12-01') })),
+    'FEEGATE_ERR_CERT_NOT_YET_VALID',
+    'not yet valid',
+  );
   const other = createCa({ commonName: 'Other CA', organization: 'x', notBefore: new Date('2020-01-01'), years: 30 });
-  t.equal(codeOf(() => checkSigningCert({ ...base, anchors: [other.certPem] })), 'FEEGATE_ERR_CERT_UNTRUSTED', 'untrusted chain');
-  t.equal(codeOf(() => checkSigningCert({ ...base, anchors: [] })), 'FEEGATE_ERR_CERT_UNTRUSTED', 'no anchor at all');
-  const encOnly = issueLeaf({ ca: root, commonName: 'X', taxCode: '0101234567', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01'), keyUsage: { keyEncipherment: true } });
-  t.equal(codeOf(() => checkSigningCert({ ...base, certPem: encOnly.certPem, keyPem: encOnly.keyPem })), 'FEEGATE_ERR_CERT_KEY_USAGE', 'key usage without signing');
-  t.equal(codeOf(() => checkSigningCert({ ...base, taxCode: '0309999999' })), 'FEEGATE_ERR_CERT_TAX_CODE_MISMATCH', 'another unit\'s certificate');
-  t.equal(codeOf(() => checkSigningCert({ ...base, certPem: root.certPem, keyPem: root.keyPem })), 'FEEGATE_ERR_CERT_KEY_USAGE', 'a CA certificate does not sign receipts');
-  t.equal(codeOf(() => checkSigningCert({ ...base, certPem: 'nonsense' })), 'FEEGATE_ERR_CERT_INVALID');
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, anchors: [other.certPem] })),
+    'FEEGATE_ERR_CERT_UNTRUSTED',
+    'untrusted chain',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, anchors: [] })),
+    'FEEGATE_ERR_CERT_UNTRUSTED',
+    'no anchor at all',
+  );
+  const encOnly = issueLeaf({
+    ca: root,
+    commonName: 'X',
+    taxCode: '0101234567',
+    notBefore: new Date('2026-01-01'),
+    notAfter: new Date('2029-01-01'),
+    keyUsage: { keyEncipherment: true },
+  });
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, certPem: encOnly.certPem, keyPem: encOnly.keyPem })),
+    'FEEGATE_ERR_CERT_KEY_USAGE',
+    'key usage without signing',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, taxCode: '0309999999' })),
+    'FEEGATE_ERR_CERT_TAX_CODE_MISMATCH',
+    "another unit's certificate",
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, certPem: root.certPem, keyPem: root.keyPem })),
+    'FEEGATE_ERR_CERT_KEY_USAGE',
+    'a CA certificate does not sign receipts',
+  );
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, certPem: 'nonsense' })),
+    'FEEGATE_ERR_CERT_INVALID',
+  );
 
   // Through an intermediate: trusted when the intermediate is offered, untrusted without it.
   const inter = (() => {
     const m = issueLeaf({ ca: root, commonName: 'Issuing CA', taxCode: '0000000000', notBefore: new Date('2020-01-01'), notAfter: new Date('2040-01-01') });
     return m;
   })();
-  t.equal(codeOf(() => checkSigningCert({ ...base, certPem: inter.certPem, keyPem: inter.keyPem, taxCode: undefined, anchors: [] })), 'FEEGATE_ERR_CERT_UNTRUSTED');
+  t.equal(
+    codeOf(() => checkSigningCert({ ...base, certPem: inter.certPem, keyPem: inter.keyPem, taxCode: undefined, anchors: [] })),
+    'FEEGATE_ERR_CERT_UNTRUSTED',
+  );
 });
 
 t.test('PKCS#12: OpenSSL modern and legacy, forge AES and 3DES, PEM; wrong password', async (t) => {
@@ -91,14 +147,29 @@ t.test('PKCS#12: OpenSSL modern and legacy, forge AES and 3DES, PEM; wrong passw
   for (const [name, buf] of files) {
     const m = readPkcs12(buf, 's3cret');
     t.equal(certInfo(m.certPem).fingerprint, certInfo(good.certPem).fingerprint, `${name}: the leaf`);
-    t.equal(codeOf(() => checkSigningCert({ ...m, anchors: [root.certPem], at })), undefined, `${name}: key matches, passes every check`);
-    t.equal(codeOf(() => readPkcs12(buf, 'wrong')), 'FEEGATE_ERR_CERT_PASSWORD', `${name}: wrong password refused`);
+    t.equal(
+      codeOf(() => checkSigningCert({ ...m, anchors: [root.certPem], at })),
+      undefined,
+      `${name}: key matches, passes every check`,
+    );
+    t.equal(
+      codeOf(() => readPkcs12(buf, 'wrong')),
+      'FEEGATE_ERR_CERT_PASSWORD',
+      `${name}: wrong password refused`,
+    );
   }
   t.equal(readPkcs12(files[0]![1], 's3cret').chainPems.length, 1, 'the CA certificate in the file becomes the chain');
   const pem = readPem(good.keyPem + good.certPem + root.certPem);
   t.equal(pem.chainPems.length, 1, 'PEM: key, leaf and chain');
-  t.equal(certInfo(readSigningMaterial(Buffer.from(good.certPem + good.keyPem)).certPem).fingerprint, certInfo(good.certPem).fingerprint, 'PEM detected by content, any order');
-  t.equal(codeOf(() => readSigningMaterial(Buffer.from('garbage'))), 'FEEGATE_ERR_CERT_INVALID');
+  t.equal(
+    certInfo(readSigningMaterial(Buffer.from(good.certPem + good.keyPem)).certPem).fingerprint,
+    certInfo(good.certPem).fingerprint,
+    'PEM detected by content, any order',
+  );
+  t.equal(
+    codeOf(() => readSigningMaterial(Buffer.from('garbage'))),
+    'FEEGATE_ERR_CERT_INVALID',
+  );
 });
 
 eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings, expired refused at signing', async (t, { db }) => {
@@ -133,7 +204,13 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   const dev = loadOrCreateDevCa(TEST_DEV_CA_DIR);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-import-'));
   const now = env.clock.now();
-  const fresh = issueLeaf({ ca: dev, commonName: 'UBND (chứng thư mới)', taxCode: '0101234567', notBefore: now, notAfter: new Date(now.getTime() + 10 * 86400_000) });
+  const fresh = issueLeaf({
+    ca: dev,
+    commonName: 'UBND (chứng thư mới)',
+    taxCode: '0101234567',
+    notBefore: now,
+    notAfter: new Date(now.getTime() + 10 * 86400_000),
+  });
   fs.writeFileSync(path.join(dir, 'new.p12'), writePkcs12({ ...fresh, chainPems: [] }, 'pw'));
   process.env.FEEGATE_TEST_P12_PW = 'pw';
   const imp = await cli('certs', 'import', '--tenant', ten.code, '--password-env', 'FEEGATE_TEST_P12_PW', path.join(dir, 'new.p12'));
@@ -146,7 +223,11 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   for (const r of [first, second]) {
     const xml = await xmlOf(r.id);
     t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid, 'both receipts verify (ours)');
-    if (xmlsecOrSkip(t, 'both verify (xmlsec1)')) t.ok((await xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] })).ok, 'both verify (xmlsec1)');
+    if (xmlsecOrSkip(t, 'both verify (xmlsec1)'))
+      t.ok(
+        (await xmlsecVerify(xml, { dataElement: 'DLBLai', trustedPems: [dev.certPem], verificationTime: /<SigningTime>([^<]+)</.exec(xml)![1] })).ok,
+        'both verify (xmlsec1)',
+      );
   }
 
   const list = await cli('certs', 'list', '--tenant', ten.code);
@@ -154,7 +235,11 @@ eachDb('certs: CLI import, rotation (old receipts still verify), expiry warnings
   t.match(list.out, /retired /, 'the old certificate is kept, retired');
   t.equal((await cli('certs', 'check', '--tenant', ten.code)).code, 1, '`certs check` fails for monitoring');
   const metrics = (await env.app.inject('/metrics')).body;
-  t.match(metrics, new RegExp(`feegate_signing_cert_days_left\\{tenant="${ten.code}",serial="[0-9a-f]+",expiring_soon="true"\\} 10`), '/metrics shows days left');
+  t.match(
+    metrics,
+    new RegExp(`feegate_signing_cert_days_left\\{tenant="${ten.code}",serial="[0-9a-f]+",expiring_soon="true"\\} 10`),
+    '/metrics shows days left',
+  );
 
   // Refusals through the CLI: an expired certificate and another CA's.
   const old = issueLeaf({ ca: dev, commonName: 'Old', taxCode: '0101234567', notBefore: new Date('2020-01-01'), notAfter: new Date('2021-01-01') });

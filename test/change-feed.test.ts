@@ -11,10 +11,14 @@ import { eachDb } from './helpers/db.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = async (what: () => boolean, ms = 5_000) => {
-  for (const end = Date.now() + ms; !what() && Date.now() < end; ) await sleep(20);
+  for (const end = Date.now() + ms; !what() && Date.now() < end;) await sleep(20);
   return what();
 };
-const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof FeegateError ? e.code : String(e)));
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: unknown) => (e instanceof FeegateError ? e.code : String(e)),
+  );
 
 eachDb('a key mints no role above its own, and a revoked key mints nothing', async (t, { db }) => {
   const clock = new ManualClock('2026-03-10T02:00:00Z');
@@ -41,16 +45,21 @@ eachDb('a revocation reaches another process on commit, never on rollback', asyn
   const [here, there] = feeds.map((f) => new ApiKeyResolver(db, f, 60_000)) as [ApiKeyResolver, ApiKeyResolver];
   const key = (await there.resolve(seeded.keys.admin))!;
   t.equal(key.revoked, false, 'the other process caches the key as valid (60 s TTL)');
-  t.ok(feeds.every((f) => f.live), 'both feeds listen');
+  t.ok(
+    feeds.every((f) => f.live),
+    'both feeds listen',
+  );
   // A change made behind the feed's back (no NOTIFY) is not seen: the cache really answers.
   await db.raw('update api_keys set revoked_at = now() where id = ?', [key.keyId]);
   t.equal((await there.resolve(seeded.keys.admin))!.revoked, false, 'served from the cache');
   await db.raw('update api_keys set revoked_at = null where id = ?', [key.keyId]);
 
-  await db.transaction(async (trx) => {
-    await revokeApiKey(trx, clock, seeded.tenantId, key.keyId, 'test');
-    throw new Error('rolled back');
-  }).catch(() => {});
+  await db
+    .transaction(async (trx) => {
+      await revokeApiKey(trx, clock, seeded.tenantId, key.keyId, 'test');
+      throw new Error('rolled back');
+    })
+    .catch(() => {});
   await sleep(100);
   t.equal((await there.resolve(seeded.keys.admin))!.revoked, false, 'a rolled-back revocation changes nothing');
 
@@ -61,20 +70,24 @@ eachDb('a revocation reaches another process on commit, never on rollback', asyn
   t.equal((await here.resolve(seeded.keys.admin))!.revoked, true);
 });
 
-eachDb('a lost LISTEN connection: caches are bypassed until it is back', async (t, { db }) => {
-  const clock = new ManualClock('2026-03-10T02:00:00Z');
-  const seeded = await seedTenant(db, clock);
-  const feed = new ChangeFeed({ db });
-  t.teardown(() => feed.close());
-  await feed.start();
-  const resolver = new ApiKeyResolver(db, feed, 60_000);
-  const key = (await resolver.resolve(seeded.keys.admin))!;
-  t.ok(feed.live, 'listening');
-  // The listener's backend is killed (a failover, a restarted pgbouncer, a network cut).
-  await db.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'feegate-listen' and datname = current_database()`);
-  t.ok(await until(() => !feed.live), 'the feed notices');
-  // A revocation made while nobody listens: its NOTIFY is lost, the cache must not answer.
-  await db.raw('update api_keys set revoked_at = now() where id = ?', [key.keyId]);
-  t.equal((await resolver.resolve(seeded.keys.admin))!.revoked, true, 'read through while the feed is down');
-  t.ok(await until(() => feed.live), 'and it reconnects');
-}, { engines: ['postgres'] });
+eachDb(
+  'a lost LISTEN connection: caches are bypassed until it is back',
+  async (t, { db }) => {
+    const clock = new ManualClock('2026-03-10T02:00:00Z');
+    const seeded = await seedTenant(db, clock);
+    const feed = new ChangeFeed({ db });
+    t.teardown(() => feed.close());
+    await feed.start();
+    const resolver = new ApiKeyResolver(db, feed, 60_000);
+    const key = (await resolver.resolve(seeded.keys.admin))!;
+    t.ok(feed.live, 'listening');
+    // The listener's backend is killed (a failover, a restarted pgbouncer, a network cut).
+    await db.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'feegate-listen' and datname = current_database()`);
+    t.ok(await until(() => !feed.live), 'the feed notices');
+    // A revocation made while nobody listens: its NOTIFY is lost, the cache must not answer.
+    await db.raw('update api_keys set revoked_at = now() where id = ?', [key.keyId]);
+    t.equal((await resolver.resolve(seeded.keys.admin))!.revoked, true, 'read through while the feed is down');
+    t.ok(await until(() => feed.live), 'and it reconnects');
+  },
+  { engines: ['postgres'] },
+);

@@ -47,7 +47,7 @@ eachDb('Idempotency-Key: refusals before the request began executing are not sto
   const refused = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox' }, h);
   t.equal(refused.status, 409);
   t.equal(refused.body.error.code, 'FEEGATE_ERR_PAYMENT_IN_PROGRESS');
-  t.equal(await db('idempotency_keys').where({ tenant_id: ten.tenantId, key: 'pay-after-conflict' }).first(), undefined, 'the refusal is not the key\'s answer');
+  t.equal(await db('idempotency_keys').where({ tenant_id: ten.tenantId, key: 'pay-after-conflict' }).first(), undefined, "the refusal is not the key's answer");
   // … the first payment is abandoned (the payer cancels): the conflict is gone, the same key now pays.
   await env.sim.openUrl(first.body.checkout.url);
   await env.sim.complete(first.body.reference, 'cancel');
@@ -106,17 +106,40 @@ eachDb('Idempotency-Key: a retry after a crash resumes from the recovery point',
   // a `created` payment, its create request still `prepared` (never sent), and the key in flight
   // with that payment as its recovery point.
   const now = env.clock.now();
-  const [p] = await db('payments').insert({
-    tenant_id: ten.tenantId, bill_id: bill.id, reference: newReference(), provider: 'sandbox_api', amount: 58_000,
-    status: 'created', expires_at: new Date(now.getTime() + 900_000), created_at: now, updated_at: now,
-  }).returning('*');
+  const [p] = await db('payments')
+    .insert({
+      tenant_id: ten.tenantId,
+      bill_id: bill.id,
+      reference: newReference(),
+      provider: 'sandbox_api',
+      amount: 58_000,
+      status: 'created',
+      expires_at: new Date(now.getTime() + 900_000),
+      created_at: now,
+      updated_at: now,
+    })
+    .returning('*');
   await db('provider_requests').insert({
-    tenant_id: ten.tenantId, provider: 'sandbox_api', kind: 'checkout_create', request_id: p.reference, payment_id: p.id, state: 'prepared', created_at: now, updated_at: now,
+    tenant_id: ten.tenantId,
+    provider: 'sandbox_api',
+    kind: 'checkout_create',
+    request_id: p.reference,
+    payment_id: p.id,
+    state: 'prepared',
+    created_at: now,
+    updated_at: now,
   });
   const serverKey = fingerprintKey(parseKey(env.app.deps.config.masterKey!));
   await db('idempotency_keys').insert({
-    tenant_id: ten.tenantId, key: 'crash-1', method: 'POST', path: '/v1/payments', fingerprint: fingerprint(serverKey, 'POST', '/v1/payments', body),
-    status: 'in_flight', locked_until: new Date(now.getTime() + 60_000), recovery: JSON.stringify({ payment_id: p.id }), created_at: now,
+    tenant_id: ten.tenantId,
+    key: 'crash-1',
+    method: 'POST',
+    path: '/v1/payments',
+    fingerprint: fingerprint(serverKey, 'POST', '/v1/payments', body),
+    status: 'in_flight',
+    locked_until: new Date(now.getTime() + 60_000),
+    recovery: JSON.stringify({ payment_id: p.id }),
+    created_at: now,
   });
   const h = { 'idempotency-key': 'crash-1' };
   const early = await api.post('/v1/payments', body, h);
@@ -152,10 +175,13 @@ eachDb('Idempotency-Key: replays are the first response byte for byte (jsonb wou
   const env = await makeApp(db);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
-  const post = (url: string, body: unknown, key: string) => env.app.inject({
-    method: 'POST', url, payload: JSON.stringify(body),
-    headers: { authorization: `Bearer ${ten.keys.integration}`, 'content-type': 'application/json', 'idempotency-key': key },
-  });
+  const post = (url: string, body: unknown, key: string) =>
+    env.app.inject({
+      method: 'POST',
+      url,
+      payload: JSON.stringify(body),
+      headers: { authorization: `Bearer ${ten.keys.integration}`, 'content-type': 'application/json', 'idempotency-key': key },
+    });
   // Keys in an order jsonb does not keep (it sorts shorter keys first).
   const input = billInput({ external_ref: 'bytes-1', metadata: { zeta_long_key: 'z', b: 'b', a: 'a' } });
   const first = await post('/v1/bills', input, 'bytes-bill');
@@ -171,10 +197,15 @@ eachDb('Idempotency-Key: replays are the first response byte for byte (jsonb wou
   t.equal(again.headers['idempotent-replayed'], 'true');
   t.equal(again.body, pay.body, 'a payment replays byte for byte too');
   // An answer with a free-form object built in the handler's order (the unit's non-secret credentials).
-  const cred = (key: string) => env.app.inject({
-    method: 'POST', url: '/v1/provider-credentials/vnpay', headers: { authorization: `Bearer ${ten.keys.admin}`, 'content-type': 'application/json', 'idempotency-key': key },
-    payload: JSON.stringify({ credentials: { tmn_code: 'UNIT0001', hash_secret: 's3cret', pay_url: 'https://vnpay.example/pay', api_url: 'https://vnpay.example/api' } }),
-  });
+  const cred = (key: string) =>
+    env.app.inject({
+      method: 'POST',
+      url: '/v1/provider-credentials/vnpay',
+      headers: { authorization: `Bearer ${ten.keys.admin}`, 'content-type': 'application/json', 'idempotency-key': key },
+      payload: JSON.stringify({
+        credentials: { tmn_code: 'UNIT0001', hash_secret: 's3cret', pay_url: 'https://vnpay.example/pay', api_url: 'https://vnpay.example/api' },
+      }),
+    });
   const c1 = await cred('bytes-cred');
   t.equal(c1.statusCode, 200);
   const c2 = await cred('bytes-cred');
@@ -188,18 +219,27 @@ eachDb('Idempotency-Key: the stored fingerprint is an HMAC under a server key, n
   const ten = await seedTenant(db, env.clock);
   const admin = client(env.app, ten.keys.admin);
   // A body that carries a provider secret.
-  const body = { credentials: { tmn_code: 'UNIT0001', hash_secret: 'low-entropy-secret-123', pay_url: 'https://vnpay.example/pay', api_url: 'https://vnpay.example/api' } };
+  const body = {
+    credentials: { tmn_code: 'UNIT0001', hash_secret: 'low-entropy-secret-123', pay_url: 'https://vnpay.example/pay', api_url: 'https://vnpay.example/api' },
+  };
   const h = { 'idempotency-key': 'cred-1' };
   const first = await admin.post('/v1/provider-credentials/vnpay', body, h);
   t.equal(first.status, 200, JSON.stringify(first.body).slice(0, 200));
   const row = (await db('idempotency_keys').where({ tenant_id: ten.tenantId, key: 'cred-1' }).first()) as { fingerprint: string; response_body: string };
-  const plain = crypto.createHash('sha256').update(`POST /v1/provider-credentials/vnpay\n${canonicalize(body)}`).digest('hex');
+  const plain = crypto
+    .createHash('sha256')
+    .update(`POST /v1/provider-credentials/vnpay\n${canonicalize(body)}`)
+    .digest('hex');
   t.not(row.fingerprint.replace(/^h1:/, ''), plain, 'not the plain SHA-256 of the body');
   t.notMatch(row.fingerprint, new RegExp(plain), 'nor contains it');
   t.notMatch(row.response_body, /low-entropy-secret-123/, 'the stored answer does not carry the secret');
   const serverKey = fingerprintKey(parseKey(env.app.deps.config.masterKey!));
   t.equal(row.fingerprint, fingerprint(serverKey, 'POST', '/v1/provider-credentials/vnpay', body), 'HMAC under the key derived from the master key');
-  t.not(fingerprint(fingerprintKey(crypto.randomBytes(32)), 'POST', '/v1/provider-credentials/vnpay', body), row.fingerprint, 'another master key, another fingerprint');
+  t.not(
+    fingerprint(fingerprintKey(crypto.randomBytes(32)), 'POST', '/v1/provider-credentials/vnpay', body),
+    row.fingerprint,
+    'another master key, another fingerprint',
+  );
   const replay = await admin.post('/v1/provider-credentials/vnpay', body, h);
   t.equal(replay.headers['idempotent-replayed'], 'true', 'the same body replays');
   const reused = await admin.post('/v1/provider-credentials/vnpay', { credentials: { ...body.credentials, hash_secret: 'another-secret-456' } }, h);

@@ -96,7 +96,10 @@ eachDb('janitor: abandoned checkouts expire at the deadline; a late success stil
   t.match(expired.failure, { code: 'checkout_expired', message: /never reached/ });
   t.equal((await api.get(`/v1/bills/${bill.id}`)).body.status, 'open', 'the bill can be paid again');
   const events = (await api.get(`/v1/events?object_id=${payment.id}`)).body.data;
-  t.same(events.map((e: { type: string }) => e.type), ['payment.expired']);
+  t.same(
+    events.map((e: { type: string }) => e.type),
+    ['payment.expired'],
+  );
 
   // The payer pays just in time, but the callback is held up and the provider's status API lags
   // (still says pending): past the deadline the janitor expires the payment …
@@ -167,6 +170,11 @@ eachDb('janitor: an unknown payment the provider still calls pending past the de
   t.equal(last.status, 'expired', 'asked again after the deadline: still pending, so abandoned');
   t.match(last.failure, { code: 'checkout_expired' });
   t.equal((await api.get(`/v1/bills/${bill.id}`)).body.status, 'open', 'the bill is no longer blocked');
-  const moves = (await db('audit_log').where({ entity_id: payment.id }).orderBy('id').select('data')) as { data: { from?: string; to?: string; source?: string } }[];
-  t.same(moves.filter((m) => m.data.to).map((m) => `${m.data.from}→${m.data.to}:${m.data.source}`), ['created→unknown:api', 'unknown→pending:query', 'pending→expired:janitor']);
+  const moves = (await db('audit_log').where({ entity_id: payment.id }).orderBy('id').select('data')) as {
+    data: { from?: string; to?: string; source?: string };
+  }[];
+  t.same(
+    moves.filter((m) => m.data.to).map((m) => `${m.data.from}→${m.data.to}:${m.data.source}`),
+    ['created→unknown:api', 'unknown→pending:query', 'pending→expired:janitor'],
+  );
 });

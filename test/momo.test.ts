@@ -24,18 +24,36 @@ eachDb('momo: create call, IPN POST answered 204, bad IPNs refused, lost IPN rec
   t.equal((await fin.get(`/v1/payments/${p.id}`)).body.status, 'succeeded');
 
   const partner = sim.opts.partner;
-  const ipn = (f: Record<string, unknown>) => env.app.inject({
-    method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' },
-    payload: JSON.stringify({ ...f, signature: momoSign(partner.secretKey, { ...f, accessKey: partner.accessKey }, IPN_KEYS) }),
-  });
+  const ipn = (f: Record<string, unknown>) =>
+    env.app.inject({
+      method: 'POST',
+      url: '/v1/notify/momo',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ ...f, signature: momoSign(partner.secretKey, { ...f, accessKey: partner.accessKey }, IPN_KEYS) }),
+    });
   const good = { ...sim.result(order) };
   delete good.signature;
   const before = await snapshot(db);
   t.equal((await ipn(good)).statusCode, 204, 'a duplicate is acknowledged');
   t.equal((await ipn({ ...good, orderId: 'FGNOPE', requestId: 'FGNOPE' })).statusCode, 404, 'unknown order');
   t.equal((await ipn({ ...good, amount: 59_000, transId: 1 })).statusCode, 400, 'wrong amount');
-  t.equal((await env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ ...sim.result(order), amount: 1 }) })).statusCode, 400, 'tampered');
-  t.equal((await env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload: '{"orderId":' })).statusCode, 400, 'malformed');
+  t.equal(
+    (
+      await env.app.inject({
+        method: 'POST',
+        url: '/v1/notify/momo',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ ...sim.result(order), amount: 1 }),
+      })
+    ).statusCode,
+    400,
+    'tampered',
+  );
+  t.equal(
+    (await env.app.inject({ method: 'POST', url: '/v1/notify/momo', headers: { 'content-type': 'application/json' }, payload: '{"orderId":' })).statusCode,
+    400,
+    'malformed',
+  );
   t.same(await snapshot(db), before, 'nothing was written');
 
   // A lost IPN: the janitor's query finds the payment.

@@ -51,7 +51,10 @@ async function outage(engine: string, db: Db, url?: string): Promise<(() => Prom
     await c.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
     await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
   });
-  return () => admin(async (c) => { await c.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`); });
+  return () =>
+    admin(async (c) => {
+      await c.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    });
 }
 
 eachDb('database outage under a running app: 503 with Retry-After, not ready, still alive', async (t, { db, engine, url }) => {
@@ -105,7 +108,7 @@ t.test('a pool that cannot hand out a connection in time: 503', async (t) => {
     t.plan(0, 'skip: PostgreSQL not reachable');
     return;
   }
-  const makeKnex = ((knexPkg as unknown as { knex?: typeof knexPkg }).knex ?? knexPkg);
+  const makeKnex = (knexPkg as unknown as { knex?: typeof knexPkg }).knex ?? knexPkg;
   const db = makeKnex({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 1 }, acquireConnectionTimeout: 300 });
   t.teardown(() => db.destroy());
   let release!: () => void;
@@ -114,7 +117,10 @@ t.test('a pool that cannot hand out a connection in time: 503', async (t) => {
     await new Promise<void>((r) => (release = r));
   });
   await new Promise((r) => setTimeout(r, 100));
-  const err = await db.raw('select 1').then(() => null, (e: unknown) => e);
+  const err = await db.raw('select 1').then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.equal((err as Error | null)?.name, 'KnexTimeoutError', 'the pool timed out');
   t.ok(isDatabaseUnavailable(err), 'and that is an outage');
   const env = await makeApp(db);
@@ -134,126 +140,142 @@ t.test('errors that are not outages stay 500-class bugs', async (t) => {
   t.notOk(isDatabaseUnavailable(undefined));
 });
 
-eachDb('X-Request-Id: a plain token is kept, anything else is replaced by a fresh id', async (t, { db }) => {
-  const logs: string[] = [];
-  const env = await makeApp(db, {}, undefined, { logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } } });
-  t.teardown(env.close);
-  const ten = await seedTenant(db, env.clock);
-  const api = client(env.app, ten.keys.integration);
-  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+eachDb(
+  'X-Request-Id: a plain token is kept, anything else is replaced by a fresh id',
+  async (t, { db }) => {
+    const logs: string[] = [];
+    const env = await makeApp(db, {}, undefined, { logger: { level: 'info', stream: { write: (line: string) => void logs.push(line) } } });
+    t.teardown(env.close);
+    const ten = await seedTenant(db, env.clock);
+    const api = client(env.app, ten.keys.integration);
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-  for (const kept of ['req-123', 'trace.id:01_HZ-9', 'x'.repeat(128)]) {
-    t.equal((await api.get('/v1/tenant', { 'x-request-id': kept })).headers['x-request-id'], kept, `kept: ${kept.slice(0, 20)}`);
-  }
-  const hostile: Record<string, string> = {
-    'CRLF': 'abc\r\nset-cookie: session=evil',
-    'LF': 'abc\n{"level":60,"msg":"forged log line"}',
-    'NUL': 'abc\u0000def',
-    '10 KB': 'a'.repeat(10 * 1024),
-    '129 chars': 'b'.repeat(129),
-    'unicode': 'yêu-cầu-😀',
-    'spaces': 'a b',
-    'empty': '',
-    'quote and brace': 'a"}{"b',
-  };
-  for (const [what, value] of Object.entries(hostile)) {
-    const r = await env.app.inject({ method: 'GET', url: '/v1/tenant', headers: { authorization: `Bearer ${ten.keys.integration}`, 'x-request-id': value } });
-    t.equal(r.statusCode, 200, `${what}: the request itself is served`);
-    t.match(String(r.headers['x-request-id']), UUID, `${what}: a fresh id is used instead`);
-    t.notOk('set-cookie' in r.headers, `${what}: no header was injected`);
-  }
+    for (const kept of ['req-123', 'trace.id:01_HZ-9', 'x'.repeat(128)]) {
+      t.equal((await api.get('/v1/tenant', { 'x-request-id': kept })).headers['x-request-id'], kept, `kept: ${kept.slice(0, 20)}`);
+    }
+    const hostile: Record<string, string> = {
+      CRLF: 'abc\r\nset-cookie: session=evil',
+      LF: 'abc\n{"level":60,"msg":"forged log line"}',
+      NUL: 'abc\u0000def',
+      '10 KB': 'a'.repeat(10 * 1024),
+      '129 chars': 'b'.repeat(129),
+      unicode: 'yêu-cầu-😀',
+      spaces: 'a b',
+      empty: '',
+      'quote and brace': 'a"}{"b',
+    };
+    for (const [what, value] of Object.entries(hostile)) {
+      const r = await env.app.inject({ method: 'GET', url: '/v1/tenant', headers: { authorization: `Bearer ${ten.keys.integration}`, 'x-request-id': value } });
+      t.equal(r.statusCode, 200, `${what}: the request itself is served`);
+      t.match(String(r.headers['x-request-id']), UUID, `${what}: a fresh id is used instead`);
+      t.notOk('set-cookie' in r.headers, `${what}: no header was injected`);
+    }
 
-  // Over a real socket too: the bytes as a client sends them (UTF-8 arrives as latin1 in Node).
-  await env.app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (env.app.server.address() as net.AddressInfo).port;
-  for (const value of [Buffer.from('yêu-cầu-😀', 'utf8').toString('latin1'), 'c'.repeat(10 * 1024)]) {
-    const head = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.write(Buffer.from(`GET /livez HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${value}\r\nConnection: close\r\n\r\n`, 'latin1'));
+    // Over a real socket too: the bytes as a client sends them (UTF-8 arrives as latin1 in Node).
+    await env.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (env.app.server.address() as net.AddressInfo).port;
+    for (const value of [Buffer.from('yêu-cầu-😀', 'utf8').toString('latin1'), 'c'.repeat(10 * 1024)]) {
+      const head = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.write(Buffer.from(`GET /livez HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${value}\r\nConnection: close\r\n\r\n`, 'latin1'));
+        });
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('end', () => resolve(got));
+        s.on('error', reject);
       });
-      let got = '';
-      s.on('data', (d) => (got += d.toString('latin1')));
-      s.on('end', () => resolve(got));
-      s.on('error', reject);
-    });
-    t.match(head, /^HTTP\/1\.1 200/, 'served');
-    t.match(/^x-request-id: (.*)$/im.exec(head)?.[1]?.trim() ?? '', UUID, 'a fresh id on the wire');
-  }
+      t.match(head, /^HTTP\/1\.1 200/, 'served');
+      t.match(/^x-request-id: (.*)$/im.exec(head)?.[1]?.trim() ?? '', UUID, 'a fresh id on the wire');
+    }
 
-  const ids = logs.map((l) => (JSON.parse(l) as { reqId?: string }).reqId).filter((id) => id !== undefined);
-  t.ok(ids.length > 0, 'requests were logged');
-  t.same(ids.filter((id) => !/^[A-Za-z0-9._:-]{1,128}$/.test(id)), [], 'every logged request id is a plain token');
-}, { engines: ['pglite'] }); // HTTP only: the engine plays no part
+    const ids = logs.map((l) => (JSON.parse(l) as { reqId?: string }).reqId).filter((id) => id !== undefined);
+    t.ok(ids.length > 0, 'requests were logged');
+    t.same(
+      ids.filter((id) => !/^[A-Za-z0-9._:-]{1,128}$/.test(id)),
+      [],
+      'every logged request id is a plain token',
+    );
+  },
+  { engines: ['pglite'] },
+); // HTTP only: the engine plays no part
 
 const PROD = { mode: 'production', sandbox: false, databaseUrl: 'postgres://unused.invalid/x' } as const;
 const TOKEN = 'metrics-token-for-tests-only-0123456789';
 
-eachDb('/metrics: public in development, closed in production unless a token or its own address', async (t, { db }) => {
-  const dev = await makeApp(db);
-  t.teardown(dev.close);
-  t.equal((await dev.app.inject('/metrics')).statusCode, 200, 'development: public, as before');
+eachDb(
+  '/metrics: public in development, closed in production unless a token or its own address',
+  async (t, { db }) => {
+    const dev = await makeApp(db);
+    t.teardown(dev.close);
+    t.equal((await dev.app.inject('/metrics')).statusCode, 200, 'development: public, as before');
 
-  const off = await makeApp(db, PROD);
-  t.teardown(off.close);
-  const offAnswer = await off.app.inject('/metrics');
-  t.equal(offAnswer.statusCode, 404, 'production with neither setting: /metrics is off');
-  t.notMatch(offAnswer.body, /feegate_/, 'and shows nothing');
-  t.notOk((await off.app.inject('/openapi.json')).json().paths['/metrics'], 'nor is it documented');
-  t.equal((await off.app.inject('/livez')).statusCode, 200, 'the rest is up');
+    const off = await makeApp(db, PROD);
+    t.teardown(off.close);
+    const offAnswer = await off.app.inject('/metrics');
+    t.equal(offAnswer.statusCode, 404, 'production with neither setting: /metrics is off');
+    t.notMatch(offAnswer.body, /feegate_/, 'and shows nothing');
+    t.notOk((await off.app.inject('/openapi.json')).json().paths['/metrics'], 'nor is it documented');
+    t.equal((await off.app.inject('/livez')).statusCode, 200, 'the rest is up');
 
-  const tok = await makeApp(db, { ...PROD, metricsToken: TOKEN });
-  t.teardown(tok.close);
-  const scrape = (headers: Record<string, string>) => tok.app.inject({ method: 'GET', url: '/metrics', headers });
-  const none = await scrape({});
-  t.equal(none.statusCode, 401, 'token: none given');
-  t.equal(none.json().error.code, 'FEEGATE_ERR_AUTH_MISSING');
-  t.match(String(none.headers['www-authenticate']), /^Bearer/);
-  for (const [what, value] of [
-    ['wrong, same length', `Bearer ${TOKEN.slice(0, -1)}X`],
-    ['a prefix', `Bearer ${TOKEN.slice(0, 16)}`],
-    ['longer', `Bearer ${TOKEN}0`],
-    ['not bearer', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`],
-    ['an API key', 'Bearer fg_test_' + 'a'.repeat(32)],
-  ]) {
-    const r = await scrape({ authorization: value! });
-    t.equal(r.statusCode, 401, `token: ${what} is refused`);
-    t.notMatch(r.body, /feegate_http/, `token: ${what} shows nothing`);
-  }
-  const ok = await scrape({ authorization: `Bearer ${TOKEN}` });
-  t.equal(ok.statusCode, 200, 'token: the right one');
-  t.match(ok.body, /feegate_http_request_duration_seconds/);
+    const tok = await makeApp(db, { ...PROD, metricsToken: TOKEN });
+    t.teardown(tok.close);
+    const scrape = (headers: Record<string, string>) => tok.app.inject({ method: 'GET', url: '/metrics', headers });
+    const none = await scrape({});
+    t.equal(none.statusCode, 401, 'token: none given');
+    t.equal(none.json().error.code, 'FEEGATE_ERR_AUTH_MISSING');
+    t.match(String(none.headers['www-authenticate']), /^Bearer/);
+    for (const [what, value] of [
+      ['wrong, same length', `Bearer ${TOKEN.slice(0, -1)}X`],
+      ['a prefix', `Bearer ${TOKEN.slice(0, 16)}`],
+      ['longer', `Bearer ${TOKEN}0`],
+      ['not bearer', `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`],
+      ['an API key', 'Bearer fg_test_' + 'a'.repeat(32)],
+    ]) {
+      const r = await scrape({ authorization: value! });
+      t.equal(r.statusCode, 401, `token: ${what} is refused`);
+      t.notMatch(r.body, /feegate_http/, `token: ${what} shows nothing`);
+    }
+    const ok = await scrape({ authorization: `Bearer ${TOKEN}` });
+    t.equal(ok.statusCode, 200, 'token: the right one');
+    t.match(ok.body, /feegate_http_request_duration_seconds/);
 
-  const devTok = await makeApp(db, { metricsToken: TOKEN });
-  t.teardown(devTok.close);
-  t.equal((await devTok.app.inject('/metrics')).statusCode, 401, 'a configured token is required in development too');
-}, { engines: ['pglite'] }); // HTTP only: the engine plays no part
+    const devTok = await makeApp(db, { metricsToken: TOKEN });
+    t.teardown(devTok.close);
+    t.equal((await devTok.app.inject('/metrics')).statusCode, 401, 'a configured token is required in development too');
+  },
+  { engines: ['pglite'] },
+); // HTTP only: the engine plays no part
 
-eachDb('/metrics on its own address: a second server with /metrics only', async (t, { db }) => {
-  const { buildMetricsServer } = await import('../gateway/http/metrics.js');
-  const port = await freePort();
-  for (const token of [undefined, TOKEN]) {
-    const env = await makeApp(db, { ...PROD, metricsListen: { host: '127.0.0.1', port }, metricsToken: token });
-    const server = await buildMetricsServer(env.app.deps.metrics, env.app.deps.config, env.app.log);
-    await server.listen({ host: '127.0.0.1', port });
-    t.teardown(async () => {
+eachDb(
+  '/metrics on its own address: a second server with /metrics only',
+  async (t, { db }) => {
+    const { buildMetricsServer } = await import('../gateway/http/metrics.js');
+    const port = await freePort();
+    for (const token of [undefined, TOKEN]) {
+      const env = await makeApp(db, { ...PROD, metricsListen: { host: '127.0.0.1', port }, metricsToken: token });
+      const server = await buildMetricsServer(env.app.deps.metrics, env.app.deps.config, env.app.log);
+      await server.listen({ host: '127.0.0.1', port });
+      t.teardown(async () => {
+        await server.close();
+        await env.close();
+      });
+      t.equal((await env.app.inject('/metrics')).statusCode, 404, 'the API server does not serve /metrics');
+      await env.app.inject('/livez');
+      const base = `http://127.0.0.1:${port}`;
+      const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      const r = await fetch(`${base}/metrics`, { headers: auth });
+      t.equal(r.status, 200, `its own address serves it${token ? ' (with the token)' : ''}`);
+      t.match(await r.text(), /feegate_http_request_duration_seconds_count\{method="GET",route="\/livez",status="200"\} 1/, "the API server's metrics");
+      for (const other of ['/livez', '/healthz', '/v1/tenant', '/openapi.json', '/docs/']) {
+        t.equal((await fetch(base + other, { headers: auth })).status, 404, `${other} is not served there`);
+      }
+      if (token) t.equal((await fetch(`${base}/metrics`)).status, 401, 'with a token set, it is needed there too');
       await server.close();
       await env.close();
-    });
-    t.equal((await env.app.inject('/metrics')).statusCode, 404, 'the API server does not serve /metrics');
-    await env.app.inject('/livez');
-    const base = `http://127.0.0.1:${port}`;
-    const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const r = await fetch(`${base}/metrics`, { headers: auth });
-    t.equal(r.status, 200, `its own address serves it${token ? ' (with the token)' : ''}`);
-    t.match(await r.text(), /feegate_http_request_duration_seconds_count\{method="GET",route="\/livez",status="200"\} 1/, 'the API server\'s metrics');
-    for (const other of ['/livez', '/healthz', '/v1/tenant', '/openapi.json', '/docs/']) {
-      t.equal((await fetch(base + other, { headers: auth })).status, 404, `${other} is not served there`);
     }
-    if (token) t.equal((await fetch(`${base}/metrics`)).status, 401, 'with a token set, it is needed there too');
-    await server.close();
-    await env.close();
-  }
-}, { engines: ['pglite'] });
+  },
+  { engines: ['pglite'] },
+);
 
 t.test('configuration: metrics token and address', async (t) => {
   const base = { FEEGATE_MODE: 'production', DATABASE_URL: 'postgres://x/y', FEEGATE_MASTER_KEY: 'A'.repeat(43) + '=' };
@@ -290,14 +312,24 @@ t.test('start-up before the database: the gateway waits, retrying with a log lin
 
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
     cwd: path.resolve(import.meta.dirname, '..'),
-    env: { ...process.env, LOG_LEVEL: 'warn', PORT: String(port), FEEGATE_DATA_DIR: dataDir, DATABASE_URL: url.toString(), FEEGATE_METRICS_LISTEN: `127.0.0.1:${metricsPort}`, FEEGATE_JOBS: 'false' },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      FEEGATE_DATA_DIR: dataDir,
+      DATABASE_URL: url.toString(),
+      FEEGATE_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+      FEEGATE_JOBS: 'false',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   const waitFor = async (re: RegExp, what: string, ms = 60_000) => {
     const deadline = Date.now() + ms;
     while (!re.test(out)) {

@@ -17,7 +17,10 @@ eachDb('ops: health, metrics, OpenAPI, docs, request ids, rate limit', async (t,
   t.equal(spec.openapi, '3.0.3');
   t.ok(spec.paths['/v1/payments'].post.requestBody, 'payment creation is documented with its body');
   t.ok(spec.paths['/v1/notify/sandbox'].post, 'the callback route is documented');
-  t.notOk(Object.keys(spec.paths).some((p: string) => p.startsWith('/sandbox')), 'the simulator is not part of the API');
+  t.notOk(
+    Object.keys(spec.paths).some((p: string) => p.startsWith('/sandbox')),
+    'the simulator is not part of the API',
+  );
   const docs = await env.app.inject('/docs/');
   t.equal(docs.statusCode, 200);
   t.match(docs.body, /swagger/i);

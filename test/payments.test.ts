@@ -82,11 +82,18 @@ eachDb('partial payments of a tuition bill that allows them', async (t, { db }) 
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const api = client(env.app, ten.keys.integration);
-  const bill = (await api.post('/v1/bills', {
-    external_ref: 'HP-2026-HK1-HS001', kind: 'tuition', student_code: 'HS001', school_year: '2026-2027', term: 'HK1',
-    payer: { name: 'Phụ huynh Lê Văn C' }, allow_partial: true,
-    items: [{ fee_code: 'HP', name: 'Học phí học kỳ 1', amount: 1_500_000 }],
-  })).body;
+  const bill = (
+    await api.post('/v1/bills', {
+      external_ref: 'HP-2026-HK1-HS001',
+      kind: 'tuition',
+      student_code: 'HS001',
+      school_year: '2026-2027',
+      term: 'HK1',
+      payer: { name: 'Phụ huynh Lê Văn C' },
+      allow_partial: true,
+      items: [{ fee_code: 'HP', name: 'Học phí học kỳ 1', amount: 1_500_000 }],
+    })
+  ).body;
   const over = await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox', amount: 1_500_001 });
   t.equal(over.body.error.code, 'FEEGATE_ERR_PAYMENT_AMOUNT_INVALID');
   const p1 = (await api.post('/v1/payments', { bill_id: bill.id, provider: 'sandbox', amount: 500_000 })).body;
@@ -101,7 +108,9 @@ eachDb('partial payments of a tuition bill that allows them', async (t, { db }) 
   t.equal(b.status, 'paid');
 
   // A bill that does not allow partial payments refuses one.
-  const fixed = (await api.post('/v1/bills', { external_ref: 'fixed-1', kind: 'charge', payer: { name: 'A' }, items: [{ fee_code: 'X', name: 'X', amount: 1000 }] })).body;
+  const fixed = (
+    await api.post('/v1/bills', { external_ref: 'fixed-1', kind: 'charge', payer: { name: 'A' }, items: [{ fee_code: 'X', name: 'X', amount: 1000 }] })
+  ).body;
   const partial = await api.post('/v1/payments', { bill_id: fixed.id, provider: 'sandbox', amount: 500 });
   t.equal(partial.status, 400);
   t.equal(partial.body.error.code, 'FEEGATE_ERR_PAYMENT_AMOUNT_INVALID');

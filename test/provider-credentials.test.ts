@@ -9,7 +9,16 @@ import { ManualClock } from '../gateway/clock.js';
 
 eachDb('provider credentials: per unit, sealed, write-only, used for its payments', async (t, { db }) => {
   const logs: string[] = [];
-  const env = await makeApp(db, {}, new ManualClock('2026-03-10T02:00:00Z'), { logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line); } } } });
+  const env = await makeApp(db, {}, new ManualClock('2026-03-10T02:00:00Z'), {
+    logger: {
+      level: 'trace',
+      stream: {
+        write: (line: string) => {
+          logs.push(line);
+        },
+      },
+    },
+  });
   t.teardown(env.close);
   const a = await seedTenant(db, env.clock);
   const b = await seedTenant(db, env.clock);
@@ -23,7 +32,11 @@ eachDb('provider credentials: per unit, sealed, write-only, used for its payment
   t.same(missing.body.error.details.missing, ['secret', 'endpoint']);
   const unknown = await admin.post('/v1/provider-credentials/paygov', { credentials: { ...good, pin: '1234' } });
   t.same(unknown.body.error.details.unknown, ['pin']);
-  t.equal((await admin.post('/v1/provider-credentials/sandbox', { credentials: { secret: 'x' } })).body.error.code, 'FEEGATE_ERR_PROVIDER_UNKNOWN', 'sandbox providers take no unit credentials');
+  t.equal(
+    (await admin.post('/v1/provider-credentials/sandbox', { credentials: { secret: 'x' } })).body.error.code,
+    'FEEGATE_ERR_PROVIDER_UNKNOWN',
+    'sandbox providers take no unit credentials',
+  );
   t.equal((await client(env.app, a.keys.finance).post('/v1/provider-credentials/paygov', { credentials: good })).status, 403, 'admins only');
 
   // A wrong secret is really used: the hub refuses the checksum.
@@ -47,20 +60,26 @@ eachDb('provider credentials: per unit, sealed, write-only, used for its payment
   t.equal(listed.body.data.length, 1);
 
   // Unit b sees none of it, and its payments still use the sandbox defaults (not a's wrong history).
-  t.equal((await client(env.app, b.keys.admin).get('/v1/provider-credentials')).body.data.length, 0, "another unit does not see them");
+  t.equal((await client(env.app, b.keys.admin).get('/v1/provider-credentials')).body.data.length, 0, 'another unit does not see them');
   const bApi = client(env.app, b.keys.integration);
   const pb = (await bApi.post('/v1/payments', { bill_id: (await bApi.post('/v1/bills', billInput())).body.id, provider: 'paygov' })).body;
   t.equal(pb.status, 'pending');
 
   t.ok(logs.length > 10, 'the gateway logged at trace level throughout');
-  t.notOk(logs.some((l) => l.includes(good.secret) || l.includes('not-the-hub-secret')), 'no secret in any log line');
+  t.notOk(
+    logs.some((l) => l.includes(good.secret) || l.includes('not-the-hub-secret')),
+    'no secret in any log line',
+  );
 
   // Removal.
   t.equal((await admin.post('/v1/provider-credentials/paygov/remove')).status, 200);
-  t.equal((await admin.post('/v1/provider-credentials/paygov/remove', {}, { 'idempotency-key': 'again' })).body.error.code, 'FEEGATE_ERR_PROVIDER_CREDENTIALS_NOT_FOUND');
+  t.equal(
+    (await admin.post('/v1/provider-credentials/paygov/remove', {}, { 'idempotency-key': 'again' })).body.error.code,
+    'FEEGATE_ERR_PROVIDER_CREDENTIALS_NOT_FOUND',
+  );
 });
 
-eachDb('provider credentials: without sandbox mode a provider needs the unit\'s credentials', async (t, { db }) => {
+eachDb("provider credentials: without sandbox mode a provider needs the unit's credentials", async (t, { db }) => {
   const env = await makeApp(db, { sandbox: false });
   t.teardown(env.close);
   const a = await seedTenant(db, env.clock);
@@ -71,7 +90,12 @@ eachDb('provider credentials: without sandbox mode a provider needs the unit\'s 
   t.equal(before.body.error.code, 'FEEGATE_ERR_PROVIDER_UNKNOWN');
   t.match(before.body.error.message, /no credentials for this unit/);
   await client(env.app, a.keys.admin).post('/v1/provider-credentials/vnpay', {
-    credentials: { tmn_code: 'UNIT0001', hash_secret: 'unit-secret', pay_url: 'https://vnpay.example/paymentv2/vpcpay.html', api_url: 'https://vnpay.example/api' },
+    credentials: {
+      tmn_code: 'UNIT0001',
+      hash_secret: 'unit-secret',
+      pay_url: 'https://vnpay.example/paymentv2/vpcpay.html',
+      api_url: 'https://vnpay.example/api',
+    },
   });
   const after = await api.post('/v1/payments', { bill_id: bill.id, provider: 'vnpay' });
   t.equal(after.status, 201);

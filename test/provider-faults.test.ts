@@ -10,7 +10,10 @@ import { billInput, client, makeApp, seedTenant, shortAdapterTimeout, type TestA
 import { runJanitor } from '../gateway/jobs/janitor.js';
 import { toQuery, type FaultKnobs, type CallbackSender } from '../adapters/simulator-kit.js';
 
-interface Sim { callbacks: CallbackSender; orders: Map<string, { knobs: FaultKnobs }> }
+interface Sim {
+  callbacks: CallbackSender;
+  orders: Map<string, { knobs: FaultKnobs }>;
+}
 interface Harness {
   provider: string;
   sim(env: TestApp): Sim;
@@ -23,22 +26,34 @@ interface Harness {
 
 const HARNESSES: Harness[] = [
   {
-    provider: 'vnpay', sim: (e) => e.app.simulators!.vnpay,
-    open: (e, p) => { e.app.simulators!.vnpay.open(Object.fromEntries(new URL(p.checkout.url).searchParams)); return p.reference; },
+    provider: 'vnpay',
+    sim: (e) => e.app.simulators!.vnpay,
+    open: (e, p) => {
+      e.app.simulators!.vnpay.open(Object.fromEntries(new URL(p.checkout.url).searchParams));
+      return p.reference;
+    },
     pay: (e, k) => e.app.simulators!.vnpay.complete(k, 'success'),
     returnQuery: (e, k) => e.app.simulators!.vnpay.resultQuery(e.app.simulators!.vnpay.orders.get(k)!),
   },
   {
-    provider: 'momo', sim: (e) => e.app.simulators!.momo, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.momo.complete(k, 'success'),
+    provider: 'momo',
+    sim: (e) => e.app.simulators!.momo,
+    open: (_e, p) => p.reference,
+    pay: (e, k) => e.app.simulators!.momo.complete(k, 'success'),
     returnQuery: (e, k) => toQuery(e.app.simulators!.momo.result(e.app.simulators!.momo.orders.get(k)!)),
   },
   {
-    provider: 'zalopay', sim: (e) => e.app.simulators!.zalopay,
-    open: (_e, p) => decodeURIComponent(new URL(p.checkout.url).pathname.split('/').pop()!), pay: (e, k) => e.app.simulators!.zalopay.complete(k, 'success'),
+    provider: 'zalopay',
+    sim: (e) => e.app.simulators!.zalopay,
+    open: (_e, p) => decodeURIComponent(new URL(p.checkout.url).pathname.split('/').pop()!),
+    pay: (e, k) => e.app.simulators!.zalopay.complete(k, 'success'),
     returnQuery: (e, k) => e.app.simulators!.zalopay.redirectQuery(e.app.simulators!.zalopay.orders.get(k)!),
   },
   {
-    provider: 'paygov', sim: (e) => e.app.simulators!.paygov, open: (_e, p) => p.reference, pay: (e, k) => e.app.simulators!.paygov.complete(k, 'success'),
+    provider: 'paygov',
+    sim: (e) => e.app.simulators!.paygov,
+    open: (_e, p) => p.reference,
+    pay: (e, k) => e.app.simulators!.paygov.complete(k, 'success'),
     returnQuery: (e, k) => toQuery(e.app.simulators!.paygov.result(e.app.simulators!.paygov.orders.get(k)!)),
   },
 ];

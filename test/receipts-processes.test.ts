@@ -41,37 +41,52 @@ async function hundredPaid(t: Test, db: Db) {
 }
 
 async function checkNumbers(t: Test, db: Db, tenantId: string) {
-  const rows = (await db('receipts').where({ tenant_id: tenantId, kind: 'original' }).orderBy('number').select('number', 'payment_id')) as { number: number; payment_id: string }[];
+  const rows = (await db('receipts').where({ tenant_id: tenantId, kind: 'original' }).orderBy('number').select('number', 'payment_id')) as {
+    number: number;
+    payment_id: string;
+  }[];
   t.equal(rows.length, 100, '100 receipts');
-  t.same(rows.map((r) => r.number), Array.from({ length: 100 }, (_, i) => i + 1), 'numbers 1..100: no gap, no duplicate');
+  t.same(
+    rows.map((r) => r.number),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+    'numbers 1..100: no gap, no duplicate',
+  );
   t.equal(new Set(rows.map((r) => r.payment_id)).size, 100, 'one per payment');
   const [{ n }] = (await db('payments').where({ tenant_id: tenantId, status: 'succeeded' }).count({ n: '*' })) as [{ n: string }];
   t.equal(Number(n), 100);
 }
 
-eachDb('receipts: two processes issue 100 receipts concurrently, numbered 1..100', async (t, { db, url }) => {
-  const ten = await hundredPaid(t, db);
-  const a = worker(url!, 'A');
-  const b = worker(url!, 'B');
-  await Promise.all([a.done, b.done]);
-  t.ok(a.ran() > 0 && b.ran() > 0, `both processes issued receipts (A ran ${a.ran()} rows, B ${b.ran()})`);
-  await checkNumbers(t, db, ten.tenantId);
-}, { engines: ['postgres'] });
+eachDb(
+  'receipts: two processes issue 100 receipts concurrently, numbered 1..100',
+  async (t, { db, url }) => {
+    const ten = await hundredPaid(t, db);
+    const a = worker(url!, 'A');
+    const b = worker(url!, 'B');
+    await Promise.all([a.done, b.done]);
+    t.ok(a.ran() > 0 && b.ran() > 0, `both processes issued receipts (A ran ${a.ran()} rows, B ${b.ran()})`);
+    await checkNumbers(t, db, ten.tenantId);
+  },
+  { engines: ['postgres'] },
+);
 
-eachDb('receipts: a process killed mid-issuance leaves no gap', async (t, { db, url }) => {
-  const ten = await hundredPaid(t, db);
-  const a = worker(url!, 'A');
-  const b = worker(url!, 'B');
-  // Kill A once receipts are flowing (it is most likely inside a transaction: numbered, not committed).
-  for (let i = 0; i < 400; i++) {
-    const [{ n }] = (await db('receipts').count({ n: '*' })) as [{ n: string }];
-    if (Number(n) >= 20) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  a.child.kill('SIGKILL');
-  await a.done;
-  await b.done; // B takes over A's rows when their lease ends
-  await checkNumbers(t, db, ten.tenantId);
-  const [{ left }] = (await db('outbox').where({ kind: 'receipt.issue' }).whereNot({ status: 'done' }).count({ left: '*' })) as [{ left: string }];
-  t.equal(Number(left), 0, 'every receipt.issue row is done');
-}, { engines: ['postgres'] });
+eachDb(
+  'receipts: a process killed mid-issuance leaves no gap',
+  async (t, { db, url }) => {
+    const ten = await hundredPaid(t, db);
+    const a = worker(url!, 'A');
+    const b = worker(url!, 'B');
+    // Kill A once receipts are flowing (it is most likely inside a transaction: numbered, not committed).
+    for (let i = 0; i < 400; i++) {
+      const [{ n }] = (await db('receipts').count({ n: '*' })) as [{ n: string }];
+      if (Number(n) >= 20) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    a.child.kill('SIGKILL');
+    await a.done;
+    await b.done; // B takes over A's rows when their lease ends
+    await checkNumbers(t, db, ten.tenantId);
+    const [{ left }] = (await db('outbox').where({ kind: 'receipt.issue' }).whereNot({ status: 'done' }).count({ left: '*' })) as [{ left: string }];
+    t.equal(Number(left), 0, 'every receipt.issue row is done');
+  },
+  { engines: ['postgres'] },
+);

@@ -124,7 +124,11 @@ eachDb('receipts: a refund adds a signed adjustment linked to the original, whic
   t.equal(adj.length, 1, 'one adjustment');
   t.match(adj[0], { refund_id: refund.body.id, original_receipt_id: original.id, amount: 8_000, number: '0000002' });
   const xml = (await env.app.inject({ method: 'GET', url: `/v1/receipts/${adj[0].id}/xml`, headers: { authorization: `Bearer ${ten.keys.finance}` } })).body;
-  t.match(xml, /<TTBLLQuan><TCBLai>2<\/TCBLai><KHMSBLLQuan>01BLP0-001<\/KHMSBLLQuan><KHBLLQuan>AA-26E<\/KHBLLQuan><SBLLQuan>0000001<\/SBLLQuan>/, 'names the original');
+  t.match(
+    xml,
+    /<TTBLLQuan><TCBLai>2<\/TCBLai><KHMSBLLQuan>01BLP0-001<\/KHMSBLLQuan><KHBLLQuan>AA-26E<\/KHBLLQuan><SBLLQuan>0000001<\/SBLLQuan>/,
+    'names the original',
+  );
   if (xmlsecOrSkip(t, 'the adjustment verifies with xmlsec1')) t.ok((await xmlsec(env, xml)).ok, 'the adjustment verifies with xmlsec1');
   t.ok(verifyReceiptXml(xml, env.app.deps.certs.anchors()).valid);
   const after = (await db('receipts').where({ id: original.id }).first()) as { xml: string };
@@ -177,7 +181,9 @@ eachDb('receipts: a batch issues for many units at once, in statements that do n
   const claim = () => claimBatch(deps.db, deps.clock, 50, 60, ['receipt.issue']);
   const statementsFor = async (rows: OutboxRow[]) => {
     let n = 0;
-    const count = () => { n++; };
+    const count = () => {
+      n++;
+    };
     deps.db.on('query', count);
     try {
       await handler.runBatch!(rows, deps);
@@ -186,8 +192,10 @@ eachDb('receipts: a batch issues for many units at once, in statements that do n
     }
     return n;
   };
-  const numbers = async () => ((await db('receipts').orderBy(['tenant_id', 'number'])) as { tenant_id: string; number: number }[])
-    .map((r) => `${r.tenant_id === a.tenantId ? 'A' : 'B'}${r.number}`).sort();
+  const numbers = async () =>
+    ((await db('receipts').orderBy(['tenant_id', 'number'])) as { tenant_id: string; number: number }[])
+      .map((r) => `${r.tenant_id === a.tenantId ? 'A' : 'B'}${r.number}`)
+      .sort();
 
   // A lost lease (another worker took one row over) rolls back the batch: no receipt, no number used.
   for (const k of [a, a, b]) await paid(env, k.keys.integration);
@@ -196,7 +204,12 @@ eachDb('receipts: a batch issues for many units at once, in statements that do n
   await db('outbox').where({ id: lost[1]!.id }).update({ lease_token: crypto.randomUUID() });
   await t.rejects(handler.runBatch!(lost, deps), /lease lost/, 'the batch fails as a whole');
   t.same(await numbers(), [], 'nothing of it was kept');
-  await db('outbox').whereIn('id', lost.map((r) => r.id)).update({ locked_until: null, lease_token: null });
+  await db('outbox')
+    .whereIn(
+      'id',
+      lost.map((r) => r.id),
+    )
+    .update({ locked_until: null, lease_token: null });
 
   // Two units, three payments: every receipt numbered from 1 in its unit's series. (This first
   // batch also makes each unit's development series and certificate.)
@@ -211,8 +224,24 @@ eachDb('receipts: a batch issues for many units at once, in statements that do n
   t.equal(big.length, 9);
   t.equal(await statementsFor(big), small, `${small} statements for 3 receipts and for 9`);
   t.same(await numbers(), ['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8', 'A9', 'B1', 'B2', 'B3', 'B4', 'B5', 'B6'].sort());
-  t.equal(await db('outbox').where({ kind: 'receipt.issue', status: 'pending' }).count('* as n').first().then((r) => Number(r!.n)), 0, 'every row completed');
-  t.equal(await db('events').where({ type: 'receipt.issued' }).count('* as n').first().then((r) => Number(r!.n)), 15, 'receipt.issued once each');
+  t.equal(
+    await db('outbox')
+      .where({ kind: 'receipt.issue', status: 'pending' })
+      .count('* as n')
+      .first()
+      .then((r) => Number(r!.n)),
+    0,
+    'every row completed',
+  );
+  t.equal(
+    await db('events')
+      .where({ type: 'receipt.issued' })
+      .count('* as n')
+      .first()
+      .then((r) => Number(r!.n)),
+    15,
+    'receipt.issued once each',
+  );
 });
 
 eachDb('receipts: POST /v1/receipts/verify is public and refuses hostile XML', async (t, { db }) => {
@@ -223,7 +252,8 @@ eachDb('receipts: POST /v1/receipts/verify is public and refuses hostile XML', a
   await drain(env);
   const r = (await client(env.app, ten.keys.integration).get('/v1/receipts')).body.data[0];
   const xml = (await db('receipts').where({ id: r.id }).first()).xml as string;
-  const post = (body: string, type = 'application/xml') => env.app.inject({ method: 'POST', url: '/v1/receipts/verify', headers: { 'content-type': type }, payload: body });
+  const post = (body: string, type = 'application/xml') =>
+    env.app.inject({ method: 'POST', url: '/v1/receipts/verify', headers: { 'content-type': type }, payload: body });
 
   const ok = await post(xml);
   t.equal(ok.statusCode, 200, 'no API key needed');
@@ -267,7 +297,14 @@ eachDb('receipts: dated when the money was collected, not when the worker runs (
   const early = await paid(env, ten.keys.integration);
   await drain(env);
   const get = async (id: string) => {
-    const r = (await api.get(`/v1/receipts?payment_id=${id}`)).body.data[0] as { id: string; year: number; series_symbol: string; number: string; issued_at: string; signing_time: string };
+    const r = (await api.get(`/v1/receipts?payment_id=${id}`)).body.data[0] as {
+      id: string;
+      year: number;
+      series_symbol: string;
+      number: string;
+      issued_at: string;
+      signing_time: string;
+    };
     const xml = ((await db('receipts').where({ id: r.id }).first()) as { xml: string }).xml;
     return { r, xml, payment: (await api.get(`/v1/payments/${id}`)).body as { succeeded_at: string } };
   };

@@ -47,9 +47,19 @@ eachDb('refunds: partial then full, journal follows, never above collected', asy
   t.equal(none.body.error.code, 'FEEGATE_ERR_PAYMENT_NOT_REFUNDABLE');
 
   const list = (await fin.get(`/v1/payments/${payment.id}/refunds`)).body;
-  t.same(list.data.map((r: { amount: number }) => r.amount), [8_000, 50_000]);
+  t.same(
+    list.data.map((r: { amount: number }) => r.amount),
+    [8_000, 50_000],
+  );
   const bal = await balances(db, ten.tenantId);
-  t.same(bal.map((b) => [b.account, b.balance]), [['fees_collected', 0], ['provider_clearing:sandbox', 0]], 'collected and refunded net to zero');
+  t.same(
+    bal.map((b) => [b.account, b.balance]),
+    [
+      ['fees_collected', 0],
+      ['provider_clearing:sandbox', 0],
+    ],
+    'collected and refunded net to zero',
+  );
 });
 
 eachDb('refunds: concurrent requests never exceed what was collected', async (t, { db }) => {
@@ -80,14 +90,15 @@ eachDb('refunds: refused by the provider, or no answer (unknown, reserved, never
   const more = await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_001 });
   t.equal(more.body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'the unknown refund still holds its amount');
   const bal = await balances(db, ten.tenantId);
-  t.equal(bal.find((b) => b.account === 'fees_collected')!.balance, -58_000, 'nothing booked for refunds without the provider\'s yes');
+  t.equal(bal.find((b) => b.account === 'fees_collected')!.balance, -58_000, "nothing booked for refunds without the provider's yes");
 });
 
 eachDb('refunds: the janitor settles a refund whose answer was lost, and fails one that never reached the provider', async (t, { db }) => {
   const { env, ten, payment, fin } = await paidPayment(t, db);
   const { deps } = env.app;
   const order = env.sim.orders.get(payment.reference)!;
-  const refundsOf = async () => (await fin.get(`/v1/payments/${payment.id}/refunds`)).body.data as { id: string; status: string; failure_message: string | null }[];
+  const refundsOf = async () =>
+    (await fin.get(`/v1/payments/${payment.id}/refunds`)).body.data as { id: string; status: string; failure_message: string | null }[];
 
   // A: the provider makes the refund, but its answer comes after we gave up.
   order.scenario.refund = 'timeout';
@@ -101,8 +112,14 @@ eachDb('refunds: the janitor settles a refund whose answer was lost, and fails o
 
   // B: this process died while asking (the row is still pending) and the request never arrived.
   order.scenario.refund = 'normal';
-  const b = await losingRefundAnswers(deps.providers.get('sandbox')!, false, async () => (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })).body);
-  await db('refunds').where({ id: b.id }).update({ status: 'pending', next_check_at: new Date(env.clock.now().getTime() + REFUND_FIRST_CHECK_SECONDS * 1000) });
+  const b = await losingRefundAnswers(
+    deps.providers.get('sandbox')!,
+    false,
+    async () => (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 10_000 })).body,
+  );
+  await db('refunds')
+    .where({ id: b.id })
+    .update({ status: 'pending', next_check_at: new Date(env.clock.now().getTime() + REFUND_FIRST_CHECK_SECONDS * 1000) });
 
   t.equal(await runRefundChecks(deps), 0, 'nothing is asked before its check is due');
   env.clock.advance(REFUND_FIRST_CHECK_SECONDS * 1000 + 1000);
@@ -112,7 +129,11 @@ eachDb('refunds: the janitor settles a refund whose answer was lost, and fails o
   t.equal(now[b.id]!.status, 'pending', 'B: the provider has no record yet, but it is too early to call it never made');
   const p = (await fin.get(`/v1/payments/${payment.id}`)).body;
   t.match(p, { status: 'partially_refunded', amount_refunded: 20_000 });
-  t.equal((await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 28_001 })).body.error.code, 'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE', 'B still holds its amount');
+  t.equal(
+    (await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 28_001 })).body.error.code,
+    'FEEGATE_ERR_REFUND_EXCEEDS_REFUNDABLE',
+    'B still holds its amount',
+  );
 
   t.equal(await runRefundChecks(deps), 0, 'B is asked again only on the schedule');
   env.clock.advance(REFUND_NOT_FOUND_GRACE_MS);
@@ -120,11 +141,13 @@ eachDb('refunds: the janitor settles a refund whose answer was lost, and fails o
   now = Object.fromEntries((await refundsOf()).map((r) => [r.id, r]));
   t.equal(now[b.id]!.status, 'failed', 'B: still unknown to the provider after the grace period, so never made');
   t.match(now[b.id]!.failure_message, /never made/);
-  t.equal((await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_000 })).body.status, 'succeeded', 'B\'s amount is refundable again');
+  t.equal((await fin.post(`/v1/payments/${payment.id}/refunds`, { amount: 38_000 })).body.status, 'succeeded', "B's amount is refundable again");
 
   const bal = await balances(db, ten.tenantId);
   t.equal(bal.find((x) => x.account === 'fees_collected')!.balance, 0, 'the journal holds A and the last refund, nothing for B');
-  const events = (await db('events').whereIn('object_id', [a.id, b.id])).map((e: { object_id: string; type: string }) => `${e.object_id === a.id ? 'A' : 'B'} ${e.type}`).sort();
+  const events = (await db('events').whereIn('object_id', [a.id, b.id]))
+    .map((e: { object_id: string; type: string }) => `${e.object_id === a.id ? 'A' : 'B'} ${e.type}`)
+    .sort();
   t.same(events, ['A refund.succeeded', 'B refund.failed'], 'each outcome told once');
   t.equal((await db('outbox').where({ kind: 'receipt.adjust' })).length, 2, 'receipt adjustments for A and the last refund only');
   t.equal(await runRefundChecks(deps), 0, 'nothing left to ask');

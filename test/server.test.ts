@@ -60,7 +60,8 @@ t.test('DATABASE_URL switches to PostgreSQL', async (t) => {
 
 t.test('production mode refuses the sandbox', async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: root, env: { ...process.env, FEEGATE_MODE: 'production', FEEGATE_SANDBOX: 'true', DATABASE_URL: 'postgres://127.0.0.1:1/none' },
+    cwd: root,
+    env: { ...process.env, FEEGATE_MODE: 'production', FEEGATE_SANDBOX: 'true', DATABASE_URL: 'postgres://127.0.0.1:1/none' },
   });
   let err = '';
   child.stderr.on('data', (d) => (err += d));

@@ -77,7 +77,11 @@ eachDb('ssrf: every refused form, for webhook endpoints and provider credential 
   const before = await counts(db);
   const momo = (endpoint: string) => ({ partner_code: 'MOMOX', access_key: 'a'.repeat(16), secret_key: 's'.repeat(32), endpoint });
   const vnpay = (urls: { pay_url?: string; api_url?: string }) => ({
-    tmn_code: 'TMN1', hash_secret: 'h'.repeat(32), pay_url: 'https://pay.vnpay.example/vpcpay.html', api_url: 'https://api.vnpay.example/api', ...urls,
+    tmn_code: 'TMN1',
+    hash_secret: 'h'.repeat(32),
+    pay_url: 'https://pay.vnpay.example/vpcpay.html',
+    api_url: 'https://api.vnpay.example/api',
+    ...urls,
   });
   for (const [form, what] of REFUSED) {
     const attempts = {
@@ -87,17 +91,32 @@ eachDb('ssrf: every refused form, for webhook endpoints and provider credential 
       'vnpay api_url': await admin.post('/v1/provider-credentials/vnpay', { credentials: vnpay({ api_url: form }) }),
     };
     for (const [where, res] of Object.entries(attempts)) {
-      t.match({ status: res.status, code: res.body?.error?.code }, { status: 400, code: 'FEEGATE_ERR_URL_NOT_ALLOWED' }, `${where} ${JSON.stringify(form)} (${what}) is refused`);
+      t.match(
+        { status: res.status, code: res.body?.error?.code },
+        { status: 400, code: 'FEEGATE_ERR_URL_NOT_ALLOWED' },
+        `${where} ${JSON.stringify(form)} (${what}) is refused`,
+      );
     }
   }
   t.same(await counts(db), before, 'nothing written: no endpoint, no credentials, no audit line, no outbox row');
 
   // The same routes take good URLs (so the refusals above are the URLs').
   t.equal((await admin.post('/v1/webhook-endpoints', { url: 'https://hooks.school.example/feegate', events: ['*'] })).status, 201, 'a public https webhook');
-  t.equal((await admin.post('/v1/provider-credentials/momo', { credentials: momo('https://payment.momo.example') })).status, 200, 'a public https provider URL');
-  t.equal((await admin.post('/v1/provider-credentials/momo', { credentials: momo(`${PUBLIC_URL}/sandbox/momo`) })).status, 200,
-    "sandbox mode: the gateway's own simulator is allowed as a provider URL");
-  t.equal((await admin.post('/v1/webhook-endpoints', { url: 'http://hooks.school.example/feegate', events: ['*'] })).status, 201, 'sandbox mode: http is allowed');
+  t.equal(
+    (await admin.post('/v1/provider-credentials/momo', { credentials: momo('https://payment.momo.example') })).status,
+    200,
+    'a public https provider URL',
+  );
+  t.equal(
+    (await admin.post('/v1/provider-credentials/momo', { credentials: momo(`${PUBLIC_URL}/sandbox/momo`) })).status,
+    200,
+    "sandbox mode: the gateway's own simulator is allowed as a provider URL",
+  );
+  t.equal(
+    (await admin.post('/v1/webhook-endpoints', { url: 'http://hooks.school.example/feegate', events: ['*'] })).status,
+    201,
+    'sandbox mode: http is allowed',
+  );
 });
 
 eachDb('ssrf: outside sandbox mode only https is accepted; the allow-list lets named private hosts in', async (t, { db }) => {
@@ -107,7 +126,9 @@ eachDb('ssrf: outside sandbox mode only https is accepted; the allow-list lets n
   const admin = client(env.app, ten.keys.admin);
   const http1 = await admin.post('/v1/webhook-endpoints', { url: 'http://hooks.school.example/feegate', events: ['*'] });
   t.match(http1.body.error, { code: 'FEEGATE_ERR_URL_NOT_ALLOWED', details: { field: 'url', reason: /https only/ } }, 'http webhook refused');
-  const creds = await admin.post('/v1/provider-credentials/zalopay', { credentials: { app_id: '1', key1: 'k', key2: 'k', endpoint: 'http://sb-openapi.zalopay.example' } });
+  const creds = await admin.post('/v1/provider-credentials/zalopay', {
+    credentials: { app_id: '1', key1: 'k', key2: 'k', endpoint: 'http://sb-openapi.zalopay.example' },
+  });
   t.match(creds.body.error, { code: 'FEEGATE_ERR_URL_NOT_ALLOWED', details: { field: 'endpoint' } }, 'http provider URL refused');
   t.equal((await admin.post('/v1/webhook-endpoints', { url: 'https://hooks.internal/feegate', events: ['*'] })).status, 201, 'an allowed name');
   t.equal((await admin.post('/v1/webhook-endpoints', { url: 'https://10.20.3.4/feegate', events: ['*'] })).status, 201, 'an address in an allowed range');
@@ -117,8 +138,17 @@ eachDb('ssrf: outside sandbox mode only https is accepted; the allow-list lets n
 
 t.test('ssrf: FEEGATE_ALLOWED_PRIVATE_HOSTS is parsed and checked at start', async (t) => {
   t.same(loadConfig({}).allowedPrivateHosts, [], 'empty by default');
-  t.same(loadConfig({ FEEGATE_ALLOWED_PRIVATE_HOSTS: ' Hooks.Internal, 10.0.0.0/8,127.0.0.1 ,[::1]' }).allowedPrivateHosts, ['hooks.internal', '10.0.0.0/8', '127.0.0.1', '[::1]']);
-  t.throws(() => loadConfig({ FEEGATE_ALLOWED_PRIVATE_HOSTS: '0x7f.0.0.1' }), /FEEGATE_ALLOWED_PRIVATE_HOSTS/, 'an address in an odd form is a configuration error');
+  t.same(loadConfig({ FEEGATE_ALLOWED_PRIVATE_HOSTS: ' Hooks.Internal, 10.0.0.0/8,127.0.0.1 ,[::1]' }).allowedPrivateHosts, [
+    'hooks.internal',
+    '10.0.0.0/8',
+    '127.0.0.1',
+    '[::1]',
+  ]);
+  t.throws(
+    () => loadConfig({ FEEGATE_ALLOWED_PRIVATE_HOSTS: '0x7f.0.0.1' }),
+    /FEEGATE_ALLOWED_PRIVATE_HOSTS/,
+    'an address in an odd form is a configuration error',
+  );
   t.throws(() => loadConfig({ FEEGATE_ALLOWED_PRIVATE_HOSTS: 'http://hooks.internal/' }), /FEEGATE_ALLOWED_PRIVATE_HOSTS/, 'a URL is not a host');
 });
 
@@ -131,7 +161,11 @@ async function someEvents(env: TestApp, key: string) {
 }
 
 async function attemptsOf(db: Db, endpointId: string) {
-  return (await db('webhook_attempts').where({ endpoint_id: endpointId }).orderBy('id')) as { status_code: number | null; error: string | null; response_excerpt: string }[];
+  return (await db('webhook_attempts').where({ endpoint_id: endpointId }).orderBy('id')) as {
+    status_code: number | null;
+    error: string | null;
+    response_excerpt: string;
+  }[];
 }
 
 eachDb('ssrf: an endpoint stored before these checks is checked again at delivery; so is a unit provider URL at call time', async (t, { db }) => {
@@ -141,18 +175,39 @@ eachDb('ssrf: an endpoint stored before these checks is checked again at deliver
   t.teardown(rx.close);
   const ten = await seedTenant(db, env.clock);
   // A row as the old registration let it in: straight to loopback.
-  const { endpoint } = await db.transaction((trx) => createEndpoint(trx, env.clock, env.app.deps.secrets, { tenantId: ten.tenantId, url: rx.url, events: ['*'], actor: 'test' }));
+  const { endpoint } = await db.transaction((trx) =>
+    createEndpoint(trx, env.clock, env.app.deps.secrets, { tenantId: ten.tenantId, url: rx.url, events: ['*'], actor: 'test' }),
+  );
   await someEvents(env, ten.keys.integration);
   t.equal(rx.received.length, 0, 'the loopback service received nothing');
   const tries = await attemptsOf(db, endpoint.id);
   t.ok(tries.length > 0, 'deliveries were attempted');
-  t.ok(tries.every((a) => a.status_code === null && /loopback/.test(a.error ?? '')), 'each one refused, and the attempt says why');
+  t.ok(
+    tries.every((a) => a.status_code === null && /loopback/.test(a.error ?? '')),
+    'each one refused, and the attempt says why',
+  );
 
   // A unit's MoMo endpoint stored before the check: the adapter's call is refused before it leaves.
-  const lax = new ProviderCredentials({ db, clock: env.clock, secrets: env.app.deps.secrets, urlPolicy: { allowHttp: true, allowedPrivateHosts: ['0.0.0.0/0'] } });
-  await db.transaction((trx) => lax.set(trx, ten.tenantId, env.app.deps.providers.get('momo')!, {
-    partner_code: 'MOMOX', access_key: 'a'.repeat(16), secret_key: 's'.repeat(32), endpoint: rx.url.replace('/hooks', ''),
-  }, 'test'));
+  const lax = new ProviderCredentials({
+    db,
+    clock: env.clock,
+    secrets: env.app.deps.secrets,
+    urlPolicy: { allowHttp: true, allowedPrivateHosts: ['0.0.0.0/0'] },
+  });
+  await db.transaction((trx) =>
+    lax.set(
+      trx,
+      ten.tenantId,
+      env.app.deps.providers.get('momo')!,
+      {
+        partner_code: 'MOMOX',
+        access_key: 'a'.repeat(16),
+        secret_key: 's'.repeat(32),
+        endpoint: rx.url.replace('/hooks', ''),
+      },
+      'test',
+    ),
+  );
   const api = client(env.app, ten.keys.integration);
   const bill = (await api.post('/v1/bills', billInput())).body;
   const pay = await api.post('/v1/payments', { bill_id: bill.id, provider: 'momo' });
@@ -160,50 +215,59 @@ eachDb('ssrf: an endpoint stored before these checks is checked again at deliver
   t.not(pay.body.status, 'succeeded');
 });
 
-eachDb('ssrf: DNS rebinding — a name that resolves to 127.0.0.1 at delivery time is refused; an allowed name connects to the address checked', async (t, { db }) => {
-  const rx = await startReceiver();
-  t.teardown(rx.close);
-  const port = new URL(rx.url).port;
-  const asked: string[] = [];
-  // The rebinding DNS server: the name looked public when it was registered; now it answers loopback (mixed with a public address).
-  const resolve = async (host: string) => {
-    asked.push(host);
-    if (host === 'hooks.rebind.example' || host === 'momo.rebind.example') return [{ address: '93.184.216.34', family: 4 }, { address: '127.0.0.1', family: 4 }];
-    if (host === 'only.rebind.example') return [{ address: '127.0.0.1', family: 4 }];
-    throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  };
-  const env = await makeApp(db, {}, undefined, { resolve });
-  t.teardown(env.close);
-  const ten = await seedTenant(db, env.clock);
-  const admin = client(env.app, ten.keys.admin);
-  const ep = await admin.post('/v1/webhook-endpoints', { url: `http://hooks.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
-  t.equal(ep.status, 201, 'a host name is accepted at registration');
-  const ep2 = await admin.post('/v1/webhook-endpoints', { url: `http://only.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
-  await someEvents(env, ten.keys.integration);
-  t.equal(rx.received.length, 0, 'nothing reached 127.0.0.1');
-  for (const id of [ep.body.id, ep2.body.id]) {
-    const [a] = await attemptsOf(db, id);
-    t.match(a, { status_code: null, error: /127\.0\.0\.1 is a loopback address/ }, 'refused on the address the name resolved to');
-  }
-  t.ok(asked.includes('hooks.rebind.example') && asked.includes('only.rebind.example'), 'the names were resolved at delivery time');
+eachDb(
+  'ssrf: DNS rebinding — a name that resolves to 127.0.0.1 at delivery time is refused; an allowed name connects to the address checked',
+  async (t, { db }) => {
+    const rx = await startReceiver();
+    t.teardown(rx.close);
+    const port = new URL(rx.url).port;
+    const asked: string[] = [];
+    // The rebinding DNS server: the name looked public when it was registered; now it answers loopback (mixed with a public address).
+    const resolve = async (host: string) => {
+      asked.push(host);
+      if (host === 'hooks.rebind.example' || host === 'momo.rebind.example')
+        return [
+          { address: '93.184.216.34', family: 4 },
+          { address: '127.0.0.1', family: 4 },
+        ];
+      if (host === 'only.rebind.example') return [{ address: '127.0.0.1', family: 4 }];
+      throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    };
+    const env = await makeApp(db, {}, undefined, { resolve });
+    t.teardown(env.close);
+    const ten = await seedTenant(db, env.clock);
+    const admin = client(env.app, ten.keys.admin);
+    const ep = await admin.post('/v1/webhook-endpoints', { url: `http://hooks.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
+    t.equal(ep.status, 201, 'a host name is accepted at registration');
+    const ep2 = await admin.post('/v1/webhook-endpoints', { url: `http://only.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
+    await someEvents(env, ten.keys.integration);
+    t.equal(rx.received.length, 0, 'nothing reached 127.0.0.1');
+    for (const id of [ep.body.id, ep2.body.id]) {
+      const [a] = await attemptsOf(db, id);
+      t.match(a, { status_code: null, error: /127\.0\.0\.1 is a loopback address/ }, 'refused on the address the name resolved to');
+    }
+    t.ok(asked.includes('hooks.rebind.example') && asked.includes('only.rebind.example'), 'the names were resolved at delivery time');
 
-  // Provider calls too: a unit's MoMo endpoint whose name now resolves to loopback.
-  await admin.post('/v1/provider-credentials/momo', { credentials: { partner_code: 'MOMOX', access_key: 'a'.repeat(16), secret_key: 's'.repeat(32), endpoint: `http://momo.rebind.example:${port}` } });
-  const api = client(env.app, ten.keys.integration);
-  await api.post('/v1/payments', { bill_id: (await api.post('/v1/bills', billInput())).body.id, provider: 'momo' });
-  t.ok(asked.includes('momo.rebind.example'), 'the provider name was resolved at call time');
-  t.equal(rx.received.length, 0, 'and the call refused');
+    // Provider calls too: a unit's MoMo endpoint whose name now resolves to loopback.
+    await admin.post('/v1/provider-credentials/momo', {
+      credentials: { partner_code: 'MOMOX', access_key: 'a'.repeat(16), secret_key: 's'.repeat(32), endpoint: `http://momo.rebind.example:${port}` },
+    });
+    const api = client(env.app, ten.keys.integration);
+    await api.post('/v1/payments', { bill_id: (await api.post('/v1/bills', billInput())).body.id, provider: 'momo' });
+    t.ok(asked.includes('momo.rebind.example'), 'the provider name was resolved at call time');
+    t.equal(rx.received.length, 0, 'and the call refused');
 
-  // Control: the operator allows the name. The delivery arrives at 127.0.0.1:<port>, the address the
-  // resolver gave (real DNS knows no such name): the socket connects to what was resolved and checked.
-  const env2 = await makeApp(db, { allowedPrivateHosts: ['only.rebind.example'] }, undefined, { resolve });
-  t.teardown(env2.close);
-  const ten2 = await seedTenant(db, env2.clock);
-  await client(env2.app, ten2.keys.admin).post('/v1/webhook-endpoints', { url: `http://only.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
-  await someEvents(env2, ten2.keys.integration);
-  t.equal(rx.received.length, 1, 'an allowed name is delivered to');
-  t.equal(rx.received[0]!.headers.host, `only.rebind.example:${port}`, 'with its own Host header');
-});
+    // Control: the operator allows the name. The delivery arrives at 127.0.0.1:<port>, the address the
+    // resolver gave (real DNS knows no such name): the socket connects to what was resolved and checked.
+    const env2 = await makeApp(db, { allowedPrivateHosts: ['only.rebind.example'] }, undefined, { resolve });
+    t.teardown(env2.close);
+    const ten2 = await seedTenant(db, env2.clock);
+    await client(env2.app, ten2.keys.admin).post('/v1/webhook-endpoints', { url: `http://only.rebind.example:${port}/hooks`, events: ['payment.succeeded'] });
+    await someEvents(env2, ten2.keys.integration);
+    t.equal(rx.received.length, 1, 'an allowed name is delivered to');
+    t.equal(rx.received[0]!.headers.host, `only.rebind.example:${port}`, 'with its own Host header');
+  },
+);
 
 eachDb('ssrf: at most 1 KiB of a delivery answer is read and stored (and a NUL in it does not break the attempt log)', async (t, { db }) => {
   const answers: Record<string, string> = {
@@ -212,7 +276,13 @@ eachDb('ssrf: at most 1 KiB of a delivery answer is read and stored (and a NUL i
   };
   const server = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(answers[req.url ?? ''] ?? ''));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const env = await makeApp(db, { allowedPrivateHosts: ['127.0.0.1'] });
   t.teardown(env.close);
@@ -240,7 +310,7 @@ eachDb('ssrf: at most 1 KiB of a delivery answer is read and stored (and a NUL i
   t.ok(n!.response_excerpt.startsWith('ok\uFFFDxx'), 'the NUL replaced');
 });
 
-eachDb('ssrf: no in-process delivery — a webhook aimed at the gateway\'s own simulator cannot complete another unit\'s payment', async (t, { db }) => {
+eachDb("ssrf: no in-process delivery — a webhook aimed at the gateway's own simulator cannot complete another unit's payment", async (t, { db }) => {
   const env = await makeApp(db);
   t.teardown(env.close);
   const victim = await seedTenant(db, env.clock);
@@ -252,12 +322,17 @@ eachDb('ssrf: no in-process delivery — a webhook aimed at the gateway\'s own s
   t.match(reg.body.error, { code: 'FEEGATE_ERR_URL_NOT_ALLOWED', details: { reason: /gateway itself/ } }, 'refused at registration');
 
   // Had it been stored (before this check), the delivery still goes out over the network, to a host it refuses.
-  const { endpoint } = await db.transaction((trx) => createEndpoint(trx, env.clock, env.app.deps.secrets, { tenantId: attacker.tenantId, url: target, events: ['*'], actor: 'test' }));
+  const { endpoint } = await db.transaction((trx) =>
+    createEndpoint(trx, env.clock, env.app.deps.secrets, { tenantId: attacker.tenantId, url: target, events: ['*'], actor: 'test' }),
+  );
   await someEvents(env, attacker.keys.integration);
   await drainOutbox(env.app.deps, env.app.deps.handlers);
   const tries = await attemptsOf(db, endpoint.id);
   t.ok(tries.length > 0, 'deliveries were attempted');
-  t.ok(tries.every((a) => a.status_code === null), 'none was answered by our own routes');
+  t.ok(
+    tries.every((a) => a.status_code === null),
+    'none was answered by our own routes',
+  );
   t.equal(env.sim.orders.get(payment.reference)?.status, 'PENDING', "the simulator did not complete the victim's order");
   const seen = await client(env.app, victim.keys.integration).get(`/v1/payments/${payment.id}`);
   t.equal(seen.body.status, 'pending', "the victim's payment is still pending");

@@ -11,7 +11,10 @@ export function fixture(name: string): Readable {
   return fs.createReadStream(path.join(FIXTURES, name));
 }
 
-export interface Parsed { lines: StatementLine[]; statements: StatementInfo[] }
+export interface Parsed {
+  lines: StatementLine[];
+  statements: StatementInfo[];
+}
 
 export async function collect(format: FormatName, input: Readable | Buffer | string, options: ParseOptions = {}): Promise<Parsed> {
   const stream = typeof input === 'string' || Buffer.isBuffer(input) ? Readable.from([Buffer.from(input)]) : input;
@@ -24,7 +27,11 @@ export async function collect(format: FormatName, input: Readable | Buffer | str
 }
 
 /** The refusal, or a failure message if the parse succeeded. */
-export async function refusal(format: FormatName, input: Readable | Buffer | string, options: ParseOptions = {}): Promise<{ code: string; line: number | null; column: number | null; message: string }> {
+export async function refusal(
+  format: FormatName,
+  input: Readable | Buffer | string,
+  options: ParseOptions = {},
+): Promise<{ code: string; line: number | null; column: number | null; message: string }> {
   try {
     await collect(format, input, options);
   } catch (e) {

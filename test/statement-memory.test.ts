@@ -24,7 +24,12 @@ function generated(head: string, row: (i: number) => string, tail: string): { st
     let buf = head;
     for (let i = 0; i < N; i++) {
       buf += row(i);
-      if (buf.length > 64 * 1024) { const b = Buffer.from(buf); bytes += b.length; yield b; buf = ''; }
+      if (buf.length > 64 * 1024) {
+        const b = Buffer.from(buf);
+        bytes += b.length;
+        yield b;
+        buf = '';
+      }
     }
     const b = Buffer.from(buf + tail);
     bytes += b.length;
@@ -43,14 +48,19 @@ async function measure(format: FormatName, input: Readable, options: ParseOption
     if (ev.kind !== 'line') continue;
     lines++;
     credits += ev.line.amountMinor;
-    if (lines % 20_000 === 0) { gc(); peak = Math.max(peak, process.memoryUsage().heapUsed - base); }
+    if (lines % 20_000 === 0) {
+      gc();
+      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }
   }
   return { lines, credits, peakGrowth: peak };
 }
 
 t.test('200,000 camt.053 entries stream with bounded heap', async (t) => {
-  const head = '<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr>\n<Stmt><Id>BIG</Id><Acct><Id><Othr><Id>0071000123456</Id></Othr></Id></Acct>\n';
-  const row = (i: number): string => `<Ntry><Amt Ccy="VND">${1000 + (i % 997)}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-03-10</Dt></BookgDt><AcctSvcrRef>R${i}</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>E${i}</EndToEndId></Refs><RltdPties><Dbtr><Pty><Nm>NGUYEN VAN ${i}</Nm></Pty></Dbtr></RltdPties><RmtInf><Ustrd>MBVCB.${2427229823 + i}.174242.FG${i.toString(16).toUpperCase().padStart(20, '0')}.CT tu 0123456789 NGUYEN VAN A toi 0071000123456 TRUONG THCS</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n`;
+  const head =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr>\n<Stmt><Id>BIG</Id><Acct><Id><Othr><Id>0071000123456</Id></Othr></Id></Acct>\n';
+  const row = (i: number): string =>
+    `<Ntry><Amt Ccy="VND">${1000 + (i % 997)}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-03-10</Dt></BookgDt><AcctSvcrRef>R${i}</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>E${i}</EndToEndId></Refs><RltdPties><Dbtr><Pty><Nm>NGUYEN VAN ${i}</Nm></Pty></Dbtr></RltdPties><RmtInf><Ustrd>MBVCB.${2427229823 + i}.174242.FG${i.toString(16).toUpperCase().padStart(20, '0')}.CT tu 0123456789 NGUYEN VAN A toi 0071000123456 TRUONG THCS</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n`;
   const g = generated(head, row, '</Stmt></BkToCstmrStmt></Document>\n');
   let expected = 0n;
   for (let i = 0; i < N; i++) expected += BigInt(1000 + (i % 997));
@@ -63,7 +73,8 @@ t.test('200,000 camt.053 entries stream with bounded heap', async (t) => {
 
 t.test('200,000 bank CSV rows stream with bounded heap', async (t) => {
   const head = 'Số tài khoản: 0071000123456\nSố dư đầu kỳ,"0"\nSTT,Ngày GD,Số CT,Ghi nợ,Ghi có,Số dư,Nội dung\n';
-  const row = (i: number): string => `${i + 1},10/03/2026,5243.${i},,"${(1000 + (i % 997)).toLocaleString('en-US')}",,"MBVCB.${2427229823 + i}.174242.FG${i.toString(16).toUpperCase().padStart(20, '0')}.CT tu 0123456789 NGUYEN VAN A toi 0071000123456 TRUONG THCS hoc phi hoc ky 2 nam hoc 2025-2026 lop 6A"\n`;
+  const row = (i: number): string =>
+    `${i + 1},10/03/2026,5243.${i},,"${(1000 + (i % 997)).toLocaleString('en-US')}",,"MBVCB.${2427229823 + i}.174242.FG${i.toString(16).toUpperCase().padStart(20, '0')}.CT tu 0123456789 NGUYEN VAN A toi 0071000123456 TRUONG THCS hoc phi hoc ky 2 nam hoc 2025-2026 lop 6A"\n`;
   const g = generated(head, row, '');
   const r = await measure('csv', g.stream, { profile: 'vietcombank' });
   t.equal(r.lines, N);

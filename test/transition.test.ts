@@ -24,7 +24,9 @@ eachDb('transitions: many payments move in one statement, each as it would alone
   env.clock.advance(1000);
 
   let statements = 0;
-  const onQuery = () => { statements++; };
+  const onQuery = () => {
+    statements++;
+  };
   const results = await db.transaction(async (trx) => {
     const rows = (await trx('payments').whereIn('id', [a, b, c, d]).forUpdate()) as PaymentRow[];
     const row = (id: string) => rows.find((r) => r.id === id)!;
@@ -42,16 +44,23 @@ eachDb('transitions: many payments move in one statement, each as it would alone
     }
   });
   t.equal(statements, 1, 'one statement for all four');
-  t.same(results.map((r) => [r.from, r.payment.status, r.changed]), [
-    ['pending', 'succeeded', true], ['pending', 'failed', true], ['failed', 'failed', false], ['created', 'created', false],
-  ]);
+  t.same(
+    results.map((r) => [r.from, r.payment.status, r.changed]),
+    [
+      ['pending', 'succeeded', true],
+      ['pending', 'failed', true],
+      ['failed', 'failed', false],
+      ['created', 'created', false],
+    ],
+  );
   t.match(results[3]!.refused, /not a legal transition/, 'the illegal move says why');
 
   const got = async (id: string) => (await db('payments').where({ id }).first()) as PaymentRow;
   t.match(await got(a), { status: 'succeeded', provider_txn_id: 'TX-A', failure_code: null, next_check_at: null });
   t.ok((await got(a)).succeeded_at, 'succeeded_at set');
   t.match(await got(b), { status: 'failed', failure_code: '24', failure_message: 'cancelled by payer' });
-  for (const id of [c, d]) t.equal(await count(db, 'audit_log', { entity_id: id, entity_type: 'payment', actor: 'janitor' }), 0, 'no-op and illegal moves write nothing');
+  for (const id of [c, d])
+    t.equal(await count(db, 'audit_log', { entity_id: id, entity_type: 'payment', actor: 'janitor' }), 0, 'no-op and illegal moves write nothing');
   t.equal(await count(db, 'audit_log', { entity_id: d, action: 'payment.refunded' }), 0);
 
   const billOf = (i: number) => db('bills').where({ id: made[i]!.bill.id }).first();
@@ -76,13 +85,23 @@ eachDb('transitions: a late success overpays the bill, says so, and does not pay
   const ten = await seedTenant(db, env.clock);
   const { bill, payment: first } = await billAndPayment(env.app, ten.keys.integration);
   await db('payments').where({ id: first.id }).update({ status: 'expired' });
-  const second = (await env.app.inject({
-    method: 'POST', url: '/v1/payments', headers: { authorization: `Bearer ${ten.keys.integration}` }, payload: { bill_id: bill.id, provider: 'sandbox' },
-  })).json() as { id: string };
-  const move = (ids: string[]) => db.transaction(async (trx) => {
-    const rows = (await trx('payments').whereIn('id', ids).orderBy('id').forUpdate()) as PaymentRow[];
-    return transitionPayments(trx, env.clock, rows.map((p) => ({ payment: p, change: { to: 'succeeded', source: 'callback', actor: 'provider:sandbox' } })));
-  });
+  const second = (
+    await env.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: { authorization: `Bearer ${ten.keys.integration}` },
+      payload: { bill_id: bill.id, provider: 'sandbox' },
+    })
+  ).json() as { id: string };
+  const move = (ids: string[]) =>
+    db.transaction(async (trx) => {
+      const rows = (await trx('payments').whereIn('id', ids).orderBy('id').forUpdate()) as PaymentRow[];
+      return transitionPayments(
+        trx,
+        env.clock,
+        rows.map((p) => ({ payment: p, change: { to: 'succeeded', source: 'callback', actor: 'provider:sandbox' } })),
+      );
+    });
   await t.rejects(move([first.id, second.id]), /a bill receive money once/, 'two payments of one bill do not get money in one statement');
   t.equal(await count(db, 'payments', { bill_id: bill.id, status: 'succeeded' }), 0, 'and nothing moved');
 

@@ -32,10 +32,22 @@ const anchors = [ca.certPem];
 
 /** A genuine receipt signed by a leaf of the test dev CA (the test app trusts it). */
 function genuineReceipt(): string {
-  const leaf = issueLeaf({ ca, commonName: 'Trường THCS Dịch Vọng', taxCode: '0101234567', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01') });
+  const leaf = issueLeaf({
+    ca,
+    commonName: 'Trường THCS Dịch Vọng',
+    taxCode: '0101234567',
+    notBefore: new Date('2026-01-01'),
+    notAfter: new Date('2029-01-01'),
+  });
   const signer: Signer = {
-    certId: 'test', certPem: leaf.certPem, chainPems: [], key: crypto.createPrivateKey(leaf.keyPem), subject: 'UID=MST:0101234567, CN=Trường THCS Dịch Vọng, C=VN',
-    serial: '1', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01'),
+    certId: 'test',
+    certPem: leaf.certPem,
+    chainPems: [],
+    key: crypto.createPrivateKey(leaf.keyPem),
+    subject: 'UID=MST:0101234567, CN=Trường THCS Dịch Vọng, C=VN',
+    serial: '1',
+    notBefore: new Date('2026-01-01'),
+    notAfter: new Date('2029-01-01'),
     keyInfoContent: `<X509Data><X509Certificate>${certBase64(leaf.certPem)}</X509Certificate></X509Data>`,
   };
   const built = TEMPLATES.fee_receipt.build(sampleContent(1));
@@ -45,10 +57,19 @@ const xml = genuineReceipt();
 
 /** The three forms of unsigned content from the issue, each with the path the report must name. */
 const UNSIGNED: [string, string, string][] = [
-  ['a second DLBLai with another amount after the signed one',
-    xml.replace('</DLBLai>', '</DLBLai><DLBLai Id="x"><NDBLai><TToan><TgTTTBSo>9000000</TgTTTBSo><TgTTTBChu>Chín triệu đồng</TgTTTBChu></TToan></NDBLai></DLBLai>'),
-    '/BLai/DLBLai[2]'],
-  ['a DLBLai inside DSCKS', xml.replace('<DSCKS>', '<DSCKS><DLBLai><NDBLai><TToan><TgTTTBSo>9000000</TgTTTBSo></TToan></NDBLai></DLBLai>'), '/BLai/DSCKS/DLBLai'],
+  [
+    'a second DLBLai with another amount after the signed one',
+    xml.replace(
+      '</DLBLai>',
+      '</DLBLai><DLBLai Id="x"><NDBLai><TToan><TgTTTBSo>9000000</TgTTTBSo><TgTTTBChu>Chín triệu đồng</TgTTTBChu></TToan></NDBLai></DLBLai>',
+    ),
+    '/BLai/DLBLai[2]',
+  ],
+  [
+    'a DLBLai inside DSCKS',
+    xml.replace('<DSCKS>', '<DSCKS><DLBLai><NDBLai><TToan><TgTTTBSo>9000000</TgTTTBSo></TToan></NDBLai></DLBLai>'),
+    '/BLai/DSCKS/DLBLai',
+  ],
   ['an extra element under the root', xml.replace('</BLai>', '<GhiChu>Đã thu 9.000.000 đồng</GhiChu></BLai>'), '/BLai/GhiChu'],
 ];
 
@@ -57,8 +78,24 @@ function opensslCert(kind: 'ec' | 'ed25519'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'feegate-alg-'));
   try {
     const keyArgs = kind === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'ed25519'];
-    execFileSync('openssl', ['req', '-x509', ...keyArgs, '-nodes', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'),
-      '-subj', `/C=VN/CN=${kind} signer/UID=MST:0101234567`, '-days', '3650'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        ...keyArgs,
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'k.pem'),
+        '-out',
+        path.join(dir, 'c.pem'),
+        '-subj',
+        `/C=VN/CN=${kind} signer/UID=MST:0101234567`,
+        '-days',
+        '3650',
+      ],
+      { stdio: 'ignore' },
+    );
     return fs.readFileSync(path.join(dir, 'c.pem'), 'utf8');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -86,16 +123,25 @@ t.test('verifier: unsigned content beside the signed element is refused and name
     t.equal(r.signature_valid, true, `${what}: the signature itself still holds`);
     t.equal(r.valid, false, `${what}: the document is not valid`);
     t.same(r.unsigned, [where], `${what}: named as ${where}`);
-    t.match(r.problems, [{ rule: 'VN-BL-008', part: 'document', message: new RegExp(`Unsigned content outside the signature: ${where.replace(/[[\]]/g, '\\$&')}`) }]);
+    t.match(r.problems, [
+      { rule: 'VN-BL-008', part: 'document', message: new RegExp(`Unsigned content outside the signature: ${where.replace(/[[\]]/g, '\\$&')}`) },
+    ]);
     t.equal(r.document?.total, '1550000', `${what}: the document read is the signed one`);
   }
   const before = xml.replace('<BLai>', '<BLai><DLBLai><NDBLai><TToan><TgTTTBSo>9000000</TgTTTBSo></TToan></NDBLai></DLBLai>');
   const r = verifyReceiptXml(before, anchors);
-  t.same([r.valid, r.signature_valid, r.unsigned], [false, true, ['/BLai/DLBLai[1]']], 'an unsigned DLBLai before the signed one: the referenced one is checked, the other named');
+  t.same(
+    [r.valid, r.signature_valid, r.unsigned],
+    [false, true, ['/BLai/DLBLai[1]']],
+    'an unsigned DLBLai before the signed one: the referenced one is checked, the other named',
+  );
   t.same(verifyReceiptXml(xml.replace('</DLBLai>', '</DLBLai><!-- Đã thu 9.000.000 đ -->'), anchors).unsigned, ['/BLai/comment()'], 'a comment');
   t.same(verifyReceiptXml(xml.replace('<BLai>', '<BLai tong="9000000">'), anchors).unsigned, ['/BLai/@tong'], 'an attribute on the root');
-  t.same(verifyReceiptXml(xml.replace('</Signature>', '<Object><TgTTTBSo>9</TgTTTBSo></Object></Signature>'), anchors).unsigned,
-    ['/BLai/DSCKS/TCThu/Signature/Object[2]'], 'an unreferenced Object inside the Signature');
+  t.same(
+    verifyReceiptXml(xml.replace('</Signature>', '<Object><TgTTTBSo>9</TgTTTBSo></Object></Signature>'), anchors).unsigned,
+    ['/BLai/DSCKS/TCThu/Signature/Object[2]'],
+    'an unreferenced Object inside the Signature',
+  );
 });
 
 t.test('verifier: EC and Ed25519 certificates are an unsupported algorithm, said so', async (t) => {
@@ -106,9 +152,16 @@ t.test('verifier: EC and Ed25519 certificates are an unsupported algorithm, said
       t.equal(r.valid, false, label);
       const p = r.problems.find((x) => x.rule === 'DSIG-012');
       t.ok(p, `${label}: DSIG-012`);
-      t.match(p?.message, new RegExp(`^Unsupported algorithm: the signer's certificate has an ${kind === 'ec' ? 'EC \\(prime256v1\\)' : 'Ed25519'} key`), label);
+      t.match(
+        p?.message,
+        new RegExp(`^Unsupported algorithm: the signer's certificate has an ${kind === 'ec' ? 'EC \\(prime256v1\\)' : 'Ed25519'} key`),
+        label,
+      );
       t.match(r.signer, { subject: new RegExp(`CN=${kind} signer`), tax_code: '0101234567' }, `${label}: the signer is still named`);
-      t.notOk(r.problems.some((x) => x.rule === 'DSIG-007' || x.rule === 'DSIG-006'), `${label}: no misleading "signature does not match"`);
+      t.notOk(
+        r.problems.some((x) => x.rule === 'DSIG-007' || x.rule === 'DSIG-006'),
+        `${label}: no misleading "signature does not match"`,
+      );
     }
   }
 });
@@ -122,10 +175,21 @@ t.test('verifier: structural limits refuse floods before a DOM is built', async 
       return err as { code: string; details?: { limit: string } };
     }
   };
-  t.match(refused(`<BLai>${'<a/>'.repeat(120_000)}</BLai>`), { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'elements', max: XML_LIMITS.elements } }, '120,000 elements');
-  t.match(refused(`${'<a>'.repeat(XML_LIMITS.depth + 1)}${'</a>'.repeat(XML_LIMITS.depth + 1)}`), { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'depth' } }, 'too deep');
-  t.match(refused(`<BLai ${Array.from({ length: XML_LIMITS.attributesPerElement + 1 }, (_, i) => `a${i}="1"`).join(' ')}/>`),
-    { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'attributesPerElement' } }, 'too many attributes');
+  t.match(
+    refused(`<BLai>${'<a/>'.repeat(120_000)}</BLai>`),
+    { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'elements', max: XML_LIMITS.elements } },
+    '120,000 elements',
+  );
+  t.match(
+    refused(`${'<a>'.repeat(XML_LIMITS.depth + 1)}${'</a>'.repeat(XML_LIMITS.depth + 1)}`),
+    { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'depth' } },
+    'too deep',
+  );
+  t.match(
+    refused(`<BLai ${Array.from({ length: XML_LIMITS.attributesPerElement + 1 }, (_, i) => `a${i}="1"`).join(' ')}/>`),
+    { code: 'FEEGATE_ERR_XML_TOO_COMPLEX', details: { limit: 'attributesPerElement' } },
+    'too many attributes',
+  );
   t.match(refused('<BLai>&x;</BLai>'), { code: 'FEEGATE_ERR_XML_MALFORMED' }, 'an undefined entity');
   t.equal(refused(`<r>${'<a/>'.repeat(XML_LIMITS.elements - 1)}</r>`)?.code, undefined, 'exactly at the limit: parsed (and reported on)');
   t.equal(refused(xml), null, 'a genuine receipt is far inside every limit');
@@ -154,7 +218,11 @@ eachDb('verifier: POST /v1/receipts/verify verifies in the worker pool; hostile 
     const r = await post(withCert(kind));
     t.equal(r.statusCode, 200, `${kind}: a report, not a 5xx`);
     t.equal(r.json().valid, false, kind);
-    t.match(r.json().problems.find((p: { rule: string }) => p.rule === 'DSIG-012'), { part: 'certificate', message: /^Unsupported algorithm/ }, `${kind}: DSIG-012`);
+    t.match(
+      r.json().problems.find((p: { rule: string }) => p.rule === 'DSIG-012'),
+      { part: 'certificate', message: /^Unsupported algorithm/ },
+      `${kind}: DSIG-012`,
+    );
   }
 });
 
@@ -162,13 +230,27 @@ eachDb('verifier: a full verifier queue is shed at once with 503 and Retry-After
   // Its own pool (one thread, one waiting place): the first receipt waits for the thread to start.
   const env = await makeApp(db, { verifyThreads: 1, verifyQueue: 1, verifyRateLimitPerMinute: 1000 });
   t.teardown(env.close);
-  const answers = await Promise.all(Array.from({ length: 8 }, () => env.app.inject({
-    method: 'POST', url: '/v1/receipts/verify', headers: { 'content-type': 'application/xml' }, payload: xml,
-  })));
+  const answers = await Promise.all(
+    Array.from({ length: 8 }, () =>
+      env.app.inject({
+        method: 'POST',
+        url: '/v1/receipts/verify',
+        headers: { 'content-type': 'application/xml' },
+        payload: xml,
+      }),
+    ),
+  );
   const shed = answers.filter((a) => a.statusCode === 503);
   t.ok(shed.length >= 1, `${shed.length} of 8 shed`);
-  t.ok(answers.some((a) => a.statusCode === 200), 'the first ones are verified');
-  t.same(answers.filter((a) => a.statusCode !== 200 && a.statusCode !== 503), [], 'nothing else');
+  t.ok(
+    answers.some((a) => a.statusCode === 200),
+    'the first ones are verified',
+  );
+  t.same(
+    answers.filter((a) => a.statusCode !== 200 && a.statusCode !== 503),
+    [],
+    'nothing else',
+  );
   t.equal(shed[0]?.json().error.code, 'FEEGATE_ERR_VERIFIER_BUSY');
   t.equal(shed[0]?.headers['retry-after'], '2');
 });
@@ -177,7 +259,14 @@ eachDb('verifier: public routes have a tight per-IP bucket, checked before the b
   const env = await makeApp(db, { verifyRateLimitPerMinute: 3, publicRateLimitPerMinute: 2, rateLimitPerMinute: 100 });
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
-  const verify = (ip: string) => env.app.inject({ method: 'POST', url: '/v1/receipts/verify', remoteAddress: ip, headers: { 'content-type': 'application/xml' }, payload: '<BLai><DLBLai></BLai>' });
+  const verify = (ip: string) =>
+    env.app.inject({
+      method: 'POST',
+      url: '/v1/receipts/verify',
+      remoteAddress: ip,
+      headers: { 'content-type': 'application/xml' },
+      payload: '<BLai><DLBLai></BLai>',
+    });
   const codes = [];
   for (let i = 0; i < 4; i++) codes.push((await verify('198.51.100.7')).statusCode);
   t.same(codes, [400, 400, 400, 429], 'three malformed documents parsed and refused, the fourth refused by the bucket before parsing');
@@ -190,14 +279,22 @@ eachDb('verifier: public routes have a tight per-IP bucket, checked before the b
   t.equal((await verify('2001:db8:1:2:ffff::9')).statusCode, 429, 'IPv6 clients are counted per /64');
 
   const page = (ip: string) => env.app.inject({ method: 'GET', url: '/r/AAAAAAAAAAAA', remoteAddress: ip });
-  t.same([(await page('198.51.100.9')).statusCode, (await page('198.51.100.9')).statusCode, (await page('198.51.100.9')).statusCode], [404, 404, 429],
-    'the lookup page: PUBLIC_RATE_LIMIT_PER_MINUTE per address');
+  t.same(
+    [(await page('198.51.100.9')).statusCode, (await page('198.51.100.9')).statusCode, (await page('198.51.100.9')).statusCode],
+    [404, 404, 429],
+    'the lookup page: PUBLIC_RATE_LIMIT_PER_MINUTE per address',
+  );
   const dl = await env.app.inject({ method: 'GET', url: '/r/AAAAAAAAAAAA/xml', remoteAddress: '198.51.100.9' });
   t.equal(dl.statusCode, 404, 'the download has a bucket of its own');
 
   const api = client(env.app, ten.keys.integration);
   for (let i = 0; i < 5; i++) {
-    const r = await env.app.inject({ method: 'GET', url: '/v1/receipts', remoteAddress: '198.51.100.7', headers: { authorization: `Bearer ${ten.keys.integration}` } });
+    const r = await env.app.inject({
+      method: 'GET',
+      url: '/v1/receipts',
+      remoteAddress: '198.51.100.7',
+      headers: { authorization: `Bearer ${ten.keys.integration}` },
+    });
     t.equal(r.statusCode, 200, `API key call ${i + 1} from the limited address: the key's own bucket`);
   }
   t.equal((await api.get('/v1/receipts')).status, 200);
@@ -205,19 +302,26 @@ eachDb('verifier: public routes have a tight per-IP bucket, checked before the b
 
 eachDb('verifier: with trustProxy, X-Forwarded-For decides the public bucket; without it, it does not', async (t, { db }) => {
   const proxy = '10.0.0.5';
-  const hit = (app: typeof env.app, client: string) => app.inject({ method: 'GET', url: '/r/AAAAAAAAAAAA', remoteAddress: proxy, headers: { 'x-forwarded-for': client } });
+  const hit = (app: typeof env.app, client: string) =>
+    app.inject({ method: 'GET', url: '/r/AAAAAAAAAAAA', remoteAddress: proxy, headers: { 'x-forwarded-for': client } });
   const env = await makeApp(db, { publicRateLimitPerMinute: 2, trustProxy: [proxy] });
   t.teardown(env.close);
-  t.same([(await hit(env.app, '203.0.113.1')).statusCode, (await hit(env.app, '203.0.113.1')).statusCode, (await hit(env.app, '203.0.113.1')).statusCode],
-    [404, 404, 429], 'behind the trusted proxy: the forwarded client is limited');
+  t.same(
+    [(await hit(env.app, '203.0.113.1')).statusCode, (await hit(env.app, '203.0.113.1')).statusCode, (await hit(env.app, '203.0.113.1')).statusCode],
+    [404, 404, 429],
+    'behind the trusted proxy: the forwarded client is limited',
+  );
   t.equal((await hit(env.app, '203.0.113.2')).statusCode, 404, 'another forwarded client has its own bucket');
   const direct = await env.app.inject({ method: 'GET', url: '/r/AAAAAAAAAAAA', remoteAddress: '192.0.2.50', headers: { 'x-forwarded-for': '203.0.113.1' } });
   t.equal(direct.statusCode, 404, 'a peer that is not the trusted proxy cannot borrow a forwarded address: its own bucket');
 
   const plain = await makeApp(db, { publicRateLimitPerMinute: 2 });
   t.teardown(plain.close);
-  t.same([(await hit(plain.app, '203.0.113.1')).statusCode, (await hit(plain.app, '203.0.113.2')).statusCode, (await hit(plain.app, '203.0.113.3')).statusCode],
-    [404, 404, 429], 'without trustProxy: X-Forwarded-For is ignored, one bucket for the peer');
+  t.same(
+    [(await hit(plain.app, '203.0.113.1')).statusCode, (await hit(plain.app, '203.0.113.2')).statusCode, (await hit(plain.app, '203.0.113.3')).statusCode],
+    [404, 404, 429],
+    'without trustProxy: X-Forwarded-For is ignored, one bucket for the peer',
+  );
 });
 
 t.test('config: TRUST_PROXY', async (t) => {
@@ -225,5 +329,5 @@ t.test('config: TRUST_PROXY', async (t) => {
   t.equal(loadConfig({ TRUST_PROXY: 'true' }).trustProxy, true);
   t.same(loadConfig({ TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,loopback' }).trustProxy, ['10.0.0.5', '10.1.0.0/16', 'loopback']);
   t.throws(() => loadConfig({ TRUST_PROXY: 'proxy.example; rm -rf' }), /TRUST_PROXY must be/);
-  t.same([loadConfig({}).verifyRateLimitPerMinute, loadConfig({}).publicRateLimitPerMinute], [30, 120], 'public buckets far tighter than an API key\'s 6,000');
+  t.same([loadConfig({}).verifyRateLimitPerMinute, loadConfig({}).publicRateLimitPerMinute], [30, 120], "public buckets far tighter than an API key's 6,000");
 });

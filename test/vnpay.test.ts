@@ -45,10 +45,18 @@ eachDb('vnpay: signed redirect, payment page, IPN by GET, answers in VNPay forma
   const tampered = await env.app.inject(url.pathname + url.search.replace('vnp_Amount=5800000', 'vnp_Amount=100000'));
   t.match(tampered.body, /Mã lỗi 97/, 'the simulator refuses a tampered checkout like VNPay');
 
-  const back = await env.app.inject({ method: 'POST', url: `/sandbox/vnpay/paymentv2/pay/${payment.reference}`, payload: 'result=success', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const back = await env.app.inject({
+    method: 'POST',
+    url: `/sandbox/vnpay/paymentv2/pay/${payment.reference}`,
+    payload: 'result=success',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
   t.equal(back.statusCode, 303);
   const order = env.app.simulators!.vnpay.orders.get(payment.reference)!;
-  t.same(order.ipnAnswers.map((a) => JSON.parse(a)), [{ RspCode: '00', Message: 'Confirm Success' }]);
+  t.same(
+    order.ipnAnswers.map((a) => JSON.parse(a)),
+    [{ RspCode: '00', Message: 'Confirm Success' }],
+  );
   const p = (await api.get(`/v1/payments/${payment.id}`)).body;
   t.equal(p.status, 'succeeded');
   t.equal(p.provider_transaction_id, order.transactionNo);
@@ -63,7 +71,11 @@ eachDb('vnpay: signed redirect, payment page, IPN by GET, answers in VNPay forma
   delete good.vnp_SecureHash;
   const before = await snapshot(db);
   t.equal((await ipn(good)).json().RspCode, '02', 'duplicate');
-  t.equal((await env.app.inject(`/v1/notify/vnpay?${signData({ ...good, vnp_Amount: '100' })}&vnp_SecureHash=${secureHash(good, secret)}`)).json().RspCode, '97', 'tampered');
+  t.equal(
+    (await env.app.inject(`/v1/notify/vnpay?${signData({ ...good, vnp_Amount: '100' })}&vnp_SecureHash=${secureHash(good, secret)}`)).json().RspCode,
+    '97',
+    'tampered',
+  );
   t.equal((await ipn({ ...good, vnp_TxnRef: 'FGNOPE' })).json().RspCode, '01', 'unknown order');
   t.equal((await ipn({ ...good, vnp_Amount: '5900000', vnp_TransactionNo: '999' })).json().RspCode, '04', 'wrong amount');
   t.equal((await env.app.inject('/v1/notify/vnpay?vnp_TxnRef=x')).json().RspCode, '97', 'unsigned');
@@ -111,8 +123,8 @@ eachDb('vnpay: querydr reports only the latest refund, so two refunds left unkno
 
   // A reaches VNPay but its answer is lost; B never reaches VNPay. Both are unknown here.
   const adapter = env.app.deps.providers.get('vnpay')!;
-  const refundLosing = (paymentId: string, amount: number, reaches: boolean) => losingRefundAnswers(adapter, reaches, async () =>
-    (await api.post(`/v1/payments/${paymentId}/refunds`, { amount })).body as { id: string; status: string });
+  const refundLosing = (paymentId: string, amount: number, reaches: boolean) =>
+    losingRefundAnswers(adapter, reaches, async () => (await api.post(`/v1/payments/${paymentId}/refunds`, { amount })).body as { id: string; status: string });
   const a = await refundLosing(p.id, 8_000, true);
   const b = await refundLosing(p.id, 10_000, false);
   t.same([a.status, b.status], ['unknown', 'unknown']);
@@ -123,7 +135,11 @@ eachDb('vnpay: querydr reports only the latest refund, so two refunds left unkno
     await runRefundChecks(env.app.deps);
   }
   const after = (await api.get(`/v1/payments/${p.id}/refunds`)).body.data as { id: string; status: string }[];
-  t.same(after.map((r) => r.status), ['unknown', 'unknown'], 'neither is settled on an answer that could be the other\'s');
+  t.same(
+    after.map((r) => r.status),
+    ['unknown', 'unknown'],
+    "neither is settled on an answer that could be the other's",
+  );
   t.equal((await db('ledger_transfers').where({ kind: 'refund.succeeded' })).length, 0, 'nothing booked');
 
   // With one refund only, the same answer settles it.

@@ -25,8 +25,11 @@ eachDb('webhooks: a payment produces signed events, delivered and logged', async
 
   const { payment, bill } = await billAndPayment(env.app, ten.keys.integration);
   await payAt(env.sim, payment, 'success');
-  t.equal(await drainOutbox(env.app.deps, env.app.deps.handlers), 6,
-    'two fan-outs and the receipt, then the two deliveries and the fan-out of receipt.issued (no endpoint wants it)');
+  t.equal(
+    await drainOutbox(env.app.deps, env.app.deps.handlers),
+    6,
+    'two fan-outs and the receipt, then the two deliveries and the fan-out of receipt.issued (no endpoint wants it)',
+  );
   t.equal(await drainOutbox(env.app.deps, env.app.deps.handlers), 0, 'nothing left');
   t.equal(rx.received.length, 2);
   const types = rx.received.map((r) => JSON.parse(r.body).type).sort();
@@ -80,7 +83,7 @@ eachDb('webhooks: a receiver down for hours gets the event later; 410 or removal
     env.clock.advance(1000);
     t.equal(await drain(), 1, `retry ${i + 1} runs on schedule`);
   }
-  const hoursDown = (WEBHOOK_BACKOFF.slice(0, 6).reduce((a, b) => a + b, 0)) / 3600;
+  const hoursDown = WEBHOOK_BACKOFF.slice(0, 6).reduce((a, b) => a + b, 0) / 3600;
   t.ok(hoursDown > 7, `the receiver has been down ${hoursDown.toFixed(1)} h`);
   rx.answer = 200;
   env.clock.advance(WEBHOOK_BACKOFF[6]! * 1000);
@@ -88,7 +91,10 @@ eachDb('webhooks: a receiver down for hours gets the event later; 410 or removal
   t.equal(rx.received.length, 1, 'delivered once it came back');
   const attempts = (await client(env.app, ten.keys.finance).get(`/v1/events/${event.id}/attempts`)).body.data;
   t.equal(attempts.length, 8);
-  t.same(attempts.map((a: { outcome: string }) => a.outcome), [...Array(7).fill('retry'), 'delivered']);
+  t.same(
+    attempts.map((a: { outcome: string }) => a.outcome),
+    [...Array(7).fill('retry'), 'delivered'],
+  );
   t.match(attempts[0].error, /failed|socket|closed|terminated/i, 'the error of a dead connection is logged');
 
   // 410 Gone: the endpoint is disabled and gets nothing more.
@@ -124,10 +130,16 @@ eachDb('outbox: failing rows back off, die visibly, and can be requeued', async 
   let fail = true;
   const runs: number[] = [];
   const env = await makeApp(db, {}, undefined, {
-    extraHandlers: [{
-      kind: 'test.flaky', backoffSeconds: [10, 20],
-      run: async (row) => { runs.push(row.attempts); return fail ? { retry: `boom ${row.attempts}` } : { done: true }; },
-    }],
+    extraHandlers: [
+      {
+        kind: 'test.flaky',
+        backoffSeconds: [10, 20],
+        run: async (row) => {
+          runs.push(row.attempts);
+          return fail ? { retry: `boom ${row.attempts}` } : { done: true };
+        },
+      },
+    ],
   });
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
@@ -175,7 +187,9 @@ eachDb('outbox: event fan-out runs as one batch and completes every row once', a
   await fanoutHandler.runBatch!(rows, env.app.deps);
   const done = (await db('outbox').where({ kind: 'event.fanout', status: 'done' })).length;
   t.equal(done, 6, 'every fan-out row completed');
-  const deliveries = (await db('outbox').where({ kind: 'webhook.deliver', status: 'pending' }).select('payload')) as { payload: { event_id: string; endpoint_id: string } }[];
+  const deliveries = (await db('outbox').where({ kind: 'webhook.deliver', status: 'pending' }).select('payload')) as {
+    payload: { event_id: string; endpoint_id: string };
+  }[];
   t.equal(deliveries.length, 9, 'three to the first endpoint (payment.succeeded only), six to the second (*)');
   await fanoutHandler.runBatch!(rows, env.app.deps);
   t.equal((await db('outbox').where({ kind: 'webhook.deliver' })).length, 9, 'running a batch again (lease gone) adds nothing');

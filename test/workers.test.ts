@@ -3,6 +3,7 @@
  * Every request here opens its own TCP connection, so the cluster primary deals them out to the
  * workers in turn (round-robin): consecutive requests reach different processes.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- these tests read arbitrary JSON answers */
 import t from 'tap';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -12,7 +13,12 @@ import crypto from 'node:crypto';
 import { openTestDb, postgresAvailable } from './helpers/db.js';
 import { freePort, startServer } from './helpers/server-process.js';
 
-interface Res { status: number; headers: http.IncomingHttpHeaders; text: string; json: any } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Res {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  json: any;
+}
 
 /** One request on a fresh connection (agent: false), no redirects followed. */
 function call(url: string, opts: { method?: string; key?: string; body?: unknown; form?: Record<string, string> } = {}): Promise<Res> {
@@ -28,7 +34,11 @@ function call(url: string, opts: { method?: string; key?: string; body?: unknown
       res.on('data', (d) => (text += d));
       res.on('end', () => {
         let json: unknown;
-        try { json = JSON.parse(text); } catch { json = undefined; }
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
         resolve({ status: res.statusCode!, headers: res.headers, text, json });
       });
     });
@@ -49,15 +59,18 @@ async function browse(url: string, opts: Parameters<typeof call>[1] = {}): Promi
 
 /** The gateway processes forked by `parent` (from /proc: the old primary named none in its logs). */
 function workerPids(parent: number): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === parent && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('gateway/server.ts') ? [Number(d)] : [];
-    } catch {
-      return []; // gone meanwhile
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((d) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === parent && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('gateway/server.ts') ? [Number(d)] : [];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -99,14 +112,19 @@ t.test('two workers on PostgreSQL agree', async (t) => {
     }
     t.same(statuses, Array(10).fill(401), 'every worker refuses the revoked key');
     const keys = (await call(`${base}/v1/api-keys?limit=100`, { key: admin })).json.data as { label: string }[];
-    t.notOk(keys.some((k) => k.label === 'successor'), 'no key was minted by the revoked one');
+    t.notOk(
+      keys.some((k) => k.label === 'successor'),
+      'no key was minted by the revoked one',
+    );
   });
 
   await t.test('new provider credentials are seen at once by both workers', async (t) => {
     const creds = (tmn: string) => ({
       credentials: {
-        tmn_code: tmn, hash_secret: 'WORKERSTESTSECRETNOTREAL0000000',
-        pay_url: 'https://sandbox.vnpayment.vn/paymentv2/vpcpay.html', api_url: 'https://sandbox.vnpayment.vn/merchant_webapi/api/transaction',
+        tmn_code: tmn,
+        hash_secret: 'WORKERSTESTSECRETNOTREAL0000000',
+        pay_url: 'https://sandbox.vnpayment.vn/paymentv2/vpcpay.html',
+        api_url: 'https://sandbox.vnpayment.vn/merchant_webapi/api/transaction',
       },
     });
     const tmnSeen = async () => {
@@ -127,10 +145,15 @@ t.test('two workers on PostgreSQL agree', async (t) => {
   await t.test('a simulator pay page works whichever worker serves each step', async (t) => {
     for (let i = 0; i < 3; i++) {
       const bill = await call(`${base}/v1/bills`, {
-        method: 'POST', key: admin,
+        method: 'POST',
+        key: admin,
         body: {
-          external_ref: `workers-${i}-${Date.now()}`, kind: 'procedure_fee', dossier_code: 'G01.20260310.WORK', procedure_code: '1.001612',
-          description: 'Lệ phí (workers test)', payer: { name: 'Nguyễn Văn An' },
+          external_ref: `workers-${i}-${Date.now()}`,
+          kind: 'procedure_fee',
+          dossier_code: 'G01.20260310.WORK',
+          procedure_code: '1.001612',
+          description: 'Lệ phí (workers test)',
+          payer: { name: 'Nguyễn Văn An' },
           items: [{ fee_code: 'LP-HT-01', name: 'Lệ phí cấp bản sao', amount: 8000, legal_basis: 'Thông tư 85/2019/TT-BTC' }],
         },
       });
@@ -160,7 +183,13 @@ t.test('two workers on PostgreSQL agree', async (t) => {
     process.kill(victim, 'SIGKILL');
     await sleep(300);
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push(await call(`${base}/healthz`).then((r) => r.status, () => 0));
+    for (let i = 0; i < 6; i++)
+      statuses.push(
+        await call(`${base}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      );
     t.same(statuses, Array(6).fill(200), 'the other worker answers meanwhile');
     let after: number[] = [];
     for (let tries = 0; tries < 300 && after.length < 2; tries++, await sleep(100)) after = workerPids(server.pid);
@@ -172,7 +201,10 @@ t.test('two workers on PostgreSQL agree', async (t) => {
     await sleep(200);
     let ok = 0;
     for (let tries = 0; tries < 100 && ok < 6; tries++) {
-      const r = await call(`${base}/v1/api-keys`, { key: admin }).then((x) => x.status, () => 0);
+      const r = await call(`${base}/v1/api-keys`, { key: admin }).then(
+        (x) => x.status,
+        () => 0,
+      );
       ok = r === 200 ? ok + 1 : 0;
       if (r !== 200) await sleep(200);
     }

@@ -18,14 +18,20 @@ eachDb('zalopay: create with app_trans_id, callback {data, mac} answered return_
   const id = `260310_${p.reference}`;
   t.ok(sim.orders.get(id), 'app_trans_id is yymmdd (Vietnam) + our reference');
   const o = (await sim.complete(id, 'success'))!;
-  t.same(o.callbackAnswers.map((a) => JSON.parse(a)), [{ return_code: 1, return_message: 'success' }]);
+  t.same(
+    o.callbackAnswers.map((a) => JSON.parse(a)),
+    [{ return_code: 1, return_message: 'success' }],
+  );
   const paid = (await fin.get(`/v1/payments/${p.id}`)).body;
   t.equal(paid.status, 'succeeded');
   t.equal(paid.provider_transaction_id, String(o.zpTransId));
 
   const key2 = sim.opts.app.key2;
   const post = (body: string) => env.app.inject({ method: 'POST', url: '/v1/notify/zalopay', headers: { 'content-type': 'application/json' }, payload: body });
-  const signed = (data: Record<string, unknown>) => { const d = JSON.stringify(data); return JSON.stringify({ data: d, mac: zpMac(key2, [d]), type: 1 }); };
+  const signed = (data: Record<string, unknown>) => {
+    const d = JSON.stringify(data);
+    return JSON.stringify({ data: d, mac: zpMac(key2, [d]), type: 1 });
+  };
   const data = JSON.parse((JSON.parse(sim.callbackBody(o)) as { data: string }).data) as Record<string, unknown>;
   const before = await snapshot(db);
   t.equal((await post(sim.callbackBody(o))).json().return_code, 2, 'duplicate: already processed');

@@ -5,11 +5,35 @@
  */
 import crypto from 'node:crypto';
 import type {
-  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  AdapterContext,
+  AnswerKind,
+  CallbackAnswer,
+  CheckoutRequest,
+  CheckoutResult,
+  InboundHttp,
+  PaymentAdapter,
+  RefundQuery,
+  RefundRequest,
+  RefundResult,
+  RefundStatus,
+  SettlementLine,
+  StatusQuery,
+  StatusResult,
+  VerifyResult,
 } from '../contract.js';
 import {
-  credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount, safeText, signableText, signableUrl,
+  credential,
+  digits,
+  firstValue,
+  futureDated,
+  jsonObject,
+  malformed,
+  parseSettlementCsv,
+  postJson,
+  providerAmount,
+  safeText,
+  signableText,
+  signableUrl,
 } from '../adapter-kit.js';
 import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoOutcome, momoSign, momoVerify } from './protocol.js';
 
@@ -46,8 +70,10 @@ function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ip
   if (f.requestId !== orderId) return malformed('requestId is not the one we sent');
   if (f.extraData !== '') return malformed('extraData is not the one we sent (empty)');
   const amount = providerAmount(f.amount, MOMO_MAX_AMOUNT);
-  if (amount === undefined) return malformed('amount is not a whole number of VND within MoMo\'s limit');
-  const code = digits(f.resultCode, 6), transId = digits(f.transId, 20), responseTime = digits(f.responseTime, 16);
+  if (amount === undefined) return malformed("amount is not a whole number of VND within MoMo's limit");
+  const code = digits(f.resultCode, 6),
+    transId = digits(f.transId, 20),
+    responseTime = digits(f.responseTime, 16);
   if (code === undefined || transId === undefined || responseTime === undefined) return malformed('resultCode, transId or responseTime is not digits');
   if (typeof f.orderType !== 'string' || !ORDER_TYPES.includes(f.orderType)) return malformed('orderType is not one MoMo documents');
   if (typeof f.payType !== 'string' || !PAY_TYPES.includes(f.payType)) return malformed('payType is not one MoMo documents');
@@ -60,8 +86,14 @@ function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ip
   return {
     ok: true,
     notification: {
-      reference: orderId, providerTxnId: /^0+$/.test(transId) ? `${orderId}#0` : transId,
-      eventType: `${kind}.${resultCode}`, outcome: momoOutcome(resultCode), amount, currency: 'VND', code: String(resultCode), message,
+      reference: orderId,
+      providerTxnId: /^0+$/.test(transId) ? `${orderId}#0` : transId,
+      eventType: `${kind}.${resultCode}`,
+      outcome: momoOutcome(resultCode),
+      amount,
+      currency: 'VND',
+      code: String(resultCode),
+      message,
       payload: f as Record<string, unknown>,
     },
   };
@@ -70,7 +102,11 @@ function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'ip
 /** MoMo's query (`/v2/gateway/api/query`) of one orderId. */
 function queryOrder(ctx: AdapterContext, orderId: string) {
   const body: Record<string, unknown> = {
-    partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: `Q${crypto.randomBytes(8).toString('hex')}`, orderId, lang: 'vi',
+    partnerCode: cred(ctx, 'partner_code'),
+    accessKey: cred(ctx, 'access_key'),
+    requestId: `Q${crypto.randomBytes(8).toString('hex')}`,
+    orderId,
+    lang: 'vi',
   };
   body.signature = momoSign(cred(ctx, 'secret_key'), body, QUERY_KEYS);
   return call(ctx, 'query', body);
@@ -83,20 +119,36 @@ export const momoAdapter: PaymentAdapter = {
   notifyMethod: 'POST',
   checkoutFlow: 'remote',
   maxAmount: MOMO_MAX_AMOUNT,
-  credentialFields: [{ name: 'partner_code', secret: false }, { name: 'access_key', secret: true }, { name: 'secret_key', secret: true }, { name: 'endpoint', secret: false }],
+  credentialFields: [
+    { name: 'partner_code', secret: false },
+    { name: 'access_key', secret: true },
+    { name: 'secret_key', secret: true },
+    { name: 'endpoint', secret: false },
+  ],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const body: Record<string, unknown> = {
-      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), requestId: req.reference, amount: req.amount,
-      orderId: req.reference, orderInfo: signableText(req.description, 255) || req.reference, redirectUrl: signableUrl(req.returnUrl), ipnUrl: signableUrl(req.notifyUrl),
-      requestType: 'captureWallet', extraData: '', lang: 'vi',
+      partnerCode: cred(ctx, 'partner_code'),
+      accessKey: cred(ctx, 'access_key'),
+      requestId: req.reference,
+      amount: req.amount,
+      orderId: req.reference,
+      orderInfo: signableText(req.description, 255) || req.reference,
+      redirectUrl: signableUrl(req.returnUrl),
+      ipnUrl: signableUrl(req.notifyUrl),
+      requestType: 'captureWallet',
+      extraData: '',
+      lang: 'vi',
     };
     body.signature = momoSign(cred(ctx, 'secret_key'), body, CREATE_KEYS);
     const res = await call(ctx, 'create', body);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     const code = Number(res.resultCode);
     if (code === 0 && typeof res.payUrl === 'string') {
-      return { outcome: 'pending', checkout: { type: 'redirect', url: res.payUrl, deeplink: res.deeplink as string | undefined, qr_payload: res.qrCodeUrl as string | undefined } };
+      return {
+        outcome: 'pending',
+        checkout: { type: 'redirect', url: res.payUrl, deeplink: res.deeplink as string | undefined, qr_payload: res.qrCodeUrl as string | undefined },
+      };
     }
     if (code === 99 || code === 10 || !Number.isInteger(code)) return { outcome: 'unknown', message: String(res.message ?? 'MoMo system error') };
     if (DUPLICATE.has(code)) return { outcome: 'unknown', message: `MoMo already has this order (${code}): asked about, not failed` };
@@ -145,10 +197,12 @@ export const momoAdapter: PaymentAdapter = {
   async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
     const res = await queryOrder(ctx, q.paymentReference);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
-    if (Number(res.resultCode) === 42 || !Array.isArray(res.refundTrans)) return { outcome: 'unknown', code: String(res.resultCode), message: String(res.message ?? 'no refund list') };
+    if (Number(res.resultCode) === 42 || !Array.isArray(res.refundTrans))
+      return { outcome: 'unknown', code: String(res.resultCode), message: String(res.message ?? 'no refund list') };
     const r = (res.refundTrans as Record<string, unknown>[]).find((x) => x.orderId === q.refundReference);
     if (!r) return { outcome: 'unknown', notFound: true, message: 'MoMo lists no refund with this orderId' };
-    if (Number(r.amount) !== q.amount) return { outcome: 'unknown', code: String(r.resultCode), message: `MoMo lists this refund for ${String(r.amount)} VND, not ${q.amount}` };
+    if (Number(r.amount) !== q.amount)
+      return { outcome: 'unknown', code: String(r.resultCode), message: `MoMo lists this refund for ${String(r.amount)} VND, not ${q.amount}` };
     const code = Number(r.resultCode);
     if (code === 0) return { outcome: 'succeeded', providerRefundId: String(r.transId ?? ''), code: '0' };
     if (code === 7000 || code === 7002 || code === 1000) return { outcome: 'pending', code: String(code) };
@@ -158,8 +212,14 @@ export const momoAdapter: PaymentAdapter = {
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const body: Record<string, unknown> = {
-      partnerCode: cred(ctx, 'partner_code'), accessKey: cred(ctx, 'access_key'), orderId: req.refundReference, requestId: req.refundReference,
-      amount: req.amount, transId: req.providerTxnId ?? '', lang: 'vi', description: signableText(req.reason, 255),
+      partnerCode: cred(ctx, 'partner_code'),
+      accessKey: cred(ctx, 'access_key'),
+      orderId: req.refundReference,
+      requestId: req.refundReference,
+      amount: req.amount,
+      transId: req.providerTxnId ?? '',
+      lang: 'vi',
+      description: signableText(req.reason, 255),
     };
     body.signature = momoSign(cred(ctx, 'secret_key'), body, REFUND_KEYS);
     const res = await call(ctx, 'refund', body);
@@ -179,7 +239,10 @@ export const momoAdapter: PaymentAdapter = {
    */
   parseSettlement(content: string): SettlementLine[] {
     return parseSettlementCsv(content, (r) => ({
-      providerRef: r.transId, ourRef: r.orderId, amount: r.amount, fee: r.fee,
+      providerRef: r.transId,
+      ourRef: r.orderId,
+      amount: r.amount,
+      fee: r.fee,
       occurredAt: /^[0-9]{1,16}$/.test(r.responseTime ?? '') ? new Date(Number(r.responseTime)) : undefined,
       status: r.resultCode === '0' ? 'succeeded' : undefined,
     }));

@@ -6,8 +6,33 @@
  */
 import crypto from 'node:crypto';
 
-export const CREATE_KEYS = ['accessKey', 'amount', 'extraData', 'ipnUrl', 'orderId', 'orderInfo', 'partnerCode', 'redirectUrl', 'requestId', 'requestType'] as const;
-export const IPN_KEYS = ['accessKey', 'amount', 'extraData', 'message', 'orderId', 'orderInfo', 'orderType', 'partnerCode', 'payType', 'requestId', 'responseTime', 'resultCode', 'transId'] as const;
+export const CREATE_KEYS = [
+  'accessKey',
+  'amount',
+  'extraData',
+  'ipnUrl',
+  'orderId',
+  'orderInfo',
+  'partnerCode',
+  'redirectUrl',
+  'requestId',
+  'requestType',
+] as const;
+export const IPN_KEYS = [
+  'accessKey',
+  'amount',
+  'extraData',
+  'message',
+  'orderId',
+  'orderInfo',
+  'orderType',
+  'partnerCode',
+  'payType',
+  'requestId',
+  'responseTime',
+  'resultCode',
+  'transId',
+] as const;
 export const QUERY_KEYS = ['accessKey', 'orderId', 'partnerCode', 'requestId'] as const;
 export const REFUND_KEYS = ['accessKey', 'amount', 'description', 'orderId', 'partnerCode', 'requestId', 'transId'] as const;
 

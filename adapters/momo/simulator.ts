@@ -11,11 +11,25 @@ import type { HttpClient } from '../http-client.js';
 import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CREATE_KEYS, IPN_KEYS, ORDER_ID, QUERY_KEYS, REFUND_KEYS, momoSign, momoVerify } from './protocol.js';
 
-export interface MomoPartner { partnerCode: string; accessKey: string; secretKey: string }
+export interface MomoPartner {
+  partnerCode: string;
+  accessKey: string;
+  secretKey: string;
+}
 
 export interface MomoOrder {
-  orderId: string; requestId: string; amount: number; orderInfo: string; redirectUrl: string; ipnUrl: string; extraData: string;
-  resultCode: number; message: string; transId: number; responseTime: number; refunded: number;
+  orderId: string;
+  requestId: string;
+  amount: number;
+  orderInfo: string;
+  redirectUrl: string;
+  ipnUrl: string;
+  extraData: string;
+  resultCode: number;
+  message: string;
+  transId: number;
+  responseTime: number;
+  refunded: number;
   /** Refunds of this payment, as the query's refundTrans lists them. */
   refunds: { orderId: string; amount: number; resultCode: number; transId: number; createdTime: number }[];
   knobs: FaultKnobs;
@@ -32,7 +46,9 @@ export class MomoSimulator {
   private readonly txnNumbers = new TxnNumbers();
   constructor(readonly opts: { partner: MomoPartner; http: HttpClient; clock: Clock; publicUrl: string }) {}
 
-  private now(): number { return this.opts.clock.now().getTime(); }
+  private now(): number {
+    return this.opts.clock.now().getTime();
+  }
 
   create(b: Record<string, unknown>): Record<string, unknown> {
     const p = this.opts.partner;
@@ -41,22 +57,52 @@ export class MomoSimulator {
     if (!momoVerify(p.secretKey, { ...b, accessKey: p.accessKey }, CREATE_KEYS)) return { ...base, resultCode: 11, message: 'Access denied: signature' };
     const amount = Number(b.amount);
     if (!Number.isSafeInteger(amount) || amount < 1000 || amount > 50_000_000) return { ...base, resultCode: 22, message: 'Invalid amount' };
-    if (typeof b.orderId !== 'string' || !ORDER_ID.test(b.orderId) || !b.ipnUrl || !b.redirectUrl) return { ...base, resultCode: 20, message: 'Bad format request' };
+    if (typeof b.orderId !== 'string' || !ORDER_ID.test(b.orderId) || !b.ipnUrl || !b.redirectUrl)
+      return { ...base, resultCode: 20, message: 'Bad format request' };
     if (this.orders.has(b.orderId)) return { ...base, resultCode: 41, message: 'Duplicated orderId' };
     this.orders.set(b.orderId, {
-      orderId: b.orderId, requestId: String(b.requestId), amount, orderInfo: String(b.orderInfo ?? ''), redirectUrl: String(b.redirectUrl),
-      ipnUrl: String(b.ipnUrl), extraData: String(b.extraData ?? ''), resultCode: 1000, message: 'Transaction is initiated', transId: 0,
-      responseTime: this.now(), refunded: 0, refunds: [], knobs: {}, ipnStatuses: [],
+      orderId: b.orderId,
+      requestId: String(b.requestId),
+      amount,
+      orderInfo: String(b.orderInfo ?? ''),
+      redirectUrl: String(b.redirectUrl),
+      ipnUrl: String(b.ipnUrl),
+      extraData: String(b.extraData ?? ''),
+      resultCode: 1000,
+      message: 'Transaction is initiated',
+      transId: 0,
+      responseTime: this.now(),
+      refunded: 0,
+      refunds: [],
+      knobs: {},
+      ipnStatuses: [],
     });
     const payUrl = `${this.opts.publicUrl}/sandbox/momo/pay/${encodeURIComponent(b.orderId)}`;
-    return { ...base, resultCode: 0, message: 'Thành công.', payUrl, deeplink: `momo://app?action=payWithApp&orderId=${b.orderId}`, qrCodeUrl: `2|99|0000000000|||0|0|${amount}|${b.orderId}` };
+    return {
+      ...base,
+      resultCode: 0,
+      message: 'Thành công.',
+      payUrl,
+      deeplink: `momo://app?action=payWithApp&orderId=${b.orderId}`,
+      qrCodeUrl: `2|99|0000000000|||0|0|${amount}|${b.orderId}`,
+    };
   }
 
   result(o: MomoOrder): Record<string, unknown> {
     const p = this.opts.partner;
     const f = {
-      partnerCode: p.partnerCode, orderId: o.orderId, requestId: o.requestId, amount: o.amount, orderInfo: o.orderInfo, orderType: 'momo_wallet',
-      transId: o.transId, resultCode: o.resultCode, message: o.message, payType: 'qr', responseTime: o.responseTime, extraData: o.extraData,
+      partnerCode: p.partnerCode,
+      orderId: o.orderId,
+      requestId: o.requestId,
+      amount: o.amount,
+      orderInfo: o.orderInfo,
+      orderType: 'momo_wallet',
+      transId: o.transId,
+      resultCode: o.resultCode,
+      message: o.message,
+      payType: 'qr',
+      responseTime: o.responseTime,
+      extraData: o.extraData,
     };
     return { ...f, signature: momoSign(p.secretKey, { ...f, accessKey: p.accessKey }, IPN_KEYS) };
   }
@@ -66,14 +112,28 @@ export class MomoSimulator {
     if (!o) return undefined;
     if (o.resultCode === 1000) {
       o.responseTime = this.now();
-      if (result === 'success') { o.resultCode = 0; o.message = 'Successful.'; o.transId = this.txnNumbers.next(); }
-      else if (result === 'cancel') { o.resultCode = 1006; o.message = 'Transaction denied by user.'; }
-      else { o.resultCode = 1001; o.message = 'Insufficient funds.'; }
+      if (result === 'success') {
+        o.resultCode = 0;
+        o.message = 'Successful.';
+        o.transId = this.txnNumbers.next();
+      } else if (result === 'cancel') {
+        o.resultCode = 1006;
+        o.message = 'Transaction denied by user.';
+      } else {
+        o.resultCode = 1001;
+        o.message = 'Insufficient funds.';
+      }
     }
     await this.callbacks.send(o.knobs, async () => {
       const body = this.result(o.knobs.wrongAmount ? { ...o, amount: o.amount + 1000 } : o);
       try {
-        const res = await this.opts.http.request({ method: 'POST', url: o.ipnUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 15_000 });
+        const res = await this.opts.http.request({
+          method: 'POST',
+          url: o.ipnUrl,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          timeoutMs: 15_000,
+        });
         o.ipnStatuses.push(res.status);
       } catch {
         o.ipnStatuses.push(0);
@@ -87,7 +147,8 @@ export class MomoSimulator {
     const p = this.opts.partner;
     if (!momoVerify(p.secretKey, { ...b, accessKey: p.accessKey }, QUERY_KEYS)) return { resultCode: 11, message: 'Access denied: signature' };
     const o = this.orders.get(String(b.orderId));
-    if (!o) return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, resultCode: 42, message: 'Order not found', responseTime: this.now() };
+    if (!o)
+      return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, resultCode: 42, message: 'Order not found', responseTime: this.now() };
     return { ...this.result(o), requestId: b.requestId, refundTrans: o.refunds.map((r) => ({ ...r, description: '' })), signature: undefined };
   }
 
@@ -112,7 +173,16 @@ export class MomoSimulator {
     o.refunded += amount;
     const r = { orderId: String(b.orderId), amount, resultCode: 0, transId: this.txnNumbers.next(), createdTime: this.now() };
     o.refunds.push(r);
-    return { partnerCode: p.partnerCode, orderId: b.orderId, requestId: b.requestId, amount, transId: r.transId, resultCode: 0, message: 'Successful.', responseTime: this.now() };
+    return {
+      partnerCode: p.partnerCode,
+      orderId: b.orderId,
+      requestId: b.requestId,
+      amount,
+      transId: r.transId,
+      resultCode: 0,
+      message: 'Successful.',
+      responseTime: this.now(),
+    };
   }
 }
 
@@ -126,10 +196,15 @@ export function momoSimulatorRoutes(sim: MomoSimulator): FastifyPluginAsync {
     app.get<{ Params: { id: string } }>('/pay/:id', hide, async (req, reply) => {
       const o = sim.orders.get(req.params.id);
       if (!o) return reply.code(404).send('order not found');
-      return reply.type('text/html; charset=utf-8').send(`<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>MoMo (simulator)</title></head><body style="font:16px system-ui;max-width:32rem;margin:3rem auto">
+      return reply.type('text/html; charset=utf-8')
+        .send(`<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>MoMo (simulator)</title></head><body style="font:16px system-ui;max-width:32rem;margin:3rem auto">
 <h1>MoMo (simulator)</h1><p style="font-size:1.5rem">${new Intl.NumberFormat('vi-VN').format(o.amount)} ₫</p>
 ${o.resultCode === 1000 ? `<form method="post"><button name="result" value="success">Xác nhận thanh toán</button> <button name="result" value="cancel">Hủy</button> <button name="result" value="fail">Không đủ số dư</button></form>` : `<p>resultCode ${o.resultCode}</p>`}</body></html>`);
     });
-    payerChoiceRoute(app, '/pay/:id', { choices: ['success', 'cancel', 'fail'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.redirectUrl, query: toQuery(sim.result(o)) }) });
+    payerChoiceRoute(app, '/pay/:id', {
+      choices: ['success', 'cancel', 'fail'],
+      complete: (id, r) => sim.complete(id, r),
+      back: (o) => ({ url: o.redirectUrl, query: toQuery(sim.result(o)) }),
+    });
   };
 }

@@ -6,12 +6,36 @@
  */
 import crypto from 'node:crypto';
 import type {
-  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  AdapterContext,
+  AnswerKind,
+  CallbackAnswer,
+  CheckoutRequest,
+  CheckoutResult,
+  InboundHttp,
+  PaymentAdapter,
+  RefundQuery,
+  RefundRequest,
+  RefundResult,
+  RefundStatus,
+  SettlementLine,
+  StatusQuery,
+  StatusResult,
+  VerifyResult,
 } from '../contract.js';
 import {
-  FEEGATE_MAX_AMOUNT, credential, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
-  safeText, signableText, signableUrl, token,
+  FEEGATE_MAX_AMOUNT,
+  credential,
+  firstValue,
+  futureDated,
+  jsonObject,
+  malformed,
+  parseSettlementCsv,
+  postJson,
+  providerAmount,
+  safeText,
+  signableText,
+  signableUrl,
+  token,
 } from '../adapter-kit.js';
 import { CODES, NOTIFY_ANSWERS, PATHS, parsePgTime, pgOutcome, pgSign, pgTime, pgVerify } from './protocol.js';
 
@@ -23,7 +47,18 @@ const stamp = (ctx: AdapterContext) => pgTime(ctx.clock.now());
 const text = (s: string) => signableText(s, 255) || '-';
 
 /** The fields of the hub's notification and browser return (assumption A7): nothing else is believed. */
-const RESULT_FIELDS: readonly string[] = ['partnerCode', 'orderId', 'transactionId', 'amount', 'status', 'bankCode', 'paidAt', 'timestamp', 'message', 'checksum'];
+const RESULT_FIELDS: readonly string[] = [
+  'partnerCode',
+  'orderId',
+  'transactionId',
+  'amount',
+  'status',
+  'bankCode',
+  'paidAt',
+  'timestamp',
+  'message',
+  'checksum',
+];
 const STATUSES: readonly string[] = ['SUCCESS', 'FAILED', 'CANCELLED', 'PENDING'];
 const PG_TIME = /^[0-9]{14}$/;
 
@@ -54,8 +89,15 @@ function verifyFields(ctx: AdapterContext, f: Record<string, unknown>, kind: 'no
   return {
     ok: true,
     notification: {
-      reference: orderId, providerTxnId: txn, eventType: `${kind}.${f.status}`, outcome: pgOutcome(f.status), amount, currency: 'VND',
-      code: f.status, message: String(f.message ?? ''), payload: f,
+      reference: orderId,
+      providerTxnId: txn,
+      eventType: `${kind}.${f.status}`,
+      outcome: pgOutcome(f.status),
+      amount,
+      currency: 'VND',
+      code: f.status,
+      message: String(f.message ?? ''),
+      payload: f,
     },
   };
 }
@@ -68,20 +110,41 @@ export const paygovAdapter: PaymentAdapter = {
   checkoutFlow: 'remote',
   /** No public specification (protocol.ts): ours until the hub's package says otherwise. */
   maxAmount: FEEGATE_MAX_AMOUNT,
-  credentialFields: [{ name: 'partner_code', secret: false }, { name: 'secret', secret: true }, { name: 'endpoint', secret: false }],
+  credentialFields: [
+    { name: 'partner_code', secret: false },
+    { name: 'secret', secret: true },
+    { name: 'endpoint', secret: false },
+  ],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const d = req.details;
     const res = await call(ctx, PATHS.create, {
-      partnerCode: cred(ctx, 'partner_code'), requestId: `C${req.reference}`, orderId: req.reference, amount: req.amount, currency: 'VND',
-      description: text(req.description), dossierCode: d?.dossierCode ? text(d.dossierCode) : undefined,
-      procedureCode: d?.procedureCode ? text(d.procedureCode) : undefined, payerName: d ? text(d.payerName) : undefined,
-      feeItems: (d?.items ?? [{ code: 'FEE', name: req.description, amount: req.amount }]).map((i) => ({ code: text(i.code), name: text(i.name), amount: i.amount })),
-      returnUrl: signableUrl(req.returnUrl), notifyUrl: signableUrl(req.notifyUrl), expireAt: pgTime(req.expiresAt), timestamp: stamp(ctx),
+      partnerCode: cred(ctx, 'partner_code'),
+      requestId: `C${req.reference}`,
+      orderId: req.reference,
+      amount: req.amount,
+      currency: 'VND',
+      description: text(req.description),
+      dossierCode: d?.dossierCode ? text(d.dossierCode) : undefined,
+      procedureCode: d?.procedureCode ? text(d.procedureCode) : undefined,
+      payerName: d ? text(d.payerName) : undefined,
+      feeItems: (d?.items ?? [{ code: 'FEE', name: req.description, amount: req.amount }]).map((i) => ({
+        code: text(i.code),
+        name: text(i.name),
+        amount: i.amount,
+      })),
+      returnUrl: signableUrl(req.returnUrl),
+      notifyUrl: signableUrl(req.notifyUrl),
+      expireAt: pgTime(req.expiresAt),
+      timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.ok && typeof res.paymentUrl === 'string') {
-      return { outcome: 'pending', checkout: { type: 'redirect', url: res.paymentUrl }, providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined };
+      return {
+        outcome: 'pending',
+        checkout: { type: 'redirect', url: res.paymentUrl },
+        providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined,
+      };
     }
     if (res.code === CODES.system || typeof res.code !== 'string') return { outcome: 'unknown', message: String(res.message ?? 'PayGov system error') };
     // 03, duplicate orderId (A6): the hub has this order already; ask (query), never book it failed.
@@ -113,7 +176,10 @@ export const paygovAdapter: PaymentAdapter = {
 
   async queryStatus(ctx: AdapterContext, q: StatusQuery): Promise<StatusResult> {
     const res = await call(ctx, PATHS.query, {
-      partnerCode: cred(ctx, 'partner_code'), requestId: `Q${crypto.randomBytes(8).toString('hex')}`, orderId: q.reference, timestamp: stamp(ctx),
+      partnerCode: cred(ctx, 'partner_code'),
+      requestId: `Q${crypto.randomBytes(8).toString('hex')}`,
+      orderId: q.reference,
+      timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: '01', message: String(res.message ?? 'order not found') };
@@ -121,14 +187,22 @@ export const paygovAdapter: PaymentAdapter = {
     const amount = res.amount === undefined ? undefined : providerAmount(res.amount, FEEGATE_MAX_AMOUNT);
     if (res.amount !== undefined && amount === undefined) return { outcome: 'unknown', message: 'PayGov answered a query with a malformed amount' };
     return {
-      outcome: pgOutcome(res.status), amount, providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined, code: String(res.status),
+      outcome: pgOutcome(res.status),
+      amount,
+      providerTxnId: typeof res.transactionId === 'string' ? res.transactionId : undefined,
+      code: String(res.status),
     };
   },
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const res = await call(ctx, PATHS.refund, {
-      partnerCode: cred(ctx, 'partner_code'), requestId: req.refundReference, orderId: req.paymentReference, transactionId: req.providerTxnId ?? '',
-      amount: req.amount, reason: text(req.reason), timestamp: stamp(ctx),
+      partnerCode: cred(ctx, 'partner_code'),
+      requestId: req.refundReference,
+      orderId: req.paymentReference,
+      transactionId: req.providerTxnId ?? '',
+      amount: req.amount,
+      reason: text(req.reason),
+      timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.ok) return { outcome: 'succeeded', providerRefundId: String(res.refundTransactionId ?? ''), code: '00' };
@@ -139,12 +213,15 @@ export const paygovAdapter: PaymentAdapter = {
   /** Assumption A9 (protocol.ts): the hub's refund query by our refund reference. */
   async queryRefund(ctx: AdapterContext, q: RefundQuery): Promise<RefundStatus> {
     const res = await call(ctx, PATHS.refundQuery, {
-      partnerCode: cred(ctx, 'partner_code'), requestId: q.refundReference, timestamp: stamp(ctx),
+      partnerCode: cred(ctx, 'partner_code'),
+      requestId: q.refundReference,
+      timestamp: stamp(ctx),
     });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (res.code === CODES.notFound) return { outcome: 'unknown', notFound: true, code: CODES.notFound, message: 'the hub has no such refund' };
     if (res.code !== CODES.ok) return { outcome: 'unknown', code: String(res.code), message: String(res.message ?? '') };
-    if (Number(res.amount) !== q.amount) return { outcome: 'unknown', code: '00', message: `the hub has this refund for ${String(res.amount)} VND, not ${q.amount}` };
+    if (Number(res.amount) !== q.amount)
+      return { outcome: 'unknown', code: '00', message: `the hub has this refund for ${String(res.amount)} VND, not ${q.amount}` };
     const id = res.refundTransactionId === undefined ? undefined : String(res.refundTransactionId);
     if (res.status === 'SUCCESS') return { outcome: 'succeeded', providerRefundId: id, code: '00' };
     if (res.status === 'PENDING') return { outcome: 'pending', providerRefundId: id, code: '00' };
@@ -155,8 +232,12 @@ export const paygovAdapter: PaymentAdapter = {
   /** Assumption A10 (protocol.ts). */
   parseSettlement(content: string): SettlementLine[] {
     return parseSettlementCsv(content, (r) => ({
-      providerRef: r.transactionId, ourRef: r.orderId, amount: r.amount, fee: r.fee,
-      occurredAt: parsePgTime(r.paidAt ?? ''), status: r.status === 'SUCCESS' ? 'succeeded' : undefined,
+      providerRef: r.transactionId,
+      ourRef: r.orderId,
+      amount: r.amount,
+      fee: r.fee,
+      occurredAt: parsePgTime(r.paidAt ?? ''),
+      status: r.status === 'SUCCESS' ? 'succeeded' : undefined,
     }));
   },
 };

@@ -34,7 +34,12 @@ import crypto from 'node:crypto';
 import { VN_OFFSET_MS } from '../../gateway/clock.js';
 import type { Outcome } from '../contract.js';
 
-export const PATHS = { create: '/api/v1/payment-requests', query: '/api/v1/payment-requests/query', refund: '/api/v1/refunds', refundQuery: '/api/v1/refunds/query' } as const;
+export const PATHS = {
+  create: '/api/v1/payment-requests',
+  query: '/api/v1/payment-requests/query',
+  refund: '/api/v1/refunds',
+  refundQuery: '/api/v1/refunds/query',
+} as const;
 
 export const CODES = { ok: '00', notFound: '01', invalid: '02', duplicate: '03', expired: '07', checksum: '97', system: '99' } as const;
 
@@ -86,10 +91,15 @@ export function parsePgTime(s: string): Date | undefined {
 /** Payment status → our outcome; anything we do not know is `unknown`, never `failed`. */
 export function pgOutcome(status: unknown): Outcome {
   switch (status) {
-    case 'SUCCESS': return 'succeeded';
-    case 'FAILED': return 'failed';
-    case 'CANCELLED': return 'cancelled';
-    case 'PENDING': return 'pending';
-    default: return 'unknown';
+    case 'SUCCESS':
+      return 'succeeded';
+    case 'FAILED':
+      return 'failed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'PENDING':
+      return 'pending';
+    default:
+      return 'unknown';
   }
 }

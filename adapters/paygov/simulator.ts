@@ -12,13 +12,26 @@ import type { HttpClient } from '../http-client.js';
 import { CallbackSender, TxnNumbers, maybeHang, payerChoiceRoute, toQuery, type FaultKnobs } from '../simulator-kit.js';
 import { CODES, PATHS, parsePgTime, pgSign, pgTime, pgVerify } from './protocol.js';
 
-export interface PaygovPartner { partnerCode: string; secret: string }
+export interface PaygovPartner {
+  partnerCode: string;
+  secret: string;
+}
 
 export interface PaygovOrder {
-  orderId: string; transactionId: string; amount: number; description: string; dossierCode: string; payerName: string;
+  orderId: string;
+  transactionId: string;
+  amount: number;
+  description: string;
+  dossierCode: string;
+  payerName: string;
   feeItems: { code: string; name: string; amount: number }[];
-  returnUrl: string; notifyUrl: string; expireAt: Date;
-  status: 'PENDING' | 'SUCCESS' | 'FAILED' | 'CANCELLED'; bankCode: string; paidAt: string; refunded: number;
+  returnUrl: string;
+  notifyUrl: string;
+  expireAt: Date;
+  status: 'PENDING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+  bankCode: string;
+  paidAt: string;
+  refunded: number;
   knobs: FaultKnobs;
   notifyAnswers: string[];
 }
@@ -46,8 +59,17 @@ export class PaygovSimulator {
     const items = Array.isArray(b.feeItems) ? (b.feeItems as { code?: unknown; name?: unknown; amount?: unknown }[]) : [];
     const itemsOk = items.length > 0 && items.every((i) => typeof i.name === 'string' && Number.isSafeInteger(i.amount) && Number(i.amount) > 0);
     const sum = items.reduce((s, i) => s + Number(i.amount), 0);
-    if (typeof b.orderId !== 'string' || !/^[A-Za-z0-9_-]{1,50}$/.test(b.orderId) || !Number.isSafeInteger(amount) || amount <= 0
-      || !itemsOk || sum !== amount || typeof b.notifyUrl !== 'string' || typeof b.returnUrl !== 'string' || b.currency !== 'VND') {
+    if (
+      typeof b.orderId !== 'string' ||
+      !/^[A-Za-z0-9_-]{1,50}$/.test(b.orderId) ||
+      !Number.isSafeInteger(amount) ||
+      amount <= 0 ||
+      !itemsOk ||
+      sum !== amount ||
+      typeof b.notifyUrl !== 'string' ||
+      typeof b.returnUrl !== 'string' ||
+      b.currency !== 'VND'
+    ) {
       return this.answer({ code: CODES.invalid, message: 'Invalid data' });
     }
     const expireAt = parsePgTime(String(b.expireAt ?? ''));
@@ -55,18 +77,43 @@ export class PaygovSimulator {
     if (this.orders.has(b.orderId)) return this.answer({ code: CODES.duplicate, message: 'Duplicate orderId' });
     const transactionId = `PG${pgTime(this.opts.clock.now())}${String(this.txnNumbers.next()).padStart(6, '0')}`;
     this.orders.set(b.orderId, {
-      orderId: b.orderId, transactionId, amount, description: String(b.description ?? ''), dossierCode: String(b.dossierCode ?? ''),
-      payerName: String(b.payerName ?? ''), feeItems: items.map((i) => ({ code: String(i.code ?? ''), name: String(i.name), amount: Number(i.amount) })),
-      returnUrl: b.returnUrl, notifyUrl: b.notifyUrl, expireAt, status: 'PENDING', bankCode: '', paidAt: '', refunded: 0, knobs: {}, notifyAnswers: [],
+      orderId: b.orderId,
+      transactionId,
+      amount,
+      description: String(b.description ?? ''),
+      dossierCode: String(b.dossierCode ?? ''),
+      payerName: String(b.payerName ?? ''),
+      feeItems: items.map((i) => ({ code: String(i.code ?? ''), name: String(i.name), amount: Number(i.amount) })),
+      returnUrl: b.returnUrl,
+      notifyUrl: b.notifyUrl,
+      expireAt,
+      status: 'PENDING',
+      bankCode: '',
+      paidAt: '',
+      refunded: 0,
+      knobs: {},
+      notifyAnswers: [],
     });
-    return this.answer({ code: CODES.ok, message: 'Success', orderId: b.orderId, transactionId, paymentUrl: `${this.opts.publicUrl}/sandbox/paygov/pay/${encodeURIComponent(b.orderId)}` });
+    return this.answer({
+      code: CODES.ok,
+      message: 'Success',
+      orderId: b.orderId,
+      transactionId,
+      paymentUrl: `${this.opts.publicUrl}/sandbox/paygov/pay/${encodeURIComponent(b.orderId)}`,
+    });
   }
 
   /** The signed result the hub sends (notification body, browser return query). */
   result(o: PaygovOrder, amount = o.amount): Record<string, unknown> {
     return pgSign(this.opts.partner.secret, {
-      partnerCode: this.opts.partner.partnerCode, orderId: o.orderId, transactionId: o.transactionId, amount, status: o.status,
-      bankCode: o.bankCode, paidAt: o.paidAt, timestamp: pgTime(this.opts.clock.now()),
+      partnerCode: this.opts.partner.partnerCode,
+      orderId: o.orderId,
+      transactionId: o.transactionId,
+      amount,
+      status: o.status,
+      bankCode: o.bankCode,
+      paidAt: o.paidAt,
+      timestamp: pgTime(this.opts.clock.now()),
     });
   }
 
@@ -81,7 +128,13 @@ export class PaygovSimulator {
     await this.callbacks.send(o.knobs, async () => {
       const body = this.result(o, o.knobs.wrongAmount ? o.amount + 1000 : o.amount);
       try {
-        const res = await this.opts.http.request({ method: 'POST', url: o.notifyUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 15_000 });
+        const res = await this.opts.http.request({
+          method: 'POST',
+          url: o.notifyUrl,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          timeoutMs: 15_000,
+        });
         o.notifyAnswers.push(String((JSON.parse(res.body) as { code?: unknown }).code ?? res.status));
       } catch {
         o.notifyAnswers.push('no answer');
@@ -92,20 +145,24 @@ export class PaygovSimulator {
 
   async query(b: Record<string, unknown>): Promise<Record<string, unknown>> {
     await maybeHang(this.orders.get(String(b.orderId))?.knobs);
-    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
+    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b))
+      return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
     const o = this.orders.get(String(b.orderId));
     if (!o) return this.answer({ code: CODES.notFound, message: 'Order not found', orderId: b.orderId });
     return this.answer({ code: CODES.ok, orderId: o.orderId, transactionId: o.transactionId, amount: o.amount, status: o.status, paidAt: o.paidAt });
   }
 
   refund(b: Record<string, unknown>): Record<string, unknown> {
-    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
+    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b))
+      return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
     const prior = this.refunds.get(String(b.requestId));
     if (prior) return this.answer({ code: CODES.ok, message: 'Success', refundTransactionId: prior.refundTransactionId });
     const o = this.orders.get(String(b.orderId));
-    if (!o || o.transactionId !== b.transactionId || o.status !== 'SUCCESS') return this.answer({ code: CODES.notFound, message: 'Transaction not found or not paid' });
+    if (!o || o.transactionId !== b.transactionId || o.status !== 'SUCCESS')
+      return this.answer({ code: CODES.notFound, message: 'Transaction not found or not paid' });
     const amount = Number(b.amount);
-    if (!Number.isSafeInteger(amount) || amount <= 0 || o.refunded + amount > o.amount) return this.answer({ code: CODES.invalid, message: 'Invalid refund amount' });
+    if (!Number.isSafeInteger(amount) || amount <= 0 || o.refunded + amount > o.amount)
+      return this.answer({ code: CODES.invalid, message: 'Invalid refund amount' });
     o.refunded += amount;
     const r = { refundTransactionId: `RF${o.transactionId}${o.refunded}`, amount, status: 'SUCCESS' as const };
     this.refunds.set(String(b.requestId), r);
@@ -114,7 +171,8 @@ export class PaygovSimulator {
 
   /** A refund by our requestId (A9). */
   refundQuery(b: Record<string, unknown>): Record<string, unknown> {
-    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b)) return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
+    if (b.partnerCode !== this.opts.partner.partnerCode || !pgVerify(this.opts.partner.secret, b))
+      return this.answer({ code: CODES.checksum, message: 'Invalid checksum' });
     const r = this.refunds.get(String(b.requestId));
     if (!r) return this.answer({ code: CODES.notFound, message: 'Refund not found', requestId: b.requestId });
     return this.answer({ code: CODES.ok, requestId: b.requestId, ...r });
@@ -134,13 +192,18 @@ export function paygovSimulatorRoutes(sim: PaygovSimulator): FastifyPluginAsync 
       if (!o) return reply.code(404).send('order not found');
       const vnd = (n: number) => `${new Intl.NumberFormat('vi-VN').format(n)} ₫`;
       const rows = o.feeItems.map((i) => `<tr><td>${esc(i.name)}</td><td style="text-align:right">${vnd(i.amount)}</td></tr>`).join('');
-      const form = o.status === 'PENDING'
-        ? `<form method="post"><button name="result" value="success">Thanh toán qua ngân hàng</button> <button name="result" value="cancel">Hủy giao dịch</button> <button name="result" value="fail">Giao dịch lỗi</button></form>`
-        : `<p>${o.status}</p>`;
+      const form =
+        o.status === 'PENDING'
+          ? `<form method="post"><button name="result" value="success">Thanh toán qua ngân hàng</button> <button name="result" value="cancel">Hủy giao dịch</button> <button name="result" value="fail">Giao dịch lỗi</button></form>`
+          : `<p>${o.status}</p>`;
       return reply.type('text/html; charset=utf-8').send(`<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>PayGov (simulator)</title></head>
 <body style="font:16px system-ui;max-width:36rem;margin:3rem auto"><h1>Cổng thanh toán quốc gia (simulator)</h1>
 <p>Hồ sơ ${esc(o.dossierCode)} — ${esc(o.payerName)}</p><table>${rows}<tr><th>Tổng</th><th style="text-align:right">${vnd(o.amount)}</th></tr></table>${form}</body></html>`);
     });
-    payerChoiceRoute(app, '/pay/:id', { choices: ['success', 'cancel', 'fail'], complete: (id, r) => sim.complete(id, r), back: (o) => ({ url: o.returnUrl, query: toQuery(sim.result(o)) }) });
+    payerChoiceRoute(app, '/pay/:id', {
+      choices: ['success', 'cancel', 'fail'],
+      complete: (id, r) => sim.complete(id, r),
+      back: (o) => ({ url: o.returnUrl, query: toQuery(sim.result(o)) }),
+    });
   };
 }

@@ -7,12 +7,36 @@
  *   ZaloPay), which can fail, time out or answer nonsense.
  */
 import type {
-  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome,
-  PaymentAdapter, RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  AdapterContext,
+  AnswerKind,
+  CallbackAnswer,
+  CheckoutRequest,
+  CheckoutResult,
+  InboundHttp,
+  Outcome,
+  PaymentAdapter,
+  RefundQuery,
+  RefundRequest,
+  RefundResult,
+  RefundStatus,
+  SettlementLine,
+  StatusQuery,
+  StatusResult,
+  VerifyResult,
 } from '../contract.js';
 import {
-  FEEGATE_MAX_AMOUNT, digits, firstValue as first, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
-  signableText, signableUrl, token,
+  FEEGATE_MAX_AMOUNT,
+  digits,
+  firstValue as first,
+  futureDated,
+  jsonObject,
+  malformed,
+  parseSettlementCsv,
+  postJson,
+  providerAmount,
+  signableText,
+  signableUrl,
+  token,
 } from '../adapter-kit.js';
 import { CODES, SANDBOX_MERCHANT, canonicalString, verify, withSignature, type Fields } from './protocol.js';
 
@@ -75,7 +99,8 @@ function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind
   const odd = Object.keys(flat).find((k) => !MESSAGE_FIELDS.includes(k));
   if (odd) return malformed(`${odd} is not a field of a sandbox message`);
   if (flat.merchant !== (ctx.credentials.merchant ?? SANDBOX_MERCHANT)) return { ok: false, reason: 'signature', message: 'another merchant' };
-  const reference = token(flat.reference, 64), txnId = token(flat.txn_id, 64);
+  const reference = token(flat.reference, 64),
+    txnId = token(flat.txn_id, 64);
   const status = String(flat.status);
   if (!reference || !txnId || !(status in STATUS_OUTCOME)) return malformed('reference, txn_id or status is not in its documented shape');
   if (flat.code !== undefined && !MESSAGE_CODES.includes(String(flat.code))) return malformed('code is not one the sandbox documents');
@@ -94,8 +119,14 @@ function parseMessage(ctx: AdapterContext, fields: Record<string, unknown>, kind
   return {
     ok: true,
     notification: {
-      reference, providerTxnId: txnId, eventType: `${kind}.${status}`, outcome: STATUS_OUTCOME[status]!, amount, currency: String(flat.currency),
-      code: typeof flat.code === 'string' ? flat.code : undefined, payload: flat,
+      reference,
+      providerTxnId: txnId,
+      eventType: `${kind}.${status}`,
+      outcome: STATUS_OUTCOME[status]!,
+      amount,
+      currency: String(flat.currency),
+      code: typeof flat.code === 'string' ? flat.code : undefined,
+      payload: flat,
     },
   };
 }
@@ -118,7 +149,11 @@ function orderFields(ctx: AdapterContext, req: CheckoutRequest): Fields {
 const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'createCheckout'> = {
   sandbox: true,
   maxAmount: FEEGATE_MAX_AMOUNT,
-  credentialFields: [{ name: 'secret', secret: true }, { name: 'merchant', secret: false, optional: true }, { name: 'base_url', secret: false, optional: true }],
+  credentialFields: [
+    { name: 'secret', secret: true },
+    { name: 'merchant', secret: false, optional: true },
+    { name: 'base_url', secret: false, optional: true },
+  ],
   notifyMethod: 'POST',
 
   peekReference(msg: InboundHttp): string | null {
@@ -212,7 +247,11 @@ const common: Omit<PaymentAdapter, 'id' | 'displayName' | 'checkoutFlow' | 'crea
    */
   parseSettlement(content: string): SettlementLine[] {
     return parseSettlementCsv(content, (r) => ({
-      providerRef: r.txn_id, ourRef: r.reference, amount: r.amount, fee: r.fee, occurredAt: r.paid_at ? new Date(r.paid_at) : undefined,
+      providerRef: r.txn_id,
+      ourRef: r.reference,
+      amount: r.amount,
+      fee: r.fee,
+      occurredAt: r.paid_at ? new Date(r.paid_at) : undefined,
       status: ({ SUCCESS: 'succeeded', REFUNDED: 'refunded', FAILED: 'failed' } as const)[r.status as 'SUCCESS'],
     }));
   },
@@ -244,7 +283,8 @@ export const sandboxApiAdapter: PaymentAdapter = {
       return { outcome: 'pending', checkout: { type: 'redirect', url: res.pay_url }, providerTxnId: String(res.txn_id ?? '') || undefined };
     }
     // A duplicate means the sandbox has an order with this reference: ask, never book it failed.
-    if (res.code === CODES.systemError || res.code === CODES.duplicate || res.code === undefined) return { outcome: 'unknown', message: String(res.message ?? 'system error') };
+    if (res.code === CODES.systemError || res.code === CODES.duplicate || res.code === undefined)
+      return { outcome: 'unknown', message: String(res.message ?? 'system error') };
     return { outcome: 'failed', code: `sandbox_${String(res.code)}`, message: String(res.message ?? 'refused') };
   },
 };

@@ -32,7 +32,9 @@ export type Fields = Record<string, string | number>;
 
 export function canonicalString(fields: Fields): string {
   const params = new URLSearchParams();
-  for (const key of Object.keys(fields).filter((k) => k !== 'sig').sort()) {
+  for (const key of Object.keys(fields)
+    .filter((k) => k !== 'sig')
+    .sort()) {
     params.append(key, String(fields[key]));
   }
   return params.toString();

@@ -113,7 +113,10 @@ export class SandboxSimulator {
     if (Number(f.expires_at) && Number(f.expires_at) < nowSec(this.opts.clock)) return { ok: false, code: CODES.failed, message: 'the checkout has expired' };
     // The browser may come back to the same signed checkout: the order is created on its first visit only.
     const known = this.orders.get(String(f.reference));
-    if (known) return known.amount === Number(f.amount) ? { ok: true, order: known } : { ok: false, code: CODES.duplicate, message: 'reference used with another amount' };
+    if (known)
+      return known.amount === Number(f.amount)
+        ? { ok: true, order: known }
+        : { ok: false, code: CODES.duplicate, message: 'reference used with another amount' };
     const res = this.createOrder(f);
     const order = this.orders.get(String(f.reference));
     if (res.body.code !== CODES.success || !order) return { ok: false, code: String(res.body.code), message: String(res.body.message ?? 'refused') };
@@ -264,7 +267,8 @@ export class SandboxSimulator {
     const amount = Number(f.amount);
     // Not idempotent, like MoMo (40, duplicated requestId): a repeated refund reference refunds
     // nothing and says duplicate; its outcome is learnt from the refund query.
-    if (order.refunds.some((r) => r.refundReference === refundReference)) return { status: 200, body: this.signed({ code: CODES.duplicate, message: 'a refund with this reference exists' }) };
+    if (order.refunds.some((r) => r.refundReference === refundReference))
+      return { status: 200, body: this.signed({ code: CODES.duplicate, message: 'a refund with this reference exists' }) };
     if (knob === 'timeout') await sleep(order.scenario.delayMs ?? 30_000);
     if (knob === 'fail') return { status: 200, body: this.signed({ code: CODES.failed, message: 'refund refused by provider' }) };
     if (order.status !== 'SUCCESS') return { status: 200, body: this.signed({ code: CODES.failed, message: 'order is not paid' }) };
@@ -272,7 +276,12 @@ export class SandboxSimulator {
     if (!Number.isSafeInteger(amount) || amount < 1 || refunded + amount > order.amount) {
       return { status: 200, body: this.signed({ code: CODES.amountInvalid, message: 'refund amount exceeds what is refundable' }) };
     }
-    const r = { refundReference, refundId: `RF${(++this.seq).toString(36).toUpperCase()}`, amount, status: knob === 'pending' ? ('PENDING' as const) : ('SUCCESS' as const) };
+    const r = {
+      refundReference,
+      refundId: `RF${(++this.seq).toString(36).toUpperCase()}`,
+      amount,
+      status: knob === 'pending' ? ('PENDING' as const) : ('SUCCESS' as const),
+    };
     order.refunds.push(r);
     return { status: 200, body: this.signed({ code: r.status === 'SUCCESS' ? CODES.success : CODES.pending, refund_id: r.refundId }) };
   }
@@ -307,8 +316,12 @@ function payPage(o: SimOrder): string {
 <style>body{font:16px system-ui;max-width:32rem;margin:3rem auto;padding:0 1rem}button{font-size:1rem;padding:.6rem 1rem;margin:.3rem}</style></head>
 <body><h1>Sandbox provider</h1><p>This is feegate's test provider. No money moves.</p>
 <p>Order <code>${esc(o.reference)}</code><br>${esc(o.description)}</p><p style="font-size:1.6rem">${vndFmt(o.amount)}</p>
-${done ? `<p>Status: <b>${o.status}</b></p>` : `<form method="post" action="/sandbox/pay/${encodeURIComponent(o.reference)}">
-<button name="result" value="success">Pay (succeed)</button><button name="result" value="fail">Fail</button><button name="result" value="cancel">Cancel</button></form>`}
+${
+  done
+    ? `<p>Status: <b>${o.status}</b></p>`
+    : `<form method="post" action="/sandbox/pay/${encodeURIComponent(o.reference)}">
+<button name="result" value="success">Pay (succeed)</button><button name="result" value="fail">Fail</button><button name="result" value="cancel">Cancel</button></form>`
+}
 </body></html>`;
 }
 
@@ -326,7 +339,7 @@ function fieldsOf(body: unknown): Fields | null {
 export function simulatorRoutes(sim: SandboxSimulator): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     await app.register(formbody);
-type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fields };
+    type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fields };
     const guard = (body: unknown): Guarded => {
       const f = fieldsOf(body);
       if (!f) return { ok: false, status: 400, body: { code: CODES.badRequest, message: 'body must be a flat JSON object' } };
@@ -367,7 +380,11 @@ type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fiel
 
     app.get<{ Querystring: Record<string, string> }>('/pay', hide, async (req, reply) => {
       const r = sim.open(req.query);
-      if (!r.ok) return reply.code(400).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><h1>Sandbox provider</h1><p>Error ${esc(r.code)}: ${esc(r.message)}</p>`);
+      if (!r.ok)
+        return reply
+          .code(400)
+          .type('text/html; charset=utf-8')
+          .send(`<!doctype html><meta charset="utf-8"><h1>Sandbox provider</h1><p>Error ${esc(r.code)}: ${esc(r.message)}</p>`);
       return reply.type('text/html; charset=utf-8').send(payPage(r.order));
     });
     app.get<{ Params: { reference: string } }>('/pay/:reference', hide, async (req, reply) => {
@@ -377,7 +394,8 @@ type Guarded = { ok: true; f: Fields } | { ok: false; status: number; body: Fiel
     });
     app.post<{ Params: { reference: string }; Body: { result?: string } }>('/pay/:reference', hide, async (req, reply) => {
       const result = req.body?.result;
-      if (result !== 'success' && result !== 'fail' && result !== 'cancel') return reply.code(400).type('text/plain').send('result must be success, fail or cancel');
+      if (result !== 'success' && result !== 'fail' && result !== 'cancel')
+        return reply.code(400).type('text/plain').send('result must be success, fail or cancel');
       const o = await sim.complete(req.params.reference, result);
       if (!o) return reply.code(404).type('text/plain').send('order not found');
       const sep = o.returnUrl.includes('?') ? '&' : '?';

@@ -5,13 +5,44 @@
  */
 import crypto from 'node:crypto';
 import type {
-  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, Outcome, PaymentAdapter,
-  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  AdapterContext,
+  AnswerKind,
+  CallbackAnswer,
+  CheckoutRequest,
+  CheckoutResult,
+  InboundHttp,
+  Outcome,
+  PaymentAdapter,
+  RefundQuery,
+  RefundRequest,
+  RefundResult,
+  RefundStatus,
+  SettlementLine,
+  StatusQuery,
+  StatusResult,
+  VerifyResult,
 } from '../contract.js';
 import { credential, digits, firstValue, futureDated, malformed, parseSettlementCsv, postJson, safeText, signableText, token } from '../adapter-kit.js';
 import {
-  IPN_ANSWERS, QUERY_REQUEST_FIELDS, RESPONSE_CODES, RESULT_FIELDS, TRANSACTION_STATUSES, VNPAY_MAX_AMOUNT, QUERY_RESPONSE_FIELDS, REFUND_REQUEST_FIELDS, REFUND_RESPONSE_FIELDS, VERSION,
-  fieldsHash, fromVnpAmount, parseVnpDate, paymentOutcome, secureHash, signData, toVnpAmount, verifySecureHash, vnpDate,
+  IPN_ANSWERS,
+  QUERY_REQUEST_FIELDS,
+  RESPONSE_CODES,
+  RESULT_FIELDS,
+  TRANSACTION_STATUSES,
+  VNPAY_MAX_AMOUNT,
+  QUERY_RESPONSE_FIELDS,
+  REFUND_REQUEST_FIELDS,
+  REFUND_RESPONSE_FIELDS,
+  VERSION,
+  fieldsHash,
+  fromVnpAmount,
+  parseVnpDate,
+  paymentOutcome,
+  secureHash,
+  signData,
+  toVnpAmount,
+  verifySecureHash,
+  vnpDate,
 } from './protocol.js';
 
 const one = firstValue;
@@ -19,8 +50,17 @@ const cred = (ctx: AdapterContext, name: string) => credential(ctx, 'VNPay', nam
 
 /** VNPay wants order info without diacritics or special characters (and none that could frame a signed field). */
 export function orderInfo(text: string): string {
-  return signableText(text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd').replace(/Đ/g, 'D')
-    .replace(/[^A-Za-z0-9 .,:_-]/g, ' '), 255) || 'Thanh toan';
+  return (
+    signableText(
+      text
+        .normalize('NFD')
+        .replace(/[\u0300-\u036f]/g, '')
+        .replace(/đ/g, 'd')
+        .replace(/Đ/g, 'D')
+        .replace(/[^A-Za-z0-9 .,:_-]/g, ' '),
+      255,
+    ) || 'Thanh toan'
+  );
 }
 
 /**
@@ -31,7 +71,10 @@ export function orderInfo(text: string): string {
  */
 function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'return'): VerifyResult {
   const p: Record<string, string> = {};
-  for (const [k, v] of Object.entries(msg.query)) { const s = one(v); if (s !== undefined && k.startsWith('vnp_')) p[k] = s; }
+  for (const [k, v] of Object.entries(msg.query)) {
+    const s = one(v);
+    if (s !== undefined && k.startsWith('vnp_')) p[k] = s;
+  }
   if (!verifySecureHash(p, cred(ctx, 'hash_secret'))) return { ok: false, reason: 'signature', message: 'vnp_SecureHash does not verify' };
   const odd = Object.keys(p).find((k) => !RESULT_FIELDS.includes(k));
   if (odd) return malformed(`${odd} is not a field of a VNPay result`);
@@ -44,7 +87,8 @@ function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'retu
   const amount = fromVnpAmount(p.vnp_Amount!);
   if (amount === undefined) return malformed('vnp_Amount is not a whole number of VND x 100 within the limit');
   if (!RESPONSE_CODES.includes(p.vnp_ResponseCode!)) return malformed('vnp_ResponseCode is not one VNPay documents');
-  if (p.vnp_TransactionStatus !== undefined && !TRANSACTION_STATUSES.includes(p.vnp_TransactionStatus)) return malformed('vnp_TransactionStatus is not one VNPay documents');
+  if (p.vnp_TransactionStatus !== undefined && !TRANSACTION_STATUSES.includes(p.vnp_TransactionStatus))
+    return malformed('vnp_TransactionStatus is not one VNPay documents');
   if (p.vnp_TransactionNo !== undefined && digits(p.vnp_TransactionNo, 20) === undefined) return malformed('vnp_TransactionNo is not digits');
   for (const f of ['vnp_BankCode', 'vnp_BankTranNo', 'vnp_CardType'] as const) {
     if (p[f] !== undefined && token(p[f], 255) === undefined) return malformed(`${f} is not a code`);
@@ -57,13 +101,23 @@ function verifyResult(ctx: AdapterContext, msg: InboundHttp, kind: 'ipn' | 'retu
   return {
     ok: true,
     notification: {
-      reference, providerTxnId: txn, eventType: `${kind}.${p.vnp_ResponseCode}.${status}`,
-      outcome: paymentOutcome(p.vnp_ResponseCode!, status), amount, currency: 'VND', code: p.vnp_ResponseCode, payload: p,
+      reference,
+      providerTxnId: txn,
+      eventType: `${kind}.${p.vnp_ResponseCode}.${status}`,
+      outcome: paymentOutcome(p.vnp_ResponseCode!, status),
+      amount,
+      currency: 'VND',
+      code: p.vnp_ResponseCode,
+      payload: p,
     },
   };
 }
 
-async function api(ctx: AdapterContext, body: Record<string, string>, responseFields: readonly string[]): Promise<Record<string, string> | { unknown: string }> {
+async function api(
+  ctx: AdapterContext,
+  body: Record<string, string>,
+  responseFields: readonly string[],
+): Promise<Record<string, string> | { unknown: string }> {
   const res = await postJson(ctx, 'VNPay', cred(ctx, 'api_url'), body, Number(ctx.credentials.timeout_ms ?? 10_000));
   if ('unknown' in res) return { unknown: String(res.unknown) };
   const out = res as Record<string, string>;
@@ -80,15 +134,22 @@ async function api(ctx: AdapterContext, body: Record<string, string>, responseFi
  */
 function requestBase(ctx: AdapterContext, command: string, requestId = crypto.randomBytes(8).toString('hex')) {
   return {
-    vnp_RequestId: requestId, vnp_Version: VERSION, vnp_Command: command, vnp_TmnCode: cred(ctx, 'tmn_code'),
-    vnp_CreateDate: vnpDate(ctx.clock.now()), vnp_IpAddr: ctx.credentials.server_ip ?? '127.0.0.1',
+    vnp_RequestId: requestId,
+    vnp_Version: VERSION,
+    vnp_Command: command,
+    vnp_TmnCode: cred(ctx, 'tmn_code'),
+    vnp_CreateDate: vnpDate(ctx.clock.now()),
+    vnp_IpAddr: ctx.credentials.server_ip ?? '127.0.0.1',
   };
 }
 
 /** querydr of one payment (vnp_TransactionDate is the payment's own vnp_CreateDate). */
 function querydr(ctx: AdapterContext, txnRef: string, createdAt: Date) {
   const body: Record<string, string> = {
-    ...requestBase(ctx, 'querydr'), vnp_TxnRef: txnRef, vnp_OrderInfo: orderInfo(`Truy van ${txnRef}`), vnp_TransactionDate: vnpDate(createdAt),
+    ...requestBase(ctx, 'querydr'),
+    vnp_TxnRef: txnRef,
+    vnp_OrderInfo: orderInfo(`Truy van ${txnRef}`),
+    vnp_TransactionDate: vnpDate(createdAt),
   };
   body.vnp_SecureHash = fieldsHash(body, QUERY_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
   return api(ctx, body, QUERY_RESPONSE_FIELDS);
@@ -103,14 +164,29 @@ export const vnpayAdapter: PaymentAdapter = {
   notifyMethod: 'GET',
   checkoutFlow: 'local',
   maxAmount: VNPAY_MAX_AMOUNT,
-  credentialFields: [{ name: 'tmn_code', secret: false }, { name: 'hash_secret', secret: true }, { name: 'pay_url', secret: false }, { name: 'api_url', secret: false }, { name: 'server_ip', secret: false, optional: true }],
+  credentialFields: [
+    { name: 'tmn_code', secret: false },
+    { name: 'hash_secret', secret: true },
+    { name: 'pay_url', secret: false },
+    { name: 'api_url', secret: false },
+    { name: 'server_ip', secret: false, optional: true },
+  ],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     const params: Record<string, string> = {
-      vnp_Version: VERSION, vnp_Command: 'pay', vnp_TmnCode: cred(ctx, 'tmn_code'), vnp_Amount: toVnpAmount(req.amount),
-      vnp_CreateDate: vnpDate(req.createdAt), vnp_CurrCode: 'VND', vnp_IpAddr: req.clientIp ?? '127.0.0.1', vnp_Locale: 'vn',
-      vnp_OrderInfo: orderInfo(req.description), vnp_OrderType: 'other', vnp_ReturnUrl: req.returnUrl,
-      vnp_ExpireDate: vnpDate(req.expiresAt), vnp_TxnRef: req.reference,
+      vnp_Version: VERSION,
+      vnp_Command: 'pay',
+      vnp_TmnCode: cred(ctx, 'tmn_code'),
+      vnp_Amount: toVnpAmount(req.amount),
+      vnp_CreateDate: vnpDate(req.createdAt),
+      vnp_CurrCode: 'VND',
+      vnp_IpAddr: req.clientIp ?? '127.0.0.1',
+      vnp_Locale: 'vn',
+      vnp_OrderInfo: orderInfo(req.description),
+      vnp_OrderType: 'other',
+      vnp_ReturnUrl: req.returnUrl,
+      vnp_ExpireDate: vnpDate(req.expiresAt),
+      vnp_TxnRef: req.reference,
     };
     const url = `${cred(ctx, 'pay_url')}?${signData(params)}&vnp_SecureHash=${secureHash(params, cred(ctx, 'hash_secret'))}`;
     return { outcome: 'pending', checkout: { type: 'redirect', url } };
@@ -130,7 +206,7 @@ export const vnpayAdapter: PaymentAdapter = {
     if (res.vnp_ResponseCode === '91') return { outcome: 'unknown', notFound: true, code: '91', message: 'transaction not found' };
     if (res.vnp_ResponseCode !== '00') return { outcome: 'unknown', code: res.vnp_ResponseCode, message: res.vnp_Message };
     const status = res.vnp_TransactionStatus ?? '';
-    const outcome = status === '02' && res.vnp_TransactionNo === '0' ? 'cancelled' : TXN_STATUS[status] ?? 'unknown';
+    const outcome = status === '02' && res.vnp_TransactionNo === '0' ? 'cancelled' : (TXN_STATUS[status] ?? 'unknown');
     const amount = res.vnp_Amount ? fromVnpAmount(String(res.vnp_Amount)) : undefined;
     if ((res.vnp_Amount && amount === undefined) || (res.vnp_TransactionNo !== undefined && digits(res.vnp_TransactionNo) === undefined)) {
       return { outcome: 'unknown', message: 'VNPay answered querydr with a malformed vnp_Amount or vnp_TransactionNo' };
@@ -162,9 +238,14 @@ export const vnpayAdapter: PaymentAdapter = {
 
   async refund(ctx: AdapterContext, req: RefundRequest): Promise<RefundResult> {
     const body: Record<string, string> = {
-      ...requestBase(ctx, 'refund', req.refundReference), vnp_TransactionType: req.amount === req.paymentAmount ? '02' : '03', vnp_TxnRef: req.paymentReference,
-      vnp_Amount: toVnpAmount(req.amount), vnp_TransactionNo: req.providerTxnId ?? '0', vnp_TransactionDate: vnpDate(req.paidAt ?? ctx.clock.now()),
-      vnp_CreateBy: 'feegate', vnp_OrderInfo: orderInfo(`Hoan tien ${req.refundReference} ${req.reason}`),
+      ...requestBase(ctx, 'refund', req.refundReference),
+      vnp_TransactionType: req.amount === req.paymentAmount ? '02' : '03',
+      vnp_TxnRef: req.paymentReference,
+      vnp_Amount: toVnpAmount(req.amount),
+      vnp_TransactionNo: req.providerTxnId ?? '0',
+      vnp_TransactionDate: vnpDate(req.paidAt ?? ctx.clock.now()),
+      vnp_CreateBy: 'feegate',
+      vnp_OrderInfo: orderInfo(`Hoan tien ${req.refundReference} ${req.reason}`),
     };
     body.vnp_SecureHash = fieldsHash(body, REFUND_REQUEST_FIELDS, cred(ctx, 'hash_secret'));
     const res = await api(ctx, body, REFUND_RESPONSE_FIELDS);
@@ -183,7 +264,11 @@ export const vnpayAdapter: PaymentAdapter = {
    */
   parseSettlement(content: string): SettlementLine[] {
     return parseSettlementCsv(content, (r) => ({
-      providerRef: r.TransactionNo, ourRef: r.TxnRef, amount: r.Amount, fee: r.Fee, occurredAt: parseVnpDate(r.PayDate ?? ''),
+      providerRef: r.TransactionNo,
+      ourRef: r.TxnRef,
+      amount: r.Amount,
+      fee: r.Fee,
+      occurredAt: parseVnpDate(r.PayDate ?? ''),
       status: ({ '00': 'succeeded', '02': 'refunded' } as const)[r.Status as '00'],
     }));
   },

@@ -6,12 +6,36 @@
  */
 import crypto from 'node:crypto';
 import type {
-  AdapterContext, AnswerKind, CallbackAnswer, CheckoutRequest, CheckoutResult, InboundHttp, PaymentAdapter,
-  RefundQuery, RefundRequest, RefundResult, RefundStatus, SettlementLine, StatusQuery, StatusResult, VerifyResult,
+  AdapterContext,
+  AnswerKind,
+  CallbackAnswer,
+  CheckoutRequest,
+  CheckoutResult,
+  InboundHttp,
+  PaymentAdapter,
+  RefundQuery,
+  RefundRequest,
+  RefundResult,
+  RefundStatus,
+  SettlementLine,
+  StatusQuery,
+  StatusResult,
+  VerifyResult,
 } from '../contract.js';
 import {
-  FEEGATE_MAX_AMOUNT, credential, digits, firstValue, futureDated, jsonObject, malformed, parseSettlementCsv, postJson, providerAmount,
-  signableText, signableUrl, token,
+  FEEGATE_MAX_AMOUNT,
+  credential,
+  digits,
+  firstValue,
+  futureDated,
+  jsonObject,
+  malformed,
+  parseSettlementCsv,
+  postJson,
+  providerAmount,
+  signableText,
+  signableUrl,
+  token,
 } from '../adapter-kit.js';
 import { BAD_MAC_SUB_CODE, NOT_FOUND_SUB_CODE, appTransId, mRefundId, referenceOf, zpMac, zpVerify } from './protocol.js';
 
@@ -21,8 +45,13 @@ const call = (ctx: AdapterContext, path: string, body: Record<string, unknown>) 
   postJson(ctx, 'ZaloPay', `${cred(ctx, 'endpoint')}/v2/${path}`, body, Number(ctx.credentials.timeout_ms ?? 15_000));
 
 const ANSWERS: Record<AnswerKind, [number, string]> = {
-  ok: [1, 'success'], already_confirmed: [2, 'already processed'], unknown_order: [0, 'order not found'],
-  amount_mismatch: [0, 'amount mismatch'], bad_signature: [-1, 'mac not equal'], malformed: [-1, 'invalid data'], error: [0, 'error'],
+  ok: [1, 'success'],
+  already_confirmed: [2, 'already processed'],
+  unknown_order: [0, 'order not found'],
+  amount_mismatch: [0, 'amount mismatch'],
+  bad_signature: [-1, 'mac not equal'],
+  malformed: [-1, 'invalid data'],
+  error: [0, 'error'],
 };
 
 /**
@@ -53,21 +82,27 @@ function callbackFields(ctx: AdapterContext, d: Record<string, unknown>): Verify
   if (!reference) return malformed('app_trans_id is not one of ours');
   const amount = providerAmount(d.amount, FEEGATE_MAX_AMOUNT);
   if (amount === undefined) return malformed('amount is not a whole number of VND');
-  const zpTransId = digits(d.zp_trans_id), serverTime = digits(d.server_time, 16);
+  const zpTransId = digits(d.zp_trans_id),
+    serverTime = digits(d.server_time, 16);
   if (zpTransId === undefined || /^0+$/.test(zpTransId) || serverTime === undefined || digits(d.app_time, 16) === undefined) {
     return malformed('zp_trans_id, server_time or app_time is not digits');
   }
   if (d.app_user !== APP_USER || d.item !== ITEM) return malformed('app_user or item is not what we sent');
   const embed = typeof d.embed_data === 'string' ? jsonObject(d.embed_data) : null;
-  if (!embed || Object.keys(embed).some((k) => k !== 'redirecturl') || typeof embed.redirecturl !== 'string') return malformed('embed_data is not what we sent');
+  if (!embed || Object.keys(embed).some((k) => k !== 'redirecturl') || typeof embed.redirecturl !== 'string')
+    return malformed('embed_data is not what we sent');
   for (const k of ['channel', 'user_fee_amount', 'discount_amount'] as const) {
     if (d[k] !== undefined && digits(d[k], 16) === undefined) return malformed(`${k} is not digits`);
   }
-  if (d.merchant_user_id !== undefined && d.merchant_user_id !== '' && token(d.merchant_user_id, 64) === undefined) return malformed('merchant_user_id is not an id');
+  if (d.merchant_user_id !== undefined && d.merchant_user_id !== '' && token(d.merchant_user_id, 64) === undefined)
+    return malformed('merchant_user_id is not an id');
   const future = futureDated(ctx, new Date(Number(serverTime)), 'server_time');
   if (future) return future;
   // ZaloPay calls back on success only.
-  return { ok: true, notification: { reference, providerTxnId: zpTransId, eventType: 'callback.paid', outcome: 'succeeded', amount, currency: 'VND', payload: d } };
+  return {
+    ok: true,
+    notification: { reference, providerTxnId: zpTransId, eventType: 'callback.paid', outcome: 'succeeded', amount, currency: 'VND', payload: d },
+  };
 }
 
 export const zalopayAdapter: PaymentAdapter = {
@@ -78,28 +113,45 @@ export const zalopayAdapter: PaymentAdapter = {
   checkoutFlow: 'remote',
   /** ZaloPay documents no ceiling of its own that we know (its limits are per channel and account): ours. */
   maxAmount: FEEGATE_MAX_AMOUNT,
-  credentialFields: [{ name: 'app_id', secret: false }, { name: 'key1', secret: true }, { name: 'key2', secret: true }, { name: 'endpoint', secret: false }],
+  credentialFields: [
+    { name: 'app_id', secret: false },
+    { name: 'key1', secret: true },
+    { name: 'key2', secret: true },
+    { name: 'endpoint', secret: false },
+  ],
 
   async createCheckout(ctx: AdapterContext, req: CheckoutRequest): Promise<CheckoutResult> {
     // app_trans_id's yymmdd and app_time are the stored creation time, so the query rebuilds the same id.
     const created = req.createdAt;
     const appId = Number(cred(ctx, 'app_id'));
     const body: Record<string, unknown> = {
-      app_id: appId, app_user: APP_USER, app_trans_id: appTransId(created, req.reference), app_time: created.getTime(),
-      expire_duration_seconds: Math.max(300, Math.round((req.expiresAt.getTime() - created.getTime()) / 1000)), amount: req.amount,
-      item: ITEM, embed_data: JSON.stringify({ redirecturl: signableUrl(req.returnUrl) }), description: signableText(req.description, 256) || req.reference,
-      bank_code: '', callback_url: req.notifyUrl,
+      app_id: appId,
+      app_user: APP_USER,
+      app_trans_id: appTransId(created, req.reference),
+      app_time: created.getTime(),
+      expire_duration_seconds: Math.max(300, Math.round((req.expiresAt.getTime() - created.getTime()) / 1000)),
+      amount: req.amount,
+      item: ITEM,
+      embed_data: JSON.stringify({ redirecturl: signableUrl(req.returnUrl) }),
+      description: signableText(req.description, 256) || req.reference,
+      bank_code: '',
+      callback_url: req.notifyUrl,
     };
     body.mac = zpMac(cred(ctx, 'key1'), [appId, body.app_trans_id as string, APP_USER, req.amount, created.getTime(), body.embed_data as string, ITEM]);
     const res = await call(ctx, 'create', body);
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     if (Number(res.return_code) === 1 && typeof res.order_url === 'string') {
       // Until ZaloPay's own transaction id arrives, the order is known by its app_trans_id.
-      return { outcome: 'pending', checkout: { type: 'redirect', url: res.order_url, qr_payload: res.qr_code as string | undefined }, providerTxnId: body.app_trans_id as string };
+      return {
+        outcome: 'pending',
+        checkout: { type: 'redirect', url: res.order_url, qr_payload: res.qr_code as string | undefined },
+        providerTxnId: body.app_trans_id as string,
+      };
     }
     // -68, duplicate app_trans_id: ZaloPay has this order already; ask (query), never book it failed.
     if (Number(res.return_code) === 2 && Number(res.sub_return_code) === -68) return { outcome: 'unknown', message: 'ZaloPay already has this order (-68)' };
-    if (Number(res.return_code) === 2) return { outcome: 'failed', code: `zalopay_${String(res.sub_return_code ?? 2)}`, message: String(res.return_message ?? 'refused') };
+    if (Number(res.return_code) === 2)
+      return { outcome: 'failed', code: `zalopay_${String(res.sub_return_code ?? 2)}`, message: String(res.return_message ?? 'refused') };
     return { outcome: 'unknown', message: String(res.return_message ?? 'ZaloPay did not say') };
   },
 
@@ -137,7 +189,18 @@ export const zalopayAdapter: PaymentAdapter = {
       return malformed('amount, pmcid, discountamount or status is not digits');
     }
     if (q('bankcode') !== '' && token(q('bankcode'), 40) === undefined) return malformed('bankcode is not a code');
-    return { ok: true, notification: { reference, providerTxnId: `${reference}#return`, eventType: `return.${q('status')}`, outcome: q('status') === '1' ? 'succeeded' : 'unknown', amount, currency: 'VND', payload: {} } };
+    return {
+      ok: true,
+      notification: {
+        reference,
+        providerTxnId: `${reference}#return`,
+        eventType: `return.${q('status')}`,
+        outcome: q('status') === '1' ? 'succeeded' : 'unknown',
+        amount,
+        currency: 'VND',
+        payload: {},
+      },
+    };
   },
 
   answer(kind: AnswerKind): CallbackAnswer {
@@ -152,8 +215,10 @@ export const zalopayAdapter: PaymentAdapter = {
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
     const code = Number(res.return_code);
     if (code === 1) {
-      const amount = providerAmount(res.amount, FEEGATE_MAX_AMOUNT), zpTransId = digits(res.zp_trans_id);
-      if (amount === undefined || zpTransId === undefined) return { outcome: 'unknown', message: 'ZaloPay answered a query with a malformed amount or zp_trans_id' };
+      const amount = providerAmount(res.amount, FEEGATE_MAX_AMOUNT),
+        zpTransId = digits(res.zp_trans_id);
+      if (amount === undefined || zpTransId === undefined)
+        return { outcome: 'unknown', message: 'ZaloPay answered a query with a malformed amount or zp_trans_id' };
       return { outcome: 'succeeded', amount, providerTxnId: zpTransId, code: '1' };
     }
     if (code === 3) return { outcome: 'pending', code: '3' };
@@ -167,8 +232,12 @@ export const zalopayAdapter: PaymentAdapter = {
     const appId = cred(ctx, 'app_id');
     const timestamp = ctx.clock.now().getTime();
     const body = {
-      app_id: Number(appId), m_refund_id: mRefundId(req.requestedAt ?? ctx.clock.now(), appId, req.refundReference), zp_trans_id: req.providerTxnId ?? '',
-      amount: req.amount, timestamp, description: signableText(req.reason, 100) || 'Hoan tien',
+      app_id: Number(appId),
+      m_refund_id: mRefundId(req.requestedAt ?? ctx.clock.now(), appId, req.refundReference),
+      zp_trans_id: req.providerTxnId ?? '',
+      amount: req.amount,
+      timestamp,
+      description: signableText(req.reason, 100) || 'Hoan tien',
     };
     const res = await call(ctx, 'refund', { ...body, mac: zpMac(cred(ctx, 'key1'), [appId, body.zp_trans_id, body.amount, body.description, timestamp]) });
     if ('unknown' in res) return { outcome: 'unknown', message: String(res.unknown) };
@@ -201,7 +270,10 @@ export const zalopayAdapter: PaymentAdapter = {
    */
   parseSettlement(content: string): SettlementLine[] {
     return parseSettlementCsv(content, (r) => ({
-      providerRef: r.zp_trans_id, ourRef: referenceOf(r.app_trans_id ?? ''), amount: r.amount, fee: r.fee,
+      providerRef: r.zp_trans_id,
+      ourRef: referenceOf(r.app_trans_id ?? ''),
+      amount: r.amount,
+      fee: r.fee,
       occurredAt: /^[0-9]{1,16}$/.test(r.server_time ?? '') ? new Date(Number(r.server_time)) : undefined,
       status: r.status === '1' ? 'succeeded' : undefined,
     }));

@@ -91,12 +91,14 @@ export async function sealAudit(db: Db, opts: { tenantId?: string; batch?: numbe
   const batch = opts.batch ?? 200;
   const tenants = opts.tenantId
     ? [opts.tenantId]
-    : ((await db.raw(
-        `SELECT t.id FROM tenants t LEFT JOIN audit_chain_heads h ON h.tenant_id = t.id
+    : (
+        (await db.raw(
+          `SELECT t.id FROM tenants t LEFT JOIN audit_chain_heads h ON h.tenant_id = t.id
           WHERE EXISTS (SELECT 1 FROM audit_log a WHERE a.tenant_id = t.id
                           AND (a.txid, a.id) > (COALESCE(h.cursor_txid, '0'::xid8), COALESCE(h.cursor_id, 0))
                           AND a.txid < pg_snapshot_xmin(pg_current_snapshot()))`,
-      )) as { rows: { id: string }[] }).rows.map((r) => r.id);
+        )) as { rows: { id: string }[] }
+      ).rows.map((r) => r.id);
   let sealed = 0;
   for (const tenantId of tenants) {
     for (;;) {
@@ -105,7 +107,9 @@ export async function sealAudit(db: Db, opts: { tenantId?: string; batch?: numbe
           `INSERT INTO audit_chain_heads (tenant_id, seq, hash, cursor_txid, cursor_id) VALUES (?, 0, ?, '0'::xid8, 0) ON CONFLICT (tenant_id) DO NOTHING`,
           [tenantId, GENESIS_HASH],
         );
-        const { rows: [head] } = (await trx.raw(
+        const {
+          rows: [head],
+        } = (await trx.raw(
           `SELECT seq, hash, cursor_txid::text AS cursor_txid, cursor_id, pg_snapshot_xmin(pg_current_snapshot())::text AS horizon
              FROM audit_chain_heads WHERE tenant_id = ? FOR UPDATE`,
           [tenantId],
@@ -129,10 +133,13 @@ export async function sealAudit(db: Db, opts: { tenantId?: string; batch?: numbe
         });
         await trx('audit_chain').insert(chain);
         const last = rows.at(-1)!;
-        await trx.raw(
-          `UPDATE audit_chain_heads SET seq = ?, hash = ?, cursor_txid = ?::xid8, cursor_id = ? WHERE tenant_id = ?`,
-          [seq, prev, last.txid, last.id, tenantId],
-        );
+        await trx.raw(`UPDATE audit_chain_heads SET seq = ?, hash = ?, cursor_txid = ?::xid8, cursor_id = ? WHERE tenant_id = ?`, [
+          seq,
+          prev,
+          last.txid,
+          last.id,
+          tenantId,
+        ]);
         return rows.length;
       });
       sealed += n;
@@ -168,7 +175,11 @@ export async function verifyAudit(db: Db, tenantId: string): Promise<AuditVerify
     for (const row of rows) {
       const seq = Number(row.seq);
       const broken = (reason: string): AuditVerifyResult => ({
-        tenantId, ok: false, sealed: expected - 1, unsealed: -1, broken: { seq, id: Number(row.audit_id), reason },
+        tenantId,
+        ok: false,
+        sealed: expected - 1,
+        unsealed: -1,
+        broken: { seq, id: Number(row.audit_id), reason },
       });
       if (seq !== expected) return withUnsealed(db, broken(`sequence gap: expected ${expected}`));
       if (row.id === null || row.id === undefined) return withUnsealed(db, broken('the audit record of this link is missing'));

@@ -111,7 +111,9 @@ function checkKindFields(input: BillInput): void {
   const missing = (f: string[]) => f.filter((k) => !(input as unknown as Record<string, unknown>)[k]);
   const need = input.kind === 'procedure_fee' ? missing(['dossier_code']) : input.kind === 'tuition' ? missing(['student_code', 'school_year', 'term']) : [];
   if (need.length) {
-    fail('FEEGATE_ERR_VALIDATION', `A ${input.kind} bill needs ${need.join(', ')}`, { issues: need.map((f) => ({ field: `body.${f}`, problem: 'required for this kind' })) });
+    fail('FEEGATE_ERR_VALIDATION', `A ${input.kind} bill needs ${need.join(', ')}`, {
+      issues: need.map((f) => ({ field: `body.${f}`, problem: 'required for this kind' })),
+    });
   }
 }
 
@@ -131,7 +133,10 @@ export async function createBill(
   if (input.total_amount !== undefined && input.total_amount !== total) {
     fail('FEEGATE_ERR_AMOUNT_MISMATCH', `total_amount ${input.total_amount} is not the sum of the items (${total})`, { items_sum: total });
   }
-  const requestHash = crypto.createHash('sha256').update(canonicalize({ ...input, total_amount: total }) ?? '').digest('hex');
+  const requestHash = crypto
+    .createHash('sha256')
+    .update(canonicalize({ ...input, total_amount: total }) ?? '')
+    .digest('hex');
   const now = clock.now();
   return db.transaction(async (trx) => {
     await claimIdempotency(trx, clock, idem, lockSeconds);
@@ -168,15 +173,25 @@ export async function createBill(
           .returning('*')) as [BillRow];
       } catch (err) {
         // A concurrent create with the same reference won: the caller retries and gets it.
-        if (isUniqueViolation(err, 'bills_tenant_external_ref')) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS', 'A bill with this external_ref is being created');
+        if (isUniqueViolation(err, 'bills_tenant_external_ref'))
+          throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_IN_PROGRESS', 'A bill with this external_ref is being created');
         throw err;
       }
       const rows = input.items.map((i, position) => ({
-        bill_id: bill.id, position, fee_code: i.fee_code, name: i.name, amount: i.amount, legal_basis: i.legal_basis ?? '',
+        bill_id: bill.id,
+        position,
+        fee_code: i.fee_code,
+        name: i.name,
+        amount: i.amount,
+        legal_basis: i.legal_basis ?? '',
       }));
       await trx('bill_items').insert(rows);
       await appendAudit(trx, clock, {
-        tenantId: who.tenantId, actor: `api_key:${who.keyId}`, action: 'bill.created', entityType: 'bill', entityId: bill.id,
+        tenantId: who.tenantId,
+        actor: `api_key:${who.keyId}`,
+        action: 'bill.created',
+        entityType: 'bill',
+        entityId: bill.id,
         data: { external_ref: input.external_ref, kind: input.kind, total_amount: total },
       });
       result = { status: 201, bill: billJson(bill, rows) };
@@ -228,7 +243,12 @@ export async function cancelBill(db: Db, clock: Clock, who: ApiKeyPrincipal, bil
       if (inFlight) fail('FEEGATE_ERR_BILL_NOT_CANCELLABLE', 'The bill has a payment in progress', { payment_id: (inFlight as { id: string }).id });
       const [row] = (await trx('bills').where({ id: bill.id }).update({ status: 'cancelled', updated_at: clock.now() }).returning('*')) as BillRow[];
       await appendAudit(trx, clock, {
-        tenantId: who.tenantId, actor: `api_key:${who.keyId}`, action: 'bill.cancelled', entityType: 'bill', entityId: bill.id, data: {},
+        tenantId: who.tenantId,
+        actor: `api_key:${who.keyId}`,
+        action: 'bill.cancelled',
+        entityType: 'bill',
+        entityId: bill.id,
+        data: {},
       });
       Object.assign(bill, row);
       const json = billJson(bill, await items(trx, bill.id));

@@ -63,7 +63,12 @@ export const Bill = Type.Object(
     term: Type.Union([Type.String(), Type.Null()]),
     description: Type.String(),
     // The answer's own shape (the serializer knows none of the input formats).
-    payer: Type.Object({ name: Type.String(), id_number: Type.Optional(Type.String()), phone: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),
+    payer: Type.Object({
+      name: Type.String(),
+      id_number: Type.Optional(Type.String()),
+      phone: Type.Optional(Type.String()),
+      email: Type.Optional(Type.String()),
+    }),
     items: Type.Array(Type.Object({ fee_code: Type.String(), name: Type.String(), amount: Type.Integer(), legal_basis: Type.String() })),
     currency: Type.Literal('VND'),
     total_amount: Type.Integer(),
@@ -85,47 +90,70 @@ export const billRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db, clock, config } = app.deps;
   const writers = ['integration', 'admin'] as const;
 
-  app.post('/v1/bills', {
-    config: { roles: writers, idempotent: true },
-    schema: {
-      tags: ['bills'], summary: 'Create a bill', body: BillCreate,
-      response: { 200: Bill, 201: Bill, ...errorResponses },
+  app.post(
+    '/v1/bills',
+    {
+      config: { roles: writers, idempotent: true },
+      schema: {
+        tags: ['bills'],
+        summary: 'Create a bill',
+        body: BillCreate,
+        response: { 200: Bill, 201: Bill, ...errorResponses },
+      },
     },
-  }, async (req, reply) => {
-    const result = await createBill(db, clock, principal(req), req.body, req.idem, config.idempotencyLockSeconds);
-    return reply.code(result.status).send(result.bill);
-  });
-
-  app.get('/v1/bills', {
-    schema: {
-      tags: ['bills'], summary: 'List bills, newest first',
-      querystring: listQuery({
-        status: Type.Optional(Type.String({ pattern: '^(open|partially_paid|paid|cancelled|expired)$' })),
-        external_ref: Type.Optional(SafeLine({ maxLength: 100 })),
-        student_code: Type.Optional(SafeLine({ maxLength: 50 })),
-      }),
-      response: { 200: BillList, ...errorResponses },
+    async (req, reply) => {
+      const result = await createBill(db, clock, principal(req), req.body, req.idem, config.idempotencyLockSeconds);
+      return reply.code(result.status).send(result.bill);
     },
-  }, async (req) => {
-    const q = db('bills').where({ tenant_id: principal(req).tenantId });
-    if (req.query.status) q.andWhere({ status: req.query.status });
-    if (req.query.external_ref) q.andWhere({ external_ref: req.query.external_ref });
-    if (req.query.student_code) q.andWhere({ student_code: req.query.student_code });
-    const page = await paginate<BillRow, BillRow>(q.select('bills.*'), { ...req.query, table: 'bills' }, (b) => b);
-    const items = await loadItems(db, page.data.map((b) => b.id));
-    return { ...page, data: page.data.map((b) => billJson(b, items.get(b.id) ?? [])) };
-  });
+  );
 
-  app.get('/v1/bills/:id', {
-    schema: { tags: ['bills'], summary: 'Retrieve a bill', params: Type.Object({ id: Uuid }), response: { 200: Bill, ...errorResponses } },
-  }, async (req) => getBill(db, principal(req).tenantId, req.params.id));
-
-  app.post('/v1/bills/:id/cancel', {
-    config: { roles: writers, idempotent: true },
-    schema: {
-      tags: ['bills'], summary: 'Cancel an open bill with no payment in progress',
-      params: Type.Object({ id: Uuid }), response: { 200: Bill, ...errorResponses },
+  app.get(
+    '/v1/bills',
+    {
+      schema: {
+        tags: ['bills'],
+        summary: 'List bills, newest first',
+        querystring: listQuery({
+          status: Type.Optional(Type.String({ pattern: '^(open|partially_paid|paid|cancelled|expired)$' })),
+          external_ref: Type.Optional(SafeLine({ maxLength: 100 })),
+          student_code: Type.Optional(SafeLine({ maxLength: 50 })),
+        }),
+        response: { 200: BillList, ...errorResponses },
+      },
     },
-  }, async (req) => cancelBill(db, clock, principal(req), req.params.id, req.idem, config.idempotencyLockSeconds));
+    async (req) => {
+      const q = db('bills').where({ tenant_id: principal(req).tenantId });
+      if (req.query.status) q.andWhere({ status: req.query.status });
+      if (req.query.external_ref) q.andWhere({ external_ref: req.query.external_ref });
+      if (req.query.student_code) q.andWhere({ student_code: req.query.student_code });
+      const page = await paginate<BillRow, BillRow>(q.select('bills.*'), { ...req.query, table: 'bills' }, (b) => b);
+      const items = await loadItems(
+        db,
+        page.data.map((b) => b.id),
+      );
+      return { ...page, data: page.data.map((b) => billJson(b, items.get(b.id) ?? [])) };
+    },
+  );
 
+  app.get(
+    '/v1/bills/:id',
+    {
+      schema: { tags: ['bills'], summary: 'Retrieve a bill', params: Type.Object({ id: Uuid }), response: { 200: Bill, ...errorResponses } },
+    },
+    async (req) => getBill(db, principal(req).tenantId, req.params.id),
+  );
+
+  app.post(
+    '/v1/bills/:id/cancel',
+    {
+      config: { roles: writers, idempotent: true },
+      schema: {
+        tags: ['bills'],
+        summary: 'Cancel an open bill with no payment in progress',
+        params: Type.Object({ id: Uuid }),
+        response: { 200: Bill, ...errorResponses },
+      },
+    },
+    async (req) => cancelBill(db, clock, principal(req), req.params.id, req.idem, config.idempotencyLockSeconds),
+  );
 };

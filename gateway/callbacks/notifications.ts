@@ -33,7 +33,12 @@ export interface NotificationResult {
  * transition), nothing of it was committed and each callback is applied on its own instead
  * (the Batcher does that, for the lookup too), so one bad message never fails the others.
  */
-interface Believed { adapter: PaymentAdapter; n: ProviderNotification; payment: PaymentRow; log: FastifyBaseLogger }
+interface Believed {
+  adapter: PaymentAdapter;
+  n: ProviderNotification;
+  payment: PaymentRow;
+  log: FastifyBaseLogger;
+}
 /** What applying a callback did: the provider's answer, or `confirm` (a success for a closed payment, recorded, for the provider's query to settle). */
 type Applied = AnswerKind | 'confirm';
 
@@ -44,9 +49,12 @@ function batchersFor(deps: Deps) {
   if (!b) {
     b = {
       lookup: new Batcher(async (items) => {
-        const { rows } = (await prepared(deps.db,
+        const { rows } = (await prepared(
+          deps.db,
           `SELECT p.* FROM payments p JOIN jsonb_to_recordset(?::jsonb) AS x(reference text, provider text)
-             ON p.reference = x.reference AND p.provider = x.provider`, [JSON.stringify(items)])) as { rows: PaymentRow[] };
+             ON p.reference = x.reference AND p.provider = x.provider`,
+          [JSON.stringify(items)],
+        )) as { rows: PaymentRow[] };
         const byKey = new Map(rows.map((r) => [`${r.provider}\u0000${r.reference}`, r]));
         return items.map((i) => byKey.get(`${i.provider}\u0000${i.reference}`));
       }),
@@ -68,10 +76,17 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<Applied[]> {
   return deps.db.transaction(async (trx) => {
     const now = deps.clock.now();
     const input = items.map(({ adapter, n, payment }) => ({
-      provider: adapter.id, provider_txn_id: n.providerTxnId, event_type: n.eventType, payment_id: payment.id, outcome: n.outcome,
-      amount: n.amount, payload: n.payload, received_at: now.toISOString(),
+      provider: adapter.id,
+      provider_txn_id: n.providerTxnId,
+      event_type: n.eventType,
+      payment_id: payment.id,
+      outcome: n.outcome,
+      amount: n.amount,
+      payload: n.payload,
+      received_at: now.toISOString(),
     }));
-    const { rows } = (await prepared(trx,
+    const { rows } = (await prepared(
+      trx,
       `WITH input AS (SELECT * FROM jsonb_to_recordset(?::jsonb) AS x(provider text, provider_txn_id text, event_type text, payment_id uuid,
                                                                      outcome text, amount bigint, payload jsonb, received_at timestamptz)),
             ev AS (INSERT INTO provider_events (provider, provider_txn_id, event_type, payment_id, outcome, amount, payload, received_at)
@@ -84,14 +99,17 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<Applied[]> {
             locked AS (SELECT p.* FROM payments p WHERE p.id IN (SELECT payment_id FROM input) ORDER BY p.id FOR UPDATE)
        SELECT locked.*, (SELECT coalesce(jsonb_agg(jsonb_build_array(provider, provider_txn_id, event_type, payment_id)), '[]'::jsonb) FROM ev) AS fresh,
               (SELECT coalesce(jsonb_agg(jsonb_build_array(payment_id, other)), '[]'::jsonb) FROM clash) AS clashes FROM locked`,
-      [JSON.stringify(input)])) as { rows: (PaymentRow & { fresh: [string, string, string, string][]; clashes: [string, string][] })[] };
+      [JSON.stringify(input)],
+    )) as { rows: (PaymentRow & { fresh: [string, string, string, string][]; clashes: [string, string][] })[] };
     const fresh = new Set((rows[0]?.fresh ?? []).map((k) => k.join('\u0000')));
     const current = new Map<string, PaymentRow>(rows.map(({ fresh: _f, clashes: _c, ...r }) => [r.id, r as PaymentRow]));
     for (const [paymentId, other] of rows[0]?.clashes ?? []) {
       const it = items.find((x) => x.payment.id === paymentId)!;
       if (!fresh.has([it.adapter.id, it.n.providerTxnId, it.n.eventType, paymentId].join('\u0000'))) continue; // a duplicate: logged the first time
-      it.log.warn({ provider: it.adapter.id, provider_txn_id: it.n.providerTxnId, payment_id: paymentId, other_payment_id: other },
-        'provider transaction id already seen for another payment: deduplicated per payment, applied to this one');
+      it.log.warn(
+        { provider: it.adapter.id, provider_txn_id: it.n.providerTxnId, payment_id: paymentId, other_payment_id: other },
+        'provider transaction id already seen for another payment: deduplicated per payment, applied to this one',
+      );
     }
     const out: Applied[] = items.map(() => 'already_confirmed');
     // Fresh messages that move a payment. A message is fresh once: the first of identical messages
@@ -100,7 +118,11 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<Applied[]> {
     let waiting = items.flatMap(({ adapter, n }, i) => {
       if (!fresh.delete([adapter.id, n.providerTxnId, n.eventType, items[i]!.payment.id].join('\u0000'))) return [];
       const change = providerChange(n.outcome, {
-        source: 'callback', actor: `provider:${adapter.id}`, providerTxnId: n.providerTxnId, code: n.code, message: n.message,
+        source: 'callback',
+        actor: `provider:${adapter.id}`,
+        providerTxnId: n.providerTxnId,
+        code: n.code,
+        message: n.message,
       });
       return change ? [{ i, change }] : [];
     });
@@ -115,7 +137,11 @@ async function applyBatch(deps: Deps, items: Believed[]): Promise<Applied[]> {
       waiting = waiting.filter((w) => !round.includes(w));
       // A success for a payment already closed is recorded (above) but not booked on the callback's word.
       const go = round.filter(({ i, change }) => change.to !== 'succeeded' || !CLOSED_STATES.includes(current.get(items[i]!.payment.id)!.status));
-      const results = await transitionPayments(trx, deps.clock, go.map(({ i, change }) => ({ payment: current.get(items[i]!.payment.id)!, change })));
+      const results = await transitionPayments(
+        trx,
+        deps.clock,
+        go.map(({ i, change }) => ({ payment: current.get(items[i]!.payment.id)!, change })),
+      );
       go.forEach(({ i }, k) => {
         const r = results[k]!;
         const { payment, n, log } = items[i]!;

@@ -30,10 +30,7 @@ const STATUS_TEXT: Record<string, [string, string]> = {
 };
 
 function statusPage(reply: FastifyReply, code: number, title: string, body: string, refresh = false) {
-  return reply
-    .code(code)
-    .type('text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
+  return reply.code(code).type('text/html; charset=utf-8').header('cache-control', 'no-store')
     .send(`<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">${refresh ? '<meta http-equiv="refresh" content="3">' : ''}
 <style>body{font:16px system-ui;max-width:32rem;margin:3rem auto;padding:0 1rem}</style></head><body>${body}</body></html>`);
@@ -72,7 +69,8 @@ export async function callbackRoutes(app: FastifyInstance): Promise<void> {
       return reply.code(ours ? 500 : error.statusCode!).send({ error: { code, message: ours ? 'Internal error' : error.message } });
     }
     if (!route.notify) {
-      return ours ? unavailablePage(reply)
+      return ours
+        ? unavailablePage(reply)
         : statusPage(reply, 400, 'Không xác minh được', '<h1>Không xác minh được kết quả</h1><p>We could not verify this return link.</p>');
     }
     deps.metrics.callbacks.inc({ provider: route.adapter.id, result: ours ? 'error' : 'malformed' });
@@ -94,32 +92,38 @@ export async function callbackRoutes(app: FastifyInstance): Promise<void> {
       },
     });
 
-    app.get(`/v1/return/${adapter.id}`, {
-      config: PUBLIC,
-      schema: { tags: ['callbacks'], summary: `${adapter.displayName}: the payer's browser returns here` },
-    }, async (req, reply) => {
-      const msg = inbound(req, '');
-      const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
-      // No payment: refused as it is, without verifying (production mode has no credentials for it).
-      const verified = payment ? adapter.verifyReturn(ctx, msg) : { ok: false as const, message: 'unknown order' };
-      if (!verified.ok || !payment) {
-        req.log.warn({ provider: adapter.id, reference, reason: verified.ok ? 'unknown order' : verified.message }, 'return refused');
-        return statusPage(reply, 400, 'Không xác minh được', '<h1>Không xác minh được kết quả</h1><p>We could not verify this return link.</p>');
-      }
-      // What the browser says is only a hint; the page shows what we hold.
-      if (payment.return_url) {
-        const url = new URL(payment.return_url);
-        url.searchParams.set('payment_id', payment.id);
-        url.searchParams.set('status', payment.status);
-        return reply.redirect(url.toString(), 303);
-      }
-      const [vi, en] = STATUS_TEXT[payment.status] ?? [payment.status, payment.status];
-      const amount = new Intl.NumberFormat('vi-VN').format(Number(payment.amount));
-      return statusPage(
-        reply, 200, vi,
-        `<h1>${esc(vi)}</h1><p>${esc(en)}</p><p>Mã giao dịch / reference: <code>${esc(payment.reference)}</code><br>Số tiền / amount: ${amount} ₫</p>`,
-        ['pending', 'created', 'unknown'].includes(payment.status),
-      );
-    });
+    app.get(
+      `/v1/return/${adapter.id}`,
+      {
+        config: PUBLIC,
+        schema: { tags: ['callbacks'], summary: `${adapter.displayName}: the payer's browser returns here` },
+      },
+      async (req, reply) => {
+        const msg = inbound(req, '');
+        const { reference, payment, ctx } = await paymentNamedBy(deps, adapter, msg);
+        // No payment: refused as it is, without verifying (production mode has no credentials for it).
+        const verified = payment ? adapter.verifyReturn(ctx, msg) : { ok: false as const, message: 'unknown order' };
+        if (!verified.ok || !payment) {
+          req.log.warn({ provider: adapter.id, reference, reason: verified.ok ? 'unknown order' : verified.message }, 'return refused');
+          return statusPage(reply, 400, 'Không xác minh được', '<h1>Không xác minh được kết quả</h1><p>We could not verify this return link.</p>');
+        }
+        // What the browser says is only a hint; the page shows what we hold.
+        if (payment.return_url) {
+          const url = new URL(payment.return_url);
+          url.searchParams.set('payment_id', payment.id);
+          url.searchParams.set('status', payment.status);
+          return reply.redirect(url.toString(), 303);
+        }
+        const [vi, en] = STATUS_TEXT[payment.status] ?? [payment.status, payment.status];
+        const amount = new Intl.NumberFormat('vi-VN').format(Number(payment.amount));
+        return statusPage(
+          reply,
+          200,
+          vi,
+          `<h1>${esc(vi)}</h1><p>${esc(en)}</p><p>Mã giao dịch / reference: <code>${esc(payment.reference)}</code><br>Số tiền / amount: ${amount} ₫</p>`,
+          ['pending', 'created', 'unknown'].includes(payment.status),
+        );
+      },
+    );
   }
 }

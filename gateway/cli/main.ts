@@ -59,12 +59,15 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
 
-  program.command('migrate').description('apply database migrations').action(async () => {
-    const d = db ?? createDb({ url: loadConfig().databaseUrl, pgliteDir: path.join(loadConfig().dataDir, 'pglite'), poolMax: 2 });
-    db = d;
-    const applied = await migrate(d);
-    io.out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-  });
+  program
+    .command('migrate')
+    .description('apply database migrations')
+    .action(async () => {
+      const d = db ?? createDb({ url: loadConfig().databaseUrl, pgliteDir: path.join(loadConfig().dataDir, 'pglite'), poolMax: 2 });
+      db = d;
+      const applied = await migrate(d);
+      io.out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    });
 
   const tenants = program.command('tenants').description('agencies and schools');
   tenants
@@ -79,7 +82,13 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
       if (o.kind !== 'agency' && o.kind !== 'school') throw new InvalidArgumentError('kind must be agency or school');
       const d = await open();
       const t = await d.transaction((trx) =>
-        createTenant(trx, clock, { code: o.code, name: o.name, taxCode: o.taxCode, kind: o.kind as 'agency', address: o.address, budgetCode: o.budgetCode }, 'cli'));
+        createTenant(
+          trx,
+          clock,
+          { code: o.code, name: o.name, taxCode: o.taxCode, kind: o.kind as 'agency', address: o.address, budgetCode: o.budgetCode },
+          'cli',
+        ),
+      );
       io.out(`tenant ${t.code} created: ${t.id}`);
     });
   tenants.command('list').action(async () => {
@@ -99,31 +108,49 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
       const d = await open();
       const t = await tenantOrFail(d, o.tenant);
       const { key, secret } = await d.transaction((trx) =>
-        createApiKey(trx, clock, { tenantId: t.id, role: o.role, mode: o.mode as 'test', label: o.label, actor: 'cli' }));
+        createApiKey(trx, clock, { tenantId: t.id, role: o.role, mode: o.mode as 'test', label: o.label, actor: 'cli' }),
+      );
       io.out(`key ${key.id} (${key.role}, ${key.mode}) for ${t.code}:`);
       io.out(secret);
       io.out('This secret is shown once. Store it now.');
     });
-  keys.command('list').requiredOption('--tenant <code|id>').action(async (o: { tenant: string }) => {
-    const d = await open();
-    const t = await tenantOrFail(d, o.tenant);
-    const rows = (await d('api_keys').where({ tenant_id: t.id }).orderBy('created_at')) as { id: string; prefix: string; role: string; mode: string; label: string; revoked_at: Date | null }[];
-    for (const k of rows) io.out(`${k.id}  ${k.prefix}…  ${k.role}  ${k.mode}  ${k.revoked_at ? 'REVOKED' : 'active'}  ${k.label}`);
-  });
-  keys.command('revoke').requiredOption('--tenant <code|id>').requiredOption('--id <keyId>').action(async (o: { tenant: string; id: string }) => {
-    const d = await open();
-    const t = await tenantOrFail(d, o.tenant);
-    const k = await d.transaction((trx) => revokeApiKey(trx, clock, t.id, o.id, 'cli'));
-    if (!k) throw new Error(`no key ${o.id} for ${t.code}`);
-    io.out(`key ${k.id} revoked`);
-  });
+  keys
+    .command('list')
+    .requiredOption('--tenant <code|id>')
+    .action(async (o: { tenant: string }) => {
+      const d = await open();
+      const t = await tenantOrFail(d, o.tenant);
+      const rows = (await d('api_keys').where({ tenant_id: t.id }).orderBy('created_at')) as {
+        id: string;
+        prefix: string;
+        role: string;
+        mode: string;
+        label: string;
+        revoked_at: Date | null;
+      }[];
+      for (const k of rows) io.out(`${k.id}  ${k.prefix}…  ${k.role}  ${k.mode}  ${k.revoked_at ? 'REVOKED' : 'active'}  ${k.label}`);
+    });
+  keys
+    .command('revoke')
+    .requiredOption('--tenant <code|id>')
+    .requiredOption('--id <keyId>')
+    .action(async (o: { tenant: string; id: string }) => {
+      const d = await open();
+      const t = await tenantOrFail(d, o.tenant);
+      const k = await d.transaction((trx) => revokeApiKey(trx, clock, t.id, o.id, 'cli'));
+      if (!k) throw new Error(`no key ${o.id} for ${t.code}`);
+      io.out(`key ${k.id} revoked`);
+    });
 
   const audit = program.command('audit').description('the hash-chained audit log');
-  audit.command('seal').option('--tenant <code|id>').action(async (o: { tenant?: string }) => {
-    const d = await open();
-    const n = await sealAudit(d, o.tenant ? { tenantId: (await tenantOrFail(d, o.tenant)).id } : {});
-    io.out(`sealed ${n} record(s)`);
-  });
+  audit
+    .command('seal')
+    .option('--tenant <code|id>')
+    .action(async (o: { tenant?: string }) => {
+      const d = await open();
+      const n = await sealAudit(d, o.tenant ? { tenantId: (await tenantOrFail(d, o.tenant)).id } : {});
+      io.out(`sealed ${n} record(s)`);
+    });
   audit
     .command('verify')
     .description('walk each chain from the start; exit 1 and name the first broken link if one is found')
@@ -142,18 +169,25 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
     });
 
   const outbox = program.command('outbox').description('the transactional outbox');
-  outbox.command('dead').description('rows that kept failing, with their last error').option('--tenant <code|id>').action(async (o: { tenant?: string }) => {
-    const d = await open();
-    const rows = await deadRows(d, o.tenant ? (await tenantOrFail(d, o.tenant)).id : null);
-    if (rows.length === 0) io.out('no dead rows');
-    for (const r of rows) io.out(`${r.id}  ${r.kind}  attempts ${r.attempts}  ${JSON.stringify(r.payload)}  last error: ${r.last_error ?? ''}`);
-  });
-  outbox.command('requeue').argument('<id>', 'outbox row id').action(async (id: string) => {
-    const d = await open();
-    const row = await requeue(d, clock, id, null);
-    if (!row) throw new Error(`no dead outbox row ${id}`);
-    io.out(`outbox row ${row.id} requeued`);
-  });
+  outbox
+    .command('dead')
+    .description('rows that kept failing, with their last error')
+    .option('--tenant <code|id>')
+    .action(async (o: { tenant?: string }) => {
+      const d = await open();
+      const rows = await deadRows(d, o.tenant ? (await tenantOrFail(d, o.tenant)).id : null);
+      if (rows.length === 0) io.out('no dead rows');
+      for (const r of rows) io.out(`${r.id}  ${r.kind}  attempts ${r.attempts}  ${JSON.stringify(r.payload)}  last error: ${r.last_error ?? ''}`);
+    });
+  outbox
+    .command('requeue')
+    .argument('<id>', 'outbox row id')
+    .action(async (id: string) => {
+      const d = await open();
+      const row = await requeue(d, clock, id, null);
+      if (!row) throw new Error(`no dead outbox row ${id}`);
+      io.out(`outbox row ${row.id} requeued`);
+    });
 
   const certsCmd = program.command('certs').description('signing certificates of the units (e-receipts)');
   const store = async () => {
@@ -162,8 +196,9 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
     if (!config.masterKey) throw new Error('FEEGATE_MASTER_KEY is required to store private keys');
     return { d, config, certs: new CertStore({ db: d, clock, config, secrets: new SecretBox(config.masterKey) }) };
   };
-  certsCmd.command('import')
-    .description('import a signing certificate and key (.p12/.pfx, or PEM); it becomes the unit\'s active certificate')
+  certsCmd
+    .command('import')
+    .description("import a signing certificate and key (.p12/.pfx, or PEM); it becomes the unit's active certificate")
     .requiredOption('--tenant <code|id>')
     .argument('<file>', 'PKCS#12 (.p12/.pfx) or PEM file')
     .option('--password-env <name>', 'environment variable holding the password', 'FEEGATE_CERT_PASSWORD')
@@ -186,8 +221,14 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
     if (!out.length) io.out('no signing certificates');
     return out;
   };
-  certsCmd.command('list').option('--tenant <code|id>').action(async (o: { tenant?: string }) => { await listCerts(o); });
-  certsCmd.command('check')
+  certsCmd
+    .command('list')
+    .option('--tenant <code|id>')
+    .action(async (o: { tenant?: string }) => {
+      await listCerts(o);
+    });
+  certsCmd
+    .command('check')
     .description('exit 1 when an active certificate expires within CERT_WARN_DAYS (for monitoring)')
     .option('--tenant <code|id>')
     .action(async (o: { tenant?: string }) => {
@@ -195,10 +236,13 @@ export async function runCli(argv: string[], opts: { db?: Db; clock?: Clock; io?
       if (soon.length) code = 1;
     });
 
-  program.command('errors').description('print the error code table (Markdown)').action(() => {
-    io.out('| code | HTTP | meaning |\n| --- | --- | --- |');
-    for (const [c, e] of Object.entries(ERRORS)) io.out(`| \`${c}\` | ${e.status} | ${e.message} |`);
-  });
+  program
+    .command('errors')
+    .description('print the error code table (Markdown)')
+    .action(() => {
+      io.out('| code | HTTP | meaning |\n| --- | --- | --- |');
+      for (const [c, e] of Object.entries(ERRORS)) io.out(`| \`${c}\` | ${e.status} | ${e.message} |`);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -49,7 +49,10 @@ export class Batcher<In, Out> {
             batch[0]!.reject(err);
             continue;
           }
-          this.opts.onBatchFailed?.(err, batch.map((b) => b.item));
+          this.opts.onBatchFailed?.(
+            err,
+            batch.map((b) => b.item),
+          );
           for (const b of batch) {
             try {
               b.resolve((await this.write([b.item]))[0]!);

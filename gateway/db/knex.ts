@@ -28,7 +28,7 @@ class PgLiteClient extends (ClientPgLite as unknown as { new (config: Knex.Confi
   }
 }
 
-const makeKnex: typeof knexPkg = ((knexPkg as unknown as { knex?: typeof knexPkg }).knex ?? knexPkg);
+const makeKnex: typeof knexPkg = (knexPkg as unknown as { knex?: typeof knexPkg }).knex ?? knexPkg;
 
 export interface DbOptions {
   /** postgres://… ; when absent, PGlite. */

@@ -113,7 +113,10 @@ export class ChangeFeed {
     const every = this.opts.heartbeatMs ?? 15_000;
     this.heartbeat = setInterval(() => {
       const timer = setTimeout(() => client.end().catch(() => {}), every);
-      client.query('select 1').then(() => clearTimeout(timer), () => clearTimeout(timer));
+      client.query('select 1').then(
+        () => clearTimeout(timer),
+        () => clearTimeout(timer),
+      );
     }, every);
     this.heartbeat.unref();
   }
@@ -126,7 +129,10 @@ export class ChangeFeed {
     if (this.closed) return;
     this.attempt++;
     const delay = Math.min(30_000, 250 * 2 ** Math.min(this.attempt - 1, 10)) * (0.8 + Math.random() * 0.4);
-    this.opts.log?.warn({ err: err?.message, attempt: this.attempt, retryMs: Math.round(delay) }, 'change feed (LISTEN) connection lost; caches bypassed until it is back');
+    this.opts.log?.warn(
+      { err: err?.message, attempt: this.attempt, retryMs: Math.round(delay) },
+      'change feed (LISTEN) connection lost; caches bypassed until it is back',
+    );
     this.retry = setTimeout(() => void this.connect(), delay);
     this.retry.unref();
   }

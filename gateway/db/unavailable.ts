@@ -10,8 +10,16 @@
  * is a configuration error at run time (only start-up waits for it, see isDatabaseNotReadyYet).
  */
 const SOCKET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH',
-  'ENETDOWN', 'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
 ]);
 
 /**
@@ -32,7 +40,8 @@ const SQLSTATES = new Set([
  * PGlite closed. `55000` (object_not_in_prerequisite_state) is only an outage with its
  * "not accepting connections" text (ALTER DATABASE … ALLOW_CONNECTIONS false); other 55000s are not.
  */
-const MESSAGES = /Connection terminated|is not queryable|timeout exceeded when trying to connect|Unable to acquire a connection|PGlite is closed|is not currently accepting connections/;
+const MESSAGES =
+  /Connection terminated|is not queryable|timeout exceeded when trying to connect|Unable to acquire a connection|PGlite is closed|is not currently accepting connections/;
 
 interface ErrorLike {
   name?: unknown;

@@ -9,8 +9,18 @@ import type { Clock } from '../clock.js';
 import { outboxRow } from '../outbox/outbox.js';
 
 export const EVENT_TYPES = [
-  'payment.succeeded', 'payment.failed', 'payment.cancelled', 'payment.expired', 'payment.refunded', 'payment.partially_refunded',
-  'bill.paid', 'bill.expired', 'bill.cancelled', 'refund.succeeded', 'refund.failed', 'receipt.issued',
+  'payment.succeeded',
+  'payment.failed',
+  'payment.cancelled',
+  'payment.expired',
+  'payment.refunded',
+  'payment.partially_refunded',
+  'bill.paid',
+  'bill.expired',
+  'bill.cancelled',
+  'refund.succeeded',
+  'refund.failed',
+  'receipt.issued',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

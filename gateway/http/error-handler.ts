@@ -34,7 +34,7 @@ function validationError(err: FastifyError): FeegateError {
   };
   const issues = raw.map((v) => ({
     field: fieldOf(v),
-    problem: v.keyword === 'additionalProperties' ? `unknown property ${String(v.params?.additionalProperty)}` : v.message ?? 'invalid',
+    problem: v.keyword === 'additionalProperties' ? `unknown property ${String(v.params?.additionalProperty)}` : (v.message ?? 'invalid'),
   }));
   // The code names the kind of problem when all issues share one; a key's issue comes twice
   // (its own keyword, then ajv's "propertyNames" wrapper): the wrapper does not decide.
@@ -67,14 +67,20 @@ export function frameworkErrors(error: FastifyError, _req: FastifyRequest, reply
  */
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'FEEGATE_ERR_HEADERS_TOO_LARGE'
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'FEEGATE_ERR_REQUEST_TIMEOUT' : 'FEEGATE_ERR_MALFORMED_REQUEST';
+  const code: ErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'FEEGATE_ERR_HEADERS_TOO_LARGE'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'FEEGATE_ERR_REQUEST_TIMEOUT'
+        : 'FEEGATE_ERR_MALFORMED_REQUEST';
   const e = new FeegateError(code);
   const body = JSON.stringify(e.toJSON());
   this.log.debug({ err }, 'client error');
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${e.statusCode} ${http.STATUS_CODES[e.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n`
-      + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${e.statusCode} ${http.STATUS_CODES[e.statusCode]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }

@@ -19,7 +19,7 @@ export const idempotencyPlugin = fp(async (app: FastifyInstance) => {
     if (!req.routeOptions.config.idempotent || !req.principal) return;
     const raw = req.headers['idempotency-key'];
     if (raw === undefined) return;
-    const idemKey = Array.isArray(raw) ? raw[0] ?? '' : raw;
+    const idemKey = Array.isArray(raw) ? (raw[0] ?? '') : raw;
     if (!validKey(idemKey)) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_KEY_INVALID');
     const path = req.url.split('?')[0]!;
     const { method, body } = req;

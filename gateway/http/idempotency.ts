@@ -70,7 +70,13 @@ const PREFIX = 'h1:';
 
 /** HMAC-SHA-256 of the method, path and canonical JSON body (RFC 8785), under the server key. */
 export function fingerprint(serverKey: Buffer, method: string, path: string, body: unknown): string {
-  return PREFIX + crypto.createHmac('sha256', serverKey).update(`${method} ${path}\n${canonicalize(body ?? null) ?? ''}`).digest('hex');
+  return (
+    PREFIX +
+    crypto
+      .createHmac('sha256', serverKey)
+      .update(`${method} ${path}\n${canonicalize(body ?? null) ?? ''}`)
+      .digest('hex')
+  );
 }
 
 /**
@@ -82,7 +88,10 @@ function sameParameters(stored: string, fp: string, legacy: () => string): boole
 }
 
 export function legacyFingerprint(method: string, path: string, body: unknown): string {
-  return crypto.createHash('sha256').update(`${method} ${path}\n${canonicalize(body ?? null) ?? ''}`).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(`${method} ${path}\n${canonicalize(body ?? null) ?? ''}`)
+    .digest('hex');
 }
 
 /**
@@ -90,7 +99,11 @@ export function legacyFingerprint(method: string, path: string, body: unknown): 
  * (Called when a claim did not succeed.)
  */
 export async function answerFromKey(
-  db: Db, tenantId: string, key: string, fp: string, legacy: () => string = () => '',
+  db: Db,
+  tenantId: string,
+  key: string,
+  fp: string,
+  legacy: () => string = () => '',
 ): Promise<{ status: number; body: string }> {
   const row = (await db('idempotency_keys').where({ tenant_id: tenantId, key }).first()) as IdemRow | undefined;
   if (row && !sameParameters(row.fingerprint, fp, legacy)) throw new FeegateError('FEEGATE_ERR_IDEMPOTENCY_KEY_REUSED');
@@ -104,12 +117,7 @@ export async function answerFromKey(
  * over and its recovery point returned. Any other state throws IdempotencyRaceError, which the
  * error handler turns into the key's answer (answerFromKey).
  */
-export async function claimIdempotency(
-  trx: Trx,
-  clock: Clock,
-  ctx: IdemContext | undefined,
-  lockSeconds: number,
-): Promise<Record<string, unknown> | null> {
+export async function claimIdempotency(trx: Trx, clock: Clock, ctx: IdemContext | undefined, lockSeconds: number): Promise<Record<string, unknown> | null> {
   if (!ctx) return null;
   const now = clock.now();
   const lockedUntil = new Date(now.getTime() + lockSeconds * 1000);
@@ -131,7 +139,9 @@ export async function claimIdempotency(
 /** Records how far the handler got, so a retry after a crash resumes instead of redoing. */
 export async function setRecoveryPoint(trx: Trx, ctx: IdemContext | undefined, recovery: Record<string, unknown>): Promise<void> {
   if (!ctx) return;
-  await trx('idempotency_keys').where({ tenant_id: ctx.tenantId, key: ctx.key }).update({ recovery: JSON.stringify(recovery) });
+  await trx('idempotency_keys')
+    .where({ tenant_id: ctx.tenantId, key: ctx.key })
+    .update({ recovery: JSON.stringify(recovery) });
 }
 
 /** Stores the response in the handler's last transaction, with what it wrote. */
@@ -166,7 +176,11 @@ export async function completeWithError(db: Db, ctx: IdemContext, status: number
  * The UPDATE that completes a key this transaction claimed, for a handler that folds it into one
  * of its own statements (as a CTE). Null without a key.
  */
-export function idempotencyCompletion(ctx: IdemContext | undefined, status: number, body: unknown): { sql: string; bindings: string[] | (string | number)[] } | null {
+export function idempotencyCompletion(
+  ctx: IdemContext | undefined,
+  status: number,
+  body: unknown,
+): { sql: string; bindings: string[] | (string | number)[] } | null {
   if (!ctx) return null;
   return {
     sql: `UPDATE idempotency_keys SET status = 'done', response_status = ?, response_body = ?, locked_until = NULL

@@ -87,11 +87,15 @@ function tokenGuard(token: string) {
 
 /** Adds GET /metrics to `app`, guarded by the token when one is configured. */
 export function addMetricsRoute(app: FastifyInstance, metrics: Metrics, token: string | undefined, schema: Record<string, unknown> = {}): void {
-  app.get('/metrics', {
-    config: { auth: false, rateLimit: false },
-    schema,
-    ...(token ? { onRequest: tokenGuard(token) } : {}),
-  }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()));
+  app.get(
+    '/metrics',
+    {
+      config: { auth: false, rateLimit: false },
+      schema,
+      ...(token ? { onRequest: tokenGuard(token) } : {}),
+    },
+    async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()),
+  );
 }
 
 /** The server for FEEGATE_METRICS_LISTEN: /metrics and nothing else. */

@@ -57,7 +57,12 @@ export async function paginate<Row extends { created_at: Date; id: string }, Out
     const c = decodeCursor(opts.cursor);
     query.whereRaw(`(${opts.table}.created_at, ${opts.table}.id) < (?::timestamptz, ?::uuid)`, [c.t, c.id]);
   }
-  const rows = (await query.orderBy([{ column: `${opts.table}.created_at`, order: 'desc' }, { column: `${opts.table}.id`, order: 'desc' }]).limit(limit + 1)) as Row[];
+  const rows = (await query
+    .orderBy([
+      { column: `${opts.table}.created_at`, order: 'desc' },
+      { column: `${opts.table}.id`, order: 'desc' },
+    ])
+    .limit(limit + 1)) as Row[];
   const has_more = rows.length > limit;
   const page = rows.slice(0, limit);
   const last = page.at(-1);

@@ -50,8 +50,7 @@ export const SafeLine = (o: Len) => Type.String({ format: 'feegate-line', ...o }
 /** A name: one line with at least one visible character (not only spaces or zero-width characters). */
 export const SafeName = (o: Len) => Type.String({ format: 'feegate-name', minLength: 1, ...o });
 /** YYYY-MM-DD, a real calendar day from 2000 to 2999. */
-export const SafeDate = (description?: string) =>
-  Type.String({ format: 'feegate-date', description: description ?? `YYYY-MM-DD, ${DATE_MIN} to ${DATE_MAX}` });
+export const SafeDate = (description?: string) => Type.String({ format: 'feegate-date', description: description ?? `YYYY-MM-DD, ${DATE_MIN} to ${DATE_MAX}` });
 
 /** A string-to-string map with bounded, non-empty one-line keys and one-line values. */
 export function SafeMap(o: { maxKey: number; maxValue: number; maxProperties: number; description?: string }): TUnsafe<Record<string, string>> {
@@ -125,7 +124,9 @@ export function withSafeStrings(schema: unknown): unknown {
     // Keywords whose values are maps of subschemas, lists of subschemas, or a subschema.
     if ((k === 'properties' || k === 'patternProperties' || k === '$defs' || k === 'definitions') && v && typeof v === 'object') {
       out[k] = Object.fromEntries(Object.entries(v as Json).map(([name, sub]) => [name, withSafeStrings(sub)]));
-    } else if (['items', 'additionalProperties', 'propertyNames', 'not', 'if', 'then', 'else', 'contains', 'anyOf', 'allOf', 'oneOf', 'prefixItems'].includes(k)) {
+    } else if (
+      ['items', 'additionalProperties', 'propertyNames', 'not', 'if', 'then', 'else', 'contains', 'anyOf', 'allOf', 'oneOf', 'prefixItems'].includes(k)
+    ) {
       out[k] = withSafeStrings(v);
     } else {
       out[k] = v;

@@ -50,7 +50,8 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
   // The deadline is judged at the moment we asked: an answer is only as new as its question.
   const askedAt = clock.now();
   const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
-    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
+    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }),
+  );
   deps.metrics.janitorChecks.inc({ provider: p.provider, outcome: result.notFound ? 'not_found' : result.outcome });
   const actor = `janitor:${p.provider}`;
   await db.transaction(async (trx) => {
@@ -63,7 +64,13 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
     if (final && result.amount !== undefined && result.amount !== vnd(locked.amount)) {
       deps.metrics.callbacks.inc({ provider: p.provider, result: 'query_amount_mismatch' });
     } else if (final) {
-      await applyProviderOutcome(trx, deps, locked, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
+      await applyProviderOutcome(trx, deps, locked, result.outcome, {
+        source: 'query',
+        actor,
+        providerTxnId: result.providerTxnId,
+        code: result.code,
+        message: result.message,
+      });
       return;
     } else if (locked.status === 'unknown' && result.outcome === 'pending') {
       // The provider knows the order and calls it open: it is pending, on the provider's word. It is
@@ -76,12 +83,16 @@ async function checkPayment(deps: Deps, p: PaymentRow): Promise<void> {
       // deadline as the order's own expiry, after which the payer cannot pay): the provider does
       // not know the order, or still calls it pending: abandoned. A success reported later counts.
       const r = await transitionPayment(trx, clock, locked, {
-        to: 'expired', source: result.notFound ? 'query' : 'janitor', actor,
+        to: 'expired',
+        source: result.notFound ? 'query' : 'janitor',
+        actor,
         failure: { code: 'checkout_expired', message: result.notFound ? 'the payer never reached the provider' : 'not paid before the deadline' },
       });
       if (r.changed) return;
     }
-    await trx('payments').where({ id: p.id }).update({ next_check_at: nextCheckAt(config, now, checkCount) });
+    await trx('payments')
+      .where({ id: p.id })
+      .update({ next_check_at: nextCheckAt(config, now, checkCount) });
   });
 }
 
@@ -100,13 +111,23 @@ async function expireBills(deps: Deps): Promise<number> {
   const { db, clock } = deps;
   const today = vnDate(clock.now());
   return db.transaction(async (trx) => {
-    const { rows } = (await trx.raw(EXPIRE_BILLS_SQL, [clock.now(), today])) as { rows: { id: string; tenant_id: string; external_ref: string; total_amount: string }[] };
+    const { rows } = (await trx.raw(EXPIRE_BILLS_SQL, [clock.now(), today])) as {
+      rows: { id: string; tenant_id: string; external_ref: string; total_amount: string }[];
+    };
     if (rows.length === 0) return 0;
-    await trx('audit_log').insert(rows.map((b) => auditRow(clock, { tenantId: b.tenant_id, actor: 'janitor', action: 'bill.expired', entityType: 'bill', entityId: b.id, data: { due_before: today } })));
-    const evs = rows.map((b) => eventRows(clock, {
-      tenantId: b.tenant_id, type: 'bill.expired', objectId: b.id,
-      data: { id: b.id, object: 'bill', external_ref: b.external_ref, status: 'expired', total_amount: vnd(b.total_amount) },
-    }));
+    await trx('audit_log').insert(
+      rows.map((b) =>
+        auditRow(clock, { tenantId: b.tenant_id, actor: 'janitor', action: 'bill.expired', entityType: 'bill', entityId: b.id, data: { due_before: today } }),
+      ),
+    );
+    const evs = rows.map((b) =>
+      eventRows(clock, {
+        tenantId: b.tenant_id,
+        type: 'bill.expired',
+        objectId: b.id,
+        data: { id: b.id, object: 'bill', external_ref: b.external_ref, status: 'expired', total_amount: vnd(b.total_amount) },
+      }),
+    );
     await trx('events').insert(evs.map((e) => e.event));
     await trx('outbox').insert(evs.map((e) => e.outbox));
     return rows.length;

@@ -24,9 +24,14 @@ export const REFUND_NOT_FOUND_GRACE_MS = 15 * 60 * 1000;
 
 /** A refund due for a check, with what the provider knows its payment by. */
 type DueRefund = RefundRow & {
-  provider: string; payment_reference: string; payment_created_at: Date; other_refunds: number;
+  provider: string;
+  payment_reference: string;
+  payment_created_at: Date;
+  other_refunds: number;
   /** Its stored request (none for refunds older than stored requests). */
-  request_row_id: string | null; request_state: RequestState | null; request_sent_at: Date | null;
+  request_row_id: string | null;
+  request_state: RequestState | null;
+  request_sent_at: Date | null;
 };
 
 export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {}): Promise<number> {
@@ -50,25 +55,39 @@ export async function runRefundChecks(deps: Deps, opts: { batch?: number } = {})
 
 async function checkRefund(deps: Deps, r: DueRefund): Promise<void> {
   const { db, clock, config } = deps;
-  const status: RefundStatus = await queryRefundAt(deps, r, { provider: r.provider, reference: r.payment_reference, created_at: r.payment_created_at }, r.other_refunds);
+  const status: RefundStatus = await queryRefundAt(
+    deps,
+    r,
+    { provider: r.provider, reference: r.payment_reference, created_at: r.payment_created_at },
+    r.other_refunds,
+  );
   // The grace runs from when the request was sent (a request never sent is as old as the refund).
   const askedAt = r.request_sent_at ?? r.created_at;
   const neverMade = status.notFound && clock.now().getTime() - askedAt.getTime() > REFUND_NOT_FOUND_GRACE_MS;
   deps.metrics.janitorChecks.inc({ provider: r.provider, outcome: `refund_${neverMade ? 'never_made' : status.notFound ? 'not_found' : status.outcome}` });
   const actor = `janitor:${r.provider}`;
   if (status.outcome === 'succeeded' || status.outcome === 'failed' || neverMade) {
-    const result = neverMade ? { outcome: 'failed' as const, code: status.code, message: 'the provider has no record of this refund: it was never made' } : status;
+    const result = neverMade
+      ? { outcome: 'failed' as const, code: status.code, message: 'the provider has no record of this refund: it was never made' }
+      : status;
     await db.transaction(async (trx) => {
       // A request still `prepared` as read was never sent: closed here, unless it was sent meanwhile
       // (a resumed retry), and then nothing is booked as never made.
       if (neverMade && r.request_row_id && r.request_state === 'prepared' && !(await closeUnsent(trx, clock, r.request_row_id, result.message!))) return;
       await applyRefundResult(trx, deps, r.id, result, actor);
       await recordAnswer(trx, clock, r.request_row_id ?? undefined, {
-        outcome: result.outcome, code: result.code, message: result.message, providerId: result.providerRefundId, source: 'query',
+        outcome: result.outcome,
+        code: result.code,
+        message: result.message,
+        providerId: result.providerRefundId,
+        source: 'query',
       });
     });
     return;
   }
   // Not settled: keep the state we hold and ask again later.
-  await db('refunds').where({ id: r.id }).whereIn('status', ['pending', 'unknown']).update({ next_check_at: nextCheckAt(config, clock.now(), r.check_count) });
+  await db('refunds')
+    .where({ id: r.id })
+    .whereIn('status', ['pending', 'unknown'])
+    .update({ next_check_at: nextCheckAt(config, clock.now(), r.check_count) });
 }

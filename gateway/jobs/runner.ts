@@ -54,9 +54,14 @@ export function startJobs(deps: Deps, log: FastifyBaseLogger, list: Job[] = jobs
       busy = true;
       const p = job
         .run(deps)
-        .then((n) => { if (n > 0) log.debug({ job: job.name, n }, 'job ran'); })
+        .then((n) => {
+          if (n > 0) log.debug({ job: job.name, n }, 'job ran');
+        })
         .catch((err: unknown) => log.error({ job: job.name, err }, 'job failed'))
-        .finally(() => { busy = false; running.delete(p); });
+        .finally(() => {
+          busy = false;
+          running.delete(p);
+        });
       running.add(p);
     }, job.everyMs);
   });

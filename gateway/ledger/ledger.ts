@@ -38,17 +38,17 @@ export function entryRows(clock: Clock, e: Entry) {
   const at = clock.now();
   return e.transfers.map((t) => {
     if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw new Error(`transfer amount ${t.amount} is not a positive integer`);
-      return {
-        tenant_id: e.tenantId,
-        entry_id: entryId,
-        kind: e.kind,
-        debit_account: t.debit,
-        credit_account: t.credit,
-        amount: t.amount,
-        payment_id: e.paymentId ?? null,
-        refund_id: e.refundId ?? null,
-        created_at: at,
-      };
+    return {
+      tenant_id: e.tenantId,
+      entry_id: entryId,
+      kind: e.kind,
+      debit_account: t.debit,
+      credit_account: t.credit,
+      amount: t.amount,
+      payment_id: e.paymentId ?? null,
+      refund_id: e.refundId ?? null,
+      created_at: at,
+    };
   });
 }
 

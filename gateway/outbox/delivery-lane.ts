@@ -14,7 +14,10 @@ export class DeliveryLane {
   private again = false;
   private stopped = false;
 
-  constructor(private readonly deps: Deps, private readonly onError: (err: unknown) => void = () => {}) {}
+  constructor(
+    private readonly deps: Deps,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
   /** Deliveries in flight in this process. */
   get inFlight(): number {
@@ -38,7 +41,9 @@ export class DeliveryLane {
         const free = this.deps.config.webhookConcurrency - this.running.size;
         if (free <= 0 || this.stopped) break;
         const rows = await claimDeliveries(this.deps.db, this.deps.clock, {
-          limit: free, perEndpoint: this.deps.config.webhookEndpointConcurrency, leaseSeconds: deliveryLeaseSeconds(this.deps.config),
+          limit: free,
+          perEndpoint: this.deps.config.webhookEndpointConcurrency,
+          leaseSeconds: deliveryLeaseSeconds(this.deps.config),
         });
         rows.forEach((row) => this.start(row));
         started += rows.length;

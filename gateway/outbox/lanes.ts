@@ -33,7 +33,12 @@ const DELIVERY_CLAIM_LOCK = 'feegate:outbox:delivery-claims';
  * skipping rows other workers hold: the one claim statement of the outbox.
  */
 export async function claimDue(
-  db: Db, clock: Clock, limit: number, leaseSeconds: number, condition = 'TRUE', bindings: Knex.Value[] = [],
+  db: Db,
+  clock: Clock,
+  limit: number,
+  leaseSeconds: number,
+  condition = 'TRUE',
+  bindings: Knex.Value[] = [],
 ): Promise<OutboxRow[]> {
   const now = clock.now();
   const { rows } = (await db.raw(
@@ -66,9 +71,7 @@ export const deliveryLeaseSeconds = (config: Pick<Config, 'leaseSeconds' | 'webh
  * ends). Endpoints are found by a skip scan of the index (one probe per endpoint with rows
  * queued), so an endpoint with thousands of rows waiting costs the others nothing.
  */
-export async function claimDeliveries(
-  db: Db, clock: Clock, o: { limit: number; perEndpoint: number; leaseSeconds: number },
-): Promise<OutboxRow[]> {
+export async function claimDeliveries(db: Db, clock: Clock, o: { limit: number; perEndpoint: number; leaseSeconds: number }): Promise<OutboxRow[]> {
   if (o.limit <= 0 || o.perEndpoint <= 0) return [];
   const now = clock.now();
   const rows = await db.transaction(async (trx) => {

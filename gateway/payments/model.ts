@@ -2,9 +2,7 @@
 import { vnd } from '../money.js';
 import type { Checkout } from '../../adapters/contract.js';
 
-export const PAYMENT_STATUSES = [
-  'created', 'pending', 'unknown', 'succeeded', 'failed', 'cancelled', 'expired', 'partially_refunded', 'refunded',
-] as const;
+export const PAYMENT_STATUSES = ['created', 'pending', 'unknown', 'succeeded', 'failed', 'cancelled', 'expired', 'partially_refunded', 'refunded'] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 export interface PaymentRow {

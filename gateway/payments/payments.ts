@@ -41,7 +41,10 @@ export function adapterFor(deps: Deps, provider: string): PaymentAdapter {
   const adapter = deps.providers.get(provider);
   if (!adapter || (adapter.sandbox && !deps.config.sandbox)) {
     fail('FEEGATE_ERR_PROVIDER_UNKNOWN', `Provider "${provider}" is not enabled`, {
-      enabled: deps.providers.list().filter((a) => !a.sandbox || deps.config.sandbox).map((a) => a.id),
+      enabled: deps.providers
+        .list()
+        .filter((a) => !a.sandbox || deps.config.sandbox)
+        .map((a) => a.id),
     });
   }
   return adapter;
@@ -87,7 +90,9 @@ function billSnapshots(db: Deps['db']): Batcher<string, BillWithInFlight | undef
   let b = snapshotReaders.get(db);
   if (!b) {
     b = new Batcher(async (ids) => {
-      const { rows } = (await prepared(db, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ANY(?::uuid[])`, [`{${ids.join(',')}}`])) as { rows: BillWithInFlight[] };
+      const { rows } = (await prepared(db, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ANY(?::uuid[])`, [`{${ids.join(',')}}`])) as {
+        rows: BillWithInFlight[];
+      };
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id));
     });
@@ -96,10 +101,20 @@ function billSnapshots(db: Deps['db']): Batcher<string, BillWithInFlight | undef
   return b;
 }
 
-async function payableBill(q: Trx | Deps['db'], deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, lock: boolean): Promise<PayableBill> {
+async function payableBill(
+  q: Trx | Deps['db'],
+  deps: Deps,
+  adapter: PaymentAdapter,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  lock: boolean,
+): Promise<PayableBill> {
   let bill: BillWithInFlight | undefined;
   if (lock) {
-    const { rows } = (await prepared(q, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`, [input.bill_id, who.tenantId])) as {
+    const { rows } = (await prepared(q, `SELECT ${BILL_COLUMNS} FROM bills b WHERE b.id = ? AND b.tenant_id = ? FOR UPDATE OF b`, [
+      input.bill_id,
+      who.tenantId,
+    ])) as {
       rows: BillWithInFlight[];
     };
     bill = rows[0];
@@ -119,7 +134,10 @@ async function payableBill(q: Trx | Deps['db'], deps: Deps, adapter: PaymentAdap
   }
   // Refused here, before anything exists at the provider: above its ceiling an amount could not travel exactly.
   if (amount > adapter.maxAmount) {
-    fail('FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX', `${adapter.displayName} takes payments of at most ${adapter.maxAmount} VND`, { max_amount: adapter.maxAmount, amount });
+    fail('FEEGATE_ERR_PAYMENT_ABOVE_PROVIDER_MAX', `${adapter.displayName} takes payments of at most ${adapter.maxAmount} VND`, {
+      max_amount: adapter.maxAmount,
+      amount,
+    });
   }
   let expiresAt = new Date(now.getTime() + deps.config.checkoutTtlSeconds * 1000);
   const dueDate = dateOnly(bill.due_date);
@@ -132,13 +150,7 @@ function inFlightViolation(err: unknown): never {
   throw err;
 }
 
-export async function createPayment(
-  deps: Deps,
-  who: ApiKeyPrincipal,
-  input: PaymentInput,
-  idem?: IdemContext,
-  clientIp?: string,
-): Promise<PaymentJson> {
+export async function createPayment(deps: Deps, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string): Promise<PaymentJson> {
   const adapter = await adapterForUnit(deps, input.provider, who.tenantId);
   return adapter.checkoutFlow === 'local'
     ? createWithLocalCheckout(deps, adapter, who, input, idem, clientIp)
@@ -158,7 +170,12 @@ export async function createPayment(
  * request then takes the careful path below, which gives the precise answer.
  */
 async function createWithLocalCheckout(
-  deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+  deps: Deps,
+  adapter: PaymentAdapter,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  idem?: IdemContext,
+  clientIp?: string,
 ): Promise<PaymentJson> {
   const { db } = deps;
   const ctx = await deps.providers.context(adapter.id, who.tenantId);
@@ -172,12 +189,29 @@ async function createWithLocalCheckout(
   }
   const { row, json, audit } = await localPayment(deps, adapter, ctx, who, input, snap, clientIp);
   const inserted = await insertBatcher(db).submit({
-    bill_id: snap.bill.id, tenant_id: who.tenantId, bill_status: snap.bill.status, bill_paid: vnd(snap.bill.amount_paid),
-    id: row.id, reference: row.reference, provider: row.provider, amount: vnd(row.amount), status: row.status,
-    provider_txn_id: row.provider_txn_id, checkout: row.checkout, return_url: row.return_url, failure_code: row.failure_code,
-    failure_message: row.failure_message, expires_at: row.expires_at, next_check_at: row.next_check_at, created_at: row.created_at,
-    actor: audit.actor, audit_data: JSON.parse(audit.data) as unknown,
-    idem_key: idem?.key ?? null, idem_method: idem?.method ?? null, idem_path: idem?.path ?? null, idem_fingerprint: idem?.fingerprint ?? null,
+    bill_id: snap.bill.id,
+    tenant_id: who.tenantId,
+    bill_status: snap.bill.status,
+    bill_paid: vnd(snap.bill.amount_paid),
+    id: row.id,
+    reference: row.reference,
+    provider: row.provider,
+    amount: vnd(row.amount),
+    status: row.status,
+    provider_txn_id: row.provider_txn_id,
+    checkout: row.checkout,
+    return_url: row.return_url,
+    failure_code: row.failure_code,
+    failure_message: row.failure_message,
+    expires_at: row.expires_at,
+    next_check_at: row.next_check_at,
+    created_at: row.created_at,
+    actor: audit.actor,
+    audit_data: JSON.parse(audit.data) as unknown,
+    idem_key: idem?.key ?? null,
+    idem_method: idem?.method ?? null,
+    idem_path: idem?.path ?? null,
+    idem_fingerprint: idem?.fingerprint ?? null,
     response: JSON.stringify(json), // stored as sent: replayed byte for byte
   });
   if (inserted) {
@@ -230,14 +264,22 @@ function insertBatcher(db: Deps['db']): Batcher<Record<string, unknown>, boolean
 
 /** The careful path: claim, lock, decide, write, in one transaction; precise errors. */
 async function createLocalCarefully(
-  deps: Deps, adapter: PaymentAdapter, ctx: AdapterContext, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+  deps: Deps,
+  adapter: PaymentAdapter,
+  ctx: AdapterContext,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  idem?: IdemContext,
+  clientIp?: string,
 ): Promise<PaymentJson> {
   const { db, clock, config } = deps;
   return db.transaction(async (trx) => {
     await claimIdempotency(trx, clock, idem, config.idempotencyLockSeconds);
     const bill = await payableBill(trx, deps, adapter, who, input, true);
     const { row, json, audit } = await localPayment(deps, adapter, ctx, who, input, bill, clientIp);
-    const ins = trx('payments').insert({ ...row, checkout: row.checkout ? JSON.stringify(row.checkout) : null }).toSQL();
+    const ins = trx('payments')
+      .insert({ ...row, checkout: row.checkout ? JSON.stringify(row.checkout) : null })
+      .toSQL();
     const a = trx('audit_log').insert(audit).toSQL();
     const done = idempotencyCompletion(idem, 201, json);
     const ctes = [`p AS (${ins.sql} RETURNING id)`, `a AS (${a.sql})`, ...(done ? [`k AS (${done.sql})`] : [])];
@@ -253,7 +295,13 @@ async function createLocalCarefully(
 
 /** The payment row, its API form and its audit record, for a checkout the adapter signs locally. */
 async function localPayment(
-  deps: Deps, adapter: PaymentAdapter, ctx: AdapterContext, who: ApiKeyPrincipal, input: PaymentInput, bill: PayableBill, clientIp?: string,
+  deps: Deps,
+  adapter: PaymentAdapter,
+  ctx: AdapterContext,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  bill: PayableBill,
+  clientIp?: string,
 ) {
   const now = deps.clock.now();
   const reference = newReference();
@@ -261,17 +309,33 @@ async function localPayment(
   const result = await adapter.createCheckout(ctx, checkoutRequest(deps, adapter, reference, bill.amount, now, bill.expiresAt, bill.description, clientIp));
   deps.metrics.providerCalls.inc({ provider: adapter.id, operation: 'create_checkout', outcome: result.outcome });
   const row: PaymentRow = {
-    id: crypto.randomUUID(), tenant_id: who.tenantId, bill_id: bill.bill.id, reference, provider: adapter.id, amount: bill.amount, currency: 'VND',
+    id: crypto.randomUUID(),
+    tenant_id: who.tenantId,
+    bill_id: bill.bill.id,
+    reference,
+    provider: adapter.id,
+    amount: bill.amount,
+    currency: 'VND',
     status: result.outcome === 'pending' ? 'pending' : result.outcome === 'failed' ? 'failed' : 'unknown',
-    amount_refunded: 0, provider_txn_id: result.outcome === 'pending' ? result.providerTxnId ?? null : null,
-    checkout: result.outcome === 'pending' ? result.checkout : null, return_url: input.return_url ?? null,
+    amount_refunded: 0,
+    provider_txn_id: result.outcome === 'pending' ? (result.providerTxnId ?? null) : null,
+    checkout: result.outcome === 'pending' ? result.checkout : null,
+    return_url: input.return_url ?? null,
     failure_code: result.outcome === 'failed' ? result.code : result.outcome === 'unknown' ? 'provider_unknown' : null,
     failure_message: result.outcome === 'pending' ? null : result.message,
-    expires_at: bill.expiresAt, next_check_at: firstCheck(deps, now, adapter), check_count: 0,
-    created_at: now, updated_at: now, succeeded_at: null,
+    expires_at: bill.expiresAt,
+    next_check_at: firstCheck(deps, now, adapter),
+    check_count: 0,
+    created_at: now,
+    updated_at: now,
+    succeeded_at: null,
   };
   const audit = auditRow(deps.clock, {
-    tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: row.id,
+    tenantId: who.tenantId,
+    actor: actorOf(who),
+    action: 'payment.created',
+    entityType: 'payment',
+    entityId: row.id,
     data: { bill_id: bill.bill.id, provider: adapter.id, amount: bill.amount, reference, status: row.status },
   });
   return { row, json: paymentJson(row), audit };
@@ -285,7 +349,12 @@ async function localPayment(
  * about (status query), never sent again; the janitor's status query settles it otherwise.
  */
 async function createWithRemoteCheckout(
-  deps: Deps, adapter: PaymentAdapter, who: ApiKeyPrincipal, input: PaymentInput, idem?: IdemContext, clientIp?: string,
+  deps: Deps,
+  adapter: PaymentAdapter,
+  who: ApiKeyPrincipal,
+  input: PaymentInput,
+  idem?: IdemContext,
+  clientIp?: string,
 ): Promise<PaymentJson> {
   const { db, clock, config } = deps;
   const { payment, description, request } = await db.transaction(async (trx) => {
@@ -302,19 +371,35 @@ async function createWithRemoteCheckout(
     try {
       [p] = (await trx('payments')
         .insert({
-          tenant_id: who.tenantId, bill_id: bill.id, reference: newReference(), provider: adapter.id, amount, status: 'created',
-          return_url: input.return_url ?? null, expires_at: expiresAt, next_check_at: firstCheck(deps, now, adapter),
-          created_at: now, updated_at: now,
+          tenant_id: who.tenantId,
+          bill_id: bill.id,
+          reference: newReference(),
+          provider: adapter.id,
+          amount,
+          status: 'created',
+          return_url: input.return_url ?? null,
+          expires_at: expiresAt,
+          next_check_at: firstCheck(deps, now, adapter),
+          created_at: now,
+          updated_at: now,
         })
         .returning('*')) as [PaymentRow];
     } catch (err) {
       inFlightViolation(err);
     }
     const request = await prepareRequest(trx, clock, {
-      tenantId: who.tenantId, provider: adapter.id, kind: 'checkout_create', requestId: checkoutRequestId(p.reference), paymentId: p.id,
+      tenantId: who.tenantId,
+      provider: adapter.id,
+      kind: 'checkout_create',
+      requestId: checkoutRequestId(p.reference),
+      paymentId: p.id,
     });
     await appendAudit(trx, clock, {
-      tenantId: who.tenantId, actor: actorOf(who), action: 'payment.created', entityType: 'payment', entityId: p.id,
+      tenantId: who.tenantId,
+      actor: actorOf(who),
+      action: 'payment.created',
+      entityType: 'payment',
+      entityId: p.id,
       data: { bill_id: bill.id, provider: adapter.id, amount, reference: p.reference, status: 'created' },
     });
     await setRecoveryPoint(trx, idem, { payment_id: p.id });
@@ -329,8 +414,11 @@ async function createWithRemoteCheckout(
     current = await db.transaction(async (trx) => {
       const r = await applyCheckoutResult(trx, deps, payment.id, result, actorOf(who));
       await recordAnswer(trx, clock, request.id, {
-        outcome: result.outcome, code: 'code' in result ? result.code : undefined, message: 'message' in result ? result.message : undefined,
-        providerId: result.outcome === 'pending' ? result.providerTxnId : undefined, source: 'call',
+        outcome: result.outcome,
+        code: 'code' in result ? result.code : undefined,
+        message: 'message' in result ? result.message : undefined,
+        providerId: result.outcome === 'pending' ? result.providerTxnId : undefined,
+        source: 'call',
       });
       await completeIdempotency(trx, clock, idem, 201, paymentJson(r.payment));
       return r.payment;
@@ -356,30 +444,45 @@ async function createWithRemoteCheckout(
 async function resumeSentCheckout(deps: Deps, p: PaymentRow, request: ProviderRequestRow | undefined, actor: string, idem?: IdemContext): Promise<PaymentRow> {
   const { db, clock } = deps;
   const result: StatusResult = await askProvider(deps, p.provider, p.tenant_id, 'query', (adapter, ctx) =>
-    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }));
+    adapter.queryStatus(ctx, { reference: p.reference, providerTxnId: p.provider_txn_id, amount: vnd(p.amount), createdAt: p.created_at }),
+  );
   const amountOk = result.amount === undefined || result.amount === vnd(p.amount);
   const final = (result.outcome === 'succeeded' || result.outcome === 'failed' || result.outcome === 'cancelled') && amountOk;
   const lost = !final && amountOk && (result.notFound || result.outcome === 'pending');
   return db.transaction(async (trx) => {
     let r: TransitionResult | null;
     if (final) {
-      r = await applyProviderOutcome(trx, deps, p.id, result.outcome, { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code, message: result.message });
+      r = await applyProviderOutcome(trx, deps, p.id, result.outcome, {
+        source: 'query',
+        actor,
+        providerTxnId: result.providerTxnId,
+        code: result.code,
+        message: result.message,
+      });
     } else if (lost) {
       r = await transitionPayment(trx, clock, p.id, {
-        to: 'failed', source: 'api', actor,
+        to: 'failed',
+        source: 'api',
+        actor,
         failure: result.notFound
           ? { code: 'checkout_not_created', message: 'the create request never reached the provider (it has no such order)' }
           : { code: 'checkout_lost', message: 'the provider holds the order, but its checkout answer was lost before anyone saw it' },
       });
     } else {
       r = await transitionPayment(trx, clock, p.id, {
-        to: 'unknown', source: 'api', actor, nextCheckAt: firstCheck(deps, clock.now()),
+        to: 'unknown',
+        source: 'api',
+        actor,
+        nextCheckAt: firstCheck(deps, clock.now()),
         failure: { code: 'provider_unknown', message: result.message ?? 'the provider did not say' },
       });
     }
     await recordAnswer(trx, clock, request?.id, {
-      outcome: final ? result.outcome : lost ? (result.notFound ? 'not_found' : 'pending') : 'unknown', code: result.code, message: result.message,
-      providerId: result.providerTxnId, source: 'query',
+      outcome: final ? result.outcome : lost ? (result.notFound ? 'not_found' : 'pending') : 'unknown',
+      code: result.code,
+      message: result.message,
+      providerId: result.providerTxnId,
+      source: 'query',
     });
     const row = r?.payment ?? ((await trx('payments').where({ id: p.id }).first()) as PaymentRow);
     await completeIdempotency(trx, clock, idem, 201, paymentJson(row));
@@ -388,33 +491,60 @@ async function resumeSentCheckout(deps: Deps, p: PaymentRow, request: ProviderRe
 }
 
 function checkoutRequest(
-  deps: Deps, adapter: PaymentAdapter, reference: string, amount: number, createdAt: Date, expiresAt: Date, description: string, clientIp?: string,
+  deps: Deps,
+  adapter: PaymentAdapter,
+  reference: string,
+  amount: number,
+  createdAt: Date,
+  expiresAt: Date,
+  description: string,
+  clientIp?: string,
 ): CheckoutRequest {
   const base = deps.config.publicUrl;
   return {
-    reference, amount, currency: 'VND', description,
+    reference,
+    amount,
+    currency: 'VND',
+    description,
     returnUrl: `${base}/v1/return/${adapter.id}`,
     notifyUrl: `${base}/v1/notify/${adapter.id}`,
-    createdAt, expiresAt, clientIp,
+    createdAt,
+    expiresAt,
+    clientIp,
   };
 }
 
 /** The bill behind a payment, as CheckoutRequest.details: its items, or one line for a partial payment. */
 async function checkoutDetails(deps: Deps, p: PaymentRow, description: string): Promise<NonNullable<CheckoutRequest['details']>> {
-  const bill = (await deps.db('bills').where({ id: p.bill_id }).first('dossier_code', 'procedure_code', 'payer', 'total_amount')) as
-    { dossier_code: string | null; procedure_code: string | null; payer: { name: string }; total_amount: string | number };
-  const items = (await deps.db('bill_items').where({ bill_id: p.bill_id }).orderBy('position').select('fee_code', 'name', 'amount')) as
-    { fee_code: string; name: string; amount: string | number }[];
+  const bill = (await deps.db('bills').where({ id: p.bill_id }).first('dossier_code', 'procedure_code', 'payer', 'total_amount')) as {
+    dossier_code: string | null;
+    procedure_code: string | null;
+    payer: { name: string };
+    total_amount: string | number;
+  };
+  const items = (await deps.db('bill_items').where({ bill_id: p.bill_id }).orderBy('position').select('fee_code', 'name', 'amount')) as {
+    fee_code: string;
+    name: string;
+    amount: string | number;
+  }[];
   const whole = vnd(bill.total_amount) === vnd(p.amount);
   return {
-    dossierCode: bill.dossier_code, procedureCode: bill.procedure_code, payerName: bill.payer.name,
-    items: whole ? items.map((i) => ({ code: i.fee_code, name: i.name, amount: vnd(i.amount) })) : [{ code: 'PARTIAL', name: description, amount: vnd(p.amount) }],
+    dossierCode: bill.dossier_code,
+    procedureCode: bill.procedure_code,
+    payerName: bill.payer.name,
+    items: whole
+      ? items.map((i) => ({ code: i.fee_code, name: i.name, amount: vnd(i.amount) }))
+      : [{ code: 'PARTIAL', name: description, amount: vnd(p.amount) }],
   };
 }
 
 function askForCheckout(deps: Deps, adapter: PaymentAdapter, p: PaymentRow, description: string, clientIp?: string): Promise<CheckoutResult> {
   return askProvider(deps, adapter.id, p.tenant_id, 'create_checkout', async (a, ctx) =>
-    a.createCheckout(ctx, { ...checkoutRequest(deps, a, p.reference, vnd(p.amount), new Date(p.created_at), new Date(p.expires_at), description, clientIp), details: await checkoutDetails(deps, p, description) }));
+    a.createCheckout(ctx, {
+      ...checkoutRequest(deps, a, p.reference, vnd(p.amount), new Date(p.created_at), new Date(p.expires_at), description, clientIp),
+      details: await checkoutDetails(deps, p, description),
+    }),
+  );
 }
 
 async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, result: CheckoutResult, actor: string): Promise<TransitionResult> {
@@ -422,15 +552,24 @@ async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, resu
   switch (result.outcome) {
     case 'pending':
       return transitionPayment(trx, deps.clock, paymentId, {
-        to: 'pending', source: 'api', actor, checkout: result.checkout, providerTxnId: result.providerTxnId ?? null,
+        to: 'pending',
+        source: 'api',
+        actor,
+        checkout: result.checkout,
+        providerTxnId: result.providerTxnId ?? null,
       });
     case 'failed':
       return transitionPayment(trx, deps.clock, paymentId, {
-        to: 'failed', source: 'api', actor, failure: { code: result.code, message: result.message },
+        to: 'failed',
+        source: 'api',
+        actor,
+        failure: { code: result.code, message: result.message },
       });
     default:
       return transitionPayment(trx, deps.clock, paymentId, {
-        to: 'unknown', source: 'api', actor,
+        to: 'unknown',
+        source: 'api',
+        actor,
         failure: { code: 'provider_unknown', message: result.message },
         nextCheckAt: firstCheck(deps, now),
       });
@@ -440,16 +579,27 @@ async function applyCheckoutResult(trx: Trx, deps: Deps, paymentId: string, resu
 /** Maps a provider outcome to the state it asks for; `unknown` asks for nothing. */
 export function statusForOutcome(outcome: Outcome): PaymentStatus | null {
   switch (outcome) {
-    case 'succeeded': return 'succeeded';
-    case 'failed': return 'failed';
-    case 'cancelled': return 'cancelled';
-    case 'pending': return 'pending';
-    default: return null;
+    case 'succeeded':
+      return 'succeeded';
+    case 'failed':
+      return 'failed';
+    case 'cancelled':
+      return 'cancelled';
+    case 'pending':
+      return 'pending';
+    default:
+      return null;
   }
 }
 
 /** Who reported a provider's word about a payment, and what it said beside the outcome. */
-export interface ProviderWord { source: TransitionSource; actor: string; providerTxnId?: string; code?: string; message?: string }
+export interface ProviderWord {
+  source: TransitionSource;
+  actor: string;
+  providerTxnId?: string;
+  code?: string;
+  message?: string;
+}
 
 /** The move a provider's word asks for (null when the outcome moves nothing). */
 export function providerChange(outcome: Outcome, word: ProviderWord): TransitionChange | null {
@@ -465,7 +615,13 @@ export function providerChange(outcome: Outcome, word: ProviderWord): Transition
 }
 
 /** Applies what the provider said (callback or query) through the transition function. */
-export async function applyProviderOutcome(trx: Trx, deps: Deps, payment: string | PaymentRow, outcome: Outcome, word: ProviderWord): Promise<TransitionResult | null> {
+export async function applyProviderOutcome(
+  trx: Trx,
+  deps: Deps,
+  payment: string | PaymentRow,
+  outcome: Outcome,
+  word: ProviderWord,
+): Promise<TransitionResult | null> {
   const change = providerChange(outcome, word);
   return change ? transitionPayment(trx, deps.clock, payment, change) : null;
 }
@@ -483,11 +639,17 @@ export const CLOSED_STATES: readonly PaymentStatus[] = ['failed', 'cancelled', '
  */
 export async function confirmLateSuccess(deps: Deps, payment: PaymentRow, actor: string): Promise<'succeeded' | 'refused' | 'unknown'> {
   const result: StatusResult = await askProvider(deps, payment.provider, payment.tenant_id, 'query', (a, ctx) =>
-    a.queryStatus(ctx, { reference: payment.reference, providerTxnId: payment.provider_txn_id, amount: vnd(payment.amount), createdAt: payment.created_at }));
+    a.queryStatus(ctx, { reference: payment.reference, providerTxnId: payment.provider_txn_id, amount: vnd(payment.amount), createdAt: payment.created_at }),
+  );
   if (result.outcome === 'unknown' || result.outcome === 'pending') return 'unknown';
   if (result.outcome !== 'succeeded' || result.amount !== vnd(payment.amount)) return 'refused';
   return deps.db.transaction(async (trx) => {
-    const r = await applyProviderOutcome(trx, deps, payment.id, 'succeeded', { source: 'query', actor, providerTxnId: result.providerTxnId, code: result.code });
+    const r = await applyProviderOutcome(trx, deps, payment.id, 'succeeded', {
+      source: 'query',
+      actor,
+      providerTxnId: result.providerTxnId,
+      code: result.code,
+    });
     return r?.payment.status === 'succeeded' ? 'succeeded' : 'refused';
   });
 }
@@ -498,7 +660,11 @@ export async function confirmLateSuccess(deps: Deps, payment: PaymentRow, actor:
  * or times out, has not told us what happened there: the answer is `unknown`, never a failure.
  */
 export async function askProvider<T extends { outcome: string; message?: string }>(
-  deps: Deps, provider: string, tenantId: string, operation: string, ask: (adapter: PaymentAdapter, ctx: AdapterContext) => Promise<T>,
+  deps: Deps,
+  provider: string,
+  tenantId: string,
+  operation: string,
+  ask: (adapter: PaymentAdapter, ctx: AdapterContext) => Promise<T>,
 ): Promise<T | { outcome: 'unknown'; message: string }> {
   const adapter = deps.providers.get(provider);
   let result: T | { outcome: 'unknown'; message: string };

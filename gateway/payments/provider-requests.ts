@@ -44,14 +44,23 @@ export const refundRequestId = (refundReference: string): string => refundRefere
 export const checkoutRequestId = (paymentReference: string, attempt = 1): string => (attempt === 1 ? paymentReference : `${paymentReference}-${attempt}`);
 
 export async function prepareRequest(
-  trx: Trx, clock: Clock,
+  trx: Trx,
+  clock: Clock,
   r: { tenantId: string; provider: string; kind: RequestKind; requestId: string; paymentId: string; refundId?: string; attempt?: number },
 ): Promise<ProviderRequestRow> {
   const now = clock.now();
   const [row] = (await trx('provider_requests')
     .insert({
-      tenant_id: r.tenantId, provider: r.provider, kind: r.kind, request_id: r.requestId, attempt: r.attempt ?? 1,
-      payment_id: r.paymentId, refund_id: r.refundId ?? null, state: 'prepared', created_at: now, updated_at: now,
+      tenant_id: r.tenantId,
+      provider: r.provider,
+      kind: r.kind,
+      request_id: r.requestId,
+      attempt: r.attempt ?? 1,
+      payment_id: r.paymentId,
+      refund_id: r.refundId ?? null,
+      state: 'prepared',
+      created_at: now,
+      updated_at: now,
     })
     .returning('*')) as [ProviderRequestRow];
   return row;
@@ -64,7 +73,8 @@ export async function requestOfRefund(q: Db | Trx, refundId: string): Promise<Pr
 
 /** The latest checkout create of a payment. */
 export async function checkoutRequestOf(q: Db | Trx, paymentId: string): Promise<ProviderRequestRow | undefined> {
-  return (await q('provider_requests').where({ payment_id: paymentId, kind: 'checkout_create' }).orderBy('attempt', 'desc').first()) as ProviderRequestRow | undefined;
+  return (await q('provider_requests').where({ payment_id: paymentId, kind: 'checkout_create' }).orderBy('attempt', 'desc').first()) as
+    ProviderRequestRow | undefined;
 }
 
 /**
@@ -99,7 +109,10 @@ export async function recordAnswer(trx: Trx, clock: Clock, id: string | undefine
     .where({ id })
     .whereIn('state', ['sent', 'unknown'])
     .update({
-      state: answered ? 'answered' : 'unknown', outcome: a.outcome, updated_at: now, answered_at: answered ? now : null,
+      state: answered ? 'answered' : 'unknown',
+      outcome: a.outcome,
+      updated_at: now,
+      answered_at: answered ? now : null,
       answer: JSON.stringify({ source: a.source, code: a.code ?? null, message: a.message?.slice(0, 500) ?? null, provider_id: a.providerId ?? null }),
     });
 }
@@ -110,7 +123,8 @@ export async function recordAnswer(trx: Trx, clock: Clock, id: string | undefine
  */
 export async function closeUnsent(trx: Trx, clock: Clock, id: string, message: string): Promise<boolean> {
   const now = clock.now();
-  const n = await trx('provider_requests').where({ id, state: 'prepared' })
+  const n = await trx('provider_requests')
+    .where({ id, state: 'prepared' })
     .update({ state: 'answered', outcome: 'not_sent', answered_at: now, updated_at: now, answer: JSON.stringify({ source: 'query', message }) });
   return Number(n) === 1;
 }

@@ -76,10 +76,19 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
       })
       .returning('*')) as [RefundRow];
     const request = await prepareRequest(trx, clock, {
-      tenantId: p.tenant_id, provider: p.provider, kind: 'refund', requestId: refundRequestId(r.reference), paymentId: p.id, refundId: r.id,
+      tenantId: p.tenant_id,
+      provider: p.provider,
+      kind: 'refund',
+      requestId: refundRequestId(r.reference),
+      paymentId: p.id,
+      refundId: r.id,
     });
     await appendAudit(trx, clock, {
-      tenantId: p.tenant_id, actor, action: 'refund.created', entityType: 'refund', entityId: r.id,
+      tenantId: p.tenant_id,
+      actor,
+      action: 'refund.created',
+      entityType: 'refund',
+      entityId: r.id,
       data: { payment_id: p.id, amount, reason: input.reason ?? '' },
     });
     await setRecoveryPoint(trx, idem, { refund_id: r.id });
@@ -91,16 +100,18 @@ export async function createRefund(deps: Deps, who: ApiKeyPrincipal, paymentId: 
   // Ours to send, once: the request is committed `sent` before the provider hears of it.
   const mine = refund.status === 'pending' && request?.state === 'prepared' && (await markSent(db, clock, request.id));
   if (mine) {
-    const result: RefundResult = await askProvider(deps, payment.provider, payment.tenant_id, 'refund', (a, ctx) => a.refund(ctx, {
-      refundReference: refund.reference,
-      paymentReference: payment.reference,
-      providerTxnId: payment.provider_txn_id,
-      amount: vnd(refund.amount),
-      paymentAmount: vnd(payment.amount),
-      reason: refund.reason,
-      paidAt: payment.succeeded_at,
-      requestedAt: refund.created_at,
-    }));
+    const result: RefundResult = await askProvider(deps, payment.provider, payment.tenant_id, 'refund', (a, ctx) =>
+      a.refund(ctx, {
+        refundReference: refund.reference,
+        paymentReference: payment.reference,
+        providerTxnId: payment.provider_txn_id,
+        amount: vnd(refund.amount),
+        paymentAmount: vnd(payment.amount),
+        reason: refund.reason,
+        paidAt: payment.succeeded_at,
+        requestedAt: refund.created_at,
+      }),
+    );
     current = await db.transaction(async (trx) => {
       const r = await applyRefundResult(trx, deps, refund.id, result, actor);
       await recordAnswer(trx, clock, request!.id, { ...summary(result), source: 'call' });
@@ -122,12 +133,21 @@ const summary = (r: RefundResult) => ({ outcome: r.outcome, code: r.code, messag
 
 /** What the provider knows of a refund (outside any transaction): its refund query. */
 export async function queryRefundAt(
-  deps: Deps, r: RefundRow, p: Pick<PaymentRow, 'provider' | 'reference' | 'created_at'>, otherRefunds: number,
+  deps: Deps,
+  r: RefundRow,
+  p: Pick<PaymentRow, 'provider' | 'reference' | 'created_at'>,
+  otherRefunds: number,
 ): Promise<RefundStatus> {
-  return askProvider(deps, p.provider, r.tenant_id, 'query_refund', (adapter, ctx) => adapter.queryRefund(ctx, {
-    refundReference: r.reference, paymentReference: p.reference, amount: vnd(r.amount), paymentCreatedAt: p.created_at,
-    requestedAt: r.created_at, otherRefunds,
-  }));
+  return askProvider(deps, p.provider, r.tenant_id, 'query_refund', (adapter, ctx) =>
+    adapter.queryRefund(ctx, {
+      refundReference: r.reference,
+      paymentReference: p.reference,
+      amount: vnd(r.amount),
+      paymentCreatedAt: p.created_at,
+      requestedAt: r.created_at,
+      otherRefunds,
+    }),
+  );
 }
 
 /**
@@ -136,10 +156,17 @@ export async function queryRefundAt(
  * Idempotency-Key is completed with the refund as it then stands.
  */
 async function settleFromQuery(
-  deps: Deps, refund: RefundRow, payment: PaymentRow, request: ProviderRequestRow | undefined, actor: string, idem?: IdemContext,
+  deps: Deps,
+  refund: RefundRow,
+  payment: PaymentRow,
+  request: ProviderRequestRow | undefined,
+  actor: string,
+  idem?: IdemContext,
 ): Promise<RefundRow> {
   const { db, clock } = deps;
-  const [{ n }] = (await db('refunds').where({ payment_id: payment.id }).whereNot({ id: refund.id }).whereNot({ status: 'failed' }).count({ n: '*' })) as [{ n: string | number }];
+  const [{ n }] = (await db('refunds').where({ payment_id: payment.id }).whereNot({ id: refund.id }).whereNot({ status: 'failed' }).count({ n: '*' })) as [
+    { n: string | number },
+  ];
   const status = await queryRefundAt(deps, refund, payment, Number(n));
   return db.transaction(async (trx) => {
     let r: RefundRow;
@@ -163,7 +190,11 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
   if (r.status === 'succeeded' || r.status === 'failed') return r; // already final
   const now = clock.now();
   const final = result.outcome === 'succeeded' || result.outcome === 'failed';
-  const patch: Record<string, unknown> = { updated_at: now, status: result.outcome, next_check_at: final ? null : nextCheckAt(deps.config, now, r.check_count) };
+  const patch: Record<string, unknown> = {
+    updated_at: now,
+    status: result.outcome,
+    next_check_at: final ? null : nextCheckAt(deps.config, now, r.check_count),
+  };
   if (result.providerRefundId) patch.provider_refund_id = result.providerRefundId;
   if (result.outcome === 'failed') patch.failure_message = result.message ?? result.code ?? 'refused';
   if (result.outcome === 'unknown') patch.failure_message = result.message ?? null;
@@ -194,7 +225,11 @@ export async function applyRefundResult(trx: Trx, deps: Deps, refundId: string, 
   }
   if (result.outcome !== r.status) {
     await appendAudit(trx, clock, {
-      tenantId: p.tenant_id, actor, action: `refund.${result.outcome}`, entityType: 'refund', entityId: r.id,
+      tenantId: p.tenant_id,
+      actor,
+      action: `refund.${result.outcome}`,
+      entityType: 'refund',
+      entityId: r.id,
       data: { payment_id: p.id, amount: vnd(r.amount), provider_refund_id: result.providerRefundId ?? null },
     });
   }

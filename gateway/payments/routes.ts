@@ -22,12 +22,14 @@ export const Payment = Type.Object(
     currency: Type.Literal('VND'),
     status: Type.String({ description: PAYMENT_STATUSES.join(' | ') }),
     provider_transaction_id: Nullable(Type.String()),
-    checkout: Nullable(Type.Object({
-      type: Type.String({ description: 'redirect | qr | deeplink' }),
-      url: Type.Optional(Type.String()),
-      qr_payload: Type.Optional(Type.String()),
-      deeplink: Type.Optional(Type.String()),
-    })),
+    checkout: Nullable(
+      Type.Object({
+        type: Type.String({ description: 'redirect | qr | deeplink' }),
+        url: Type.Optional(Type.String()),
+        qr_payload: Type.Optional(Type.String()),
+        deeplink: Type.Optional(Type.String()),
+      }),
+    ),
     return_url: Nullable(Type.String()),
     failure: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     expires_at: Type.String({ format: 'date-time' }),
@@ -59,66 +61,95 @@ export const paymentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const deps = app.deps;
   const { db } = deps;
 
-  app.post('/v1/payments', {
-    config: { roles: ['integration', 'admin'], idempotent: true },
-    schema: {
-      tags: ['payments'], summary: 'Start paying a bill with a provider',
-      description: 'Creates the payment, asks the provider for a checkout and returns it (redirect URL, QR payload or deep link). '
-        + 'A provider that does not answer leaves the payment `unknown`; it is resolved by querying the provider.',
-      body: Type.Object({
-        bill_id: Uuid,
-        provider: Type.String({ pattern: '^[a-z0-9_]{2,30}$' }),
-        amount: Type.Optional(Amount),
-        return_url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 1000 })),
-      }, { additionalProperties: false }),
-      response: { 201: Payment, ...errorResponses },
+  app.post(
+    '/v1/payments',
+    {
+      config: { roles: ['integration', 'admin'], idempotent: true },
+      schema: {
+        tags: ['payments'],
+        summary: 'Start paying a bill with a provider',
+        description:
+          'Creates the payment, asks the provider for a checkout and returns it (redirect URL, QR payload or deep link). ' +
+          'A provider that does not answer leaves the payment `unknown`; it is resolved by querying the provider.',
+        body: Type.Object(
+          {
+            bill_id: Uuid,
+            provider: Type.String({ pattern: '^[a-z0-9_]{2,30}$' }),
+            amount: Type.Optional(Amount),
+            return_url: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 1000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: Payment, ...errorResponses },
+      },
     },
-  }, async (req, reply) => {
-    const p = await createPayment(deps, principal(req), req.body, req.idem, req.ip);
-    return reply.code(201).send(p);
-  });
-
-  app.get('/v1/payments', {
-    schema: {
-      tags: ['payments'], summary: 'List payments, newest first',
-      querystring: listQuery({
-        status: Type.Optional(Type.String({ pattern: `^(${PAYMENT_STATUSES.join('|')})$` })),
-        bill_id: Type.Optional(Uuid),
-        provider: Type.Optional(Type.String({ maxLength: 30 })),
-      }),
-      response: { 200: ListOf(Payment), ...errorResponses },
+    async (req, reply) => {
+      const p = await createPayment(deps, principal(req), req.body, req.idem, req.ip);
+      return reply.code(201).send(p);
     },
-  }, async (req) => {
-    const q = db('payments').where({ tenant_id: principal(req).tenantId });
-    if (req.query.status) q.andWhere({ status: req.query.status });
-    if (req.query.bill_id) q.andWhere({ bill_id: req.query.bill_id });
-    if (req.query.provider) q.andWhere({ provider: req.query.provider });
-    return paginate<PaymentRow, ReturnType<typeof paymentJson>>(q, { ...req.query, table: 'payments' }, paymentJson);
-  });
+  );
 
-  app.get('/v1/payments/:id', {
-    schema: { tags: ['payments'], summary: 'Retrieve a payment', params: Type.Object({ id: Uuid }), response: { 200: Payment, ...errorResponses } },
-  }, async (req) => paymentJson(await getPayment(deps, principal(req).tenantId, req.params.id)));
-
-  app.post('/v1/payments/:id/refunds', {
-    config: { roles: ['finance', 'admin'], idempotent: true },
-    schema: {
-      tags: ['refunds'], summary: 'Refund a payment, fully or partly',
-      description: 'Without `amount`, refunds everything still refundable. Never more than collected minus refunded.',
-      params: Type.Object({ id: Uuid }),
-      body: Type.Object({ amount: Type.Optional(Amount), reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
-      response: { 201: Refund, ...errorResponses },
+  app.get(
+    '/v1/payments',
+    {
+      schema: {
+        tags: ['payments'],
+        summary: 'List payments, newest first',
+        querystring: listQuery({
+          status: Type.Optional(Type.String({ pattern: `^(${PAYMENT_STATUSES.join('|')})$` })),
+          bill_id: Type.Optional(Uuid),
+          provider: Type.Optional(Type.String({ maxLength: 30 })),
+        }),
+        response: { 200: ListOf(Payment), ...errorResponses },
+      },
     },
-  }, async (req, reply) => reply.code(201).send(await createRefund(deps, principal(req), req.params.id, req.body ?? {}, req.idem)));
-
-  app.get('/v1/payments/:id/refunds', {
-    schema: {
-      tags: ['refunds'], summary: "List a payment's refunds",
-      params: Type.Object({ id: Uuid }), response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(Refund) }), ...errorResponses },
+    async (req) => {
+      const q = db('payments').where({ tenant_id: principal(req).tenantId });
+      if (req.query.status) q.andWhere({ status: req.query.status });
+      if (req.query.bill_id) q.andWhere({ bill_id: req.query.bill_id });
+      if (req.query.provider) q.andWhere({ provider: req.query.provider });
+      return paginate<PaymentRow, ReturnType<typeof paymentJson>>(q, { ...req.query, table: 'payments' }, paymentJson);
     },
-  }, async (req) => {
-    const p = await getPayment(deps, principal(req).tenantId, req.params.id);
-    const rows = (await db('refunds').where({ payment_id: p.id }).orderBy('created_at')) as RefundRow[];
-    return { object: 'list' as const, data: rows.map(refundJson) };
-  });
+  );
+
+  app.get(
+    '/v1/payments/:id',
+    {
+      schema: { tags: ['payments'], summary: 'Retrieve a payment', params: Type.Object({ id: Uuid }), response: { 200: Payment, ...errorResponses } },
+    },
+    async (req) => paymentJson(await getPayment(deps, principal(req).tenantId, req.params.id)),
+  );
+
+  app.post(
+    '/v1/payments/:id/refunds',
+    {
+      config: { roles: ['finance', 'admin'], idempotent: true },
+      schema: {
+        tags: ['refunds'],
+        summary: 'Refund a payment, fully or partly',
+        description: 'Without `amount`, refunds everything still refundable. Never more than collected minus refunded.',
+        params: Type.Object({ id: Uuid }),
+        body: Type.Object({ amount: Type.Optional(Amount), reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+        response: { 201: Refund, ...errorResponses },
+      },
+    },
+    async (req, reply) => reply.code(201).send(await createRefund(deps, principal(req), req.params.id, req.body ?? {}, req.idem)),
+  );
+
+  app.get(
+    '/v1/payments/:id/refunds',
+    {
+      schema: {
+        tags: ['refunds'],
+        summary: "List a payment's refunds",
+        params: Type.Object({ id: Uuid }),
+        response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(Refund) }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const p = await getPayment(deps, principal(req).tenantId, req.params.id);
+      const rows = (await db('refunds').where({ payment_id: p.id }).orderBy('created_at')) as RefundRow[];
+      return { object: 'list' as const, data: rows.map(refundJson) };
+    },
+  );
 };

@@ -68,7 +68,7 @@ export function isLegal(from: PaymentStatus, to: PaymentStatus, source: Transiti
   if (!LEGAL[from].includes(to)) return `${from} → ${to} is not a legal transition`;
   if (to === 'succeeded' && !PROVIDER_SOURCES.includes(source)) return 'only the provider can declare a payment succeeded';
   if (from === 'unknown' && ['failed', 'cancelled', 'expired'].includes(to) && !PROVIDER_SOURCES.includes(source)) {
-    return 'an unknown payment is only closed on the provider\'s word';
+    return "an unknown payment is only closed on the provider's word";
   }
   if ((to === 'partially_refunded' || to === 'refunded') && source !== 'refund') return 'refund states are set by refunds';
   return null;
@@ -120,7 +120,12 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
     throw new Error('transitionPayments: a payment may move once per statement, and a bill receive money once');
   }
 
-  const rows = { m: [] as Record<string, unknown>[], ledger: [] as Record<string, unknown>[], events: [] as Record<string, unknown>[], outbox: [] as Record<string, unknown>[] };
+  const rows = {
+    m: [] as Record<string, unknown>[],
+    ledger: [] as Record<string, unknown>[],
+    events: [] as Record<string, unknown>[],
+    outbox: [] as Record<string, unknown>[],
+  };
   for (const { payment: p, change } of go) {
     const from = p.status;
     const to = change.to;
@@ -128,7 +133,9 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
     const closed = ['failed', 'cancelled', 'expired'].includes(to);
     const failure = succeeded ? null : change.failure;
     const next: PaymentRow = {
-      ...p, status: to, updated_at: now,
+      ...p,
+      status: to,
+      updated_at: now,
       provider_txn_id: change.providerTxnId || p.provider_txn_id,
       checkout: change.checkout !== undefined ? change.checkout : p.checkout,
       failure_code: failure !== undefined ? (failure?.code ?? null) : p.failure_code,
@@ -145,19 +152,35 @@ export async function transitionPayments(trx: Trx, clock: Clock, moves: readonly
     if (change.amountRefunded !== undefined) audit.amount_refunded = change.amountRefunded;
     const a = auditRow(clock, { tenantId: p.tenant_id, actor: change.actor, action: `payment.${to}`, entityType: 'payment', entityId: p.id, data: audit });
     rows.m.push({
-      id: p.id, tenant_id: p.tenant_id, status: to, provider_txn_id: change.providerTxnId || null,
-      set_checkout: change.checkout !== undefined, checkout: next.checkout,
-      set_failure: failure !== undefined, failure_code: next.failure_code, failure_message: next.failure_message,
-      set_next_check: succeeded || closed || change.nextCheckAt !== undefined, next_check_at: next.next_check_at,
-      amount_refunded: change.amountRefunded ?? null, succeeded_at: succeeded ? at : null,
-      bill_id: p.bill_id, paid: succeeded ? amount : 0, bill_event_id: crypto.randomUUID(),
-      actor: a.actor, action: a.action, audit: a.data,
+      id: p.id,
+      tenant_id: p.tenant_id,
+      status: to,
+      provider_txn_id: change.providerTxnId || null,
+      set_checkout: change.checkout !== undefined,
+      checkout: next.checkout,
+      set_failure: failure !== undefined,
+      failure_code: next.failure_code,
+      failure_message: next.failure_message,
+      set_next_check: succeeded || closed || change.nextCheckAt !== undefined,
+      next_check_at: next.next_check_at,
+      amount_refunded: change.amountRefunded ?? null,
+      succeeded_at: succeeded ? at : null,
+      bill_id: p.bill_id,
+      paid: succeeded ? amount : 0,
+      bill_event_id: crypto.randomUUID(),
+      actor: a.actor,
+      action: a.action,
+      audit: a.data,
     });
     if (succeeded) {
-      rows.ledger.push(...entryRows(clock, {
-        tenantId: p.tenant_id, kind: 'payment.succeeded', paymentId: p.id,
-        transfers: [{ debit: accounts.providerClearing(p.provider), credit: accounts.feesCollected, amount }],
-      }));
+      rows.ledger.push(
+        ...entryRows(clock, {
+          tenantId: p.tenant_id,
+          kind: 'payment.succeeded',
+          paymentId: p.id,
+          transfers: [{ debit: accounts.providerClearing(p.provider), credit: accounts.feesCollected, amount }],
+        }),
+      );
       // The e-receipt: issued by the outbox worker, queued here (once per payment).
       rows.outbox.push(outboxRow(clock, { tenantId: p.tenant_id, kind: RECEIPT_ISSUE, payload: { payment_id: p.id }, dedupeKey: `receipt:${p.id}` }));
     }

@@ -56,19 +56,32 @@ export class ProviderCredentials {
     const missing = adapter.credentialFields.filter((f) => !f.optional && !values[f.name]).map((f) => f.name);
     if (unknown.length || missing.length) {
       throw new FeegateError('FEEGATE_ERR_VALIDATION', `Credentials for ${adapter.id} need ${adapter.credentialFields.map((f) => f.name).join(', ')}`, {
-        ...(unknown.length ? { unknown } : {}), ...(missing.length ? { missing } : {}),
+        ...(unknown.length ? { unknown } : {}),
+        ...(missing.length ? { missing } : {}),
       });
     }
     for (const [name, value] of Object.entries(values)) if (isUrlField(name)) assertUrlAllowed(this.opts.urlPolicy, name, value);
     const now = this.opts.clock.now();
     const row = {
-      tenant_id: tenantId, provider: adapter.id, fields: Object.keys(values).sort(),
-      sealed: this.opts.secrets.seal(JSON.stringify(values), purpose(tenantId, adapter.id)), created_at: now, updated_at: now,
+      tenant_id: tenantId,
+      provider: adapter.id,
+      fields: Object.keys(values).sort(),
+      sealed: this.opts.secrets.seal(JSON.stringify(values), purpose(tenantId, adapter.id)),
+      created_at: now,
+      updated_at: now,
     };
-    const [saved] = (await trx('provider_credentials').insert(row).onConflict(['tenant_id', 'provider'])
-      .merge(['fields', 'sealed', 'updated_at']).returning('*')) as CredentialRow[];
+    const [saved] = (await trx('provider_credentials')
+      .insert(row)
+      .onConflict(['tenant_id', 'provider'])
+      .merge(['fields', 'sealed', 'updated_at'])
+      .returning('*')) as CredentialRow[];
     await appendAudit(trx, this.opts.clock, {
-      tenantId, actor, action: 'provider_credentials.set', entityType: 'provider_credentials', entityId: adapter.id, data: { fields: row.fields },
+      tenantId,
+      actor,
+      action: 'provider_credentials.set',
+      entityType: 'provider_credentials',
+      entityId: adapter.id,
+      data: { fields: row.fields },
     });
     await publishChange(trx, 'provider_credentials', `${tenantId}:${adapter.id}`);
     this.forget(`${tenantId}:${adapter.id}`);
@@ -78,7 +91,14 @@ export class ProviderCredentials {
   async remove(trx: Trx, tenantId: string, provider: string, actor: string): Promise<boolean> {
     const n = await trx('provider_credentials').where({ tenant_id: tenantId, provider }).del();
     if (n) {
-      await appendAudit(trx, this.opts.clock, { tenantId, actor, action: 'provider_credentials.removed', entityType: 'provider_credentials', entityId: provider, data: {} });
+      await appendAudit(trx, this.opts.clock, {
+        tenantId,
+        actor,
+        action: 'provider_credentials.removed',
+        entityType: 'provider_credentials',
+        entityId: provider,
+        data: {},
+      });
     }
     await publishChange(trx, 'provider_credentials', `${tenantId}:${provider}`);
     this.forget(`${tenantId}:${provider}`);
@@ -109,11 +129,16 @@ export class ProviderCredentials {
 }
 
 /** The API form: non-secret values, and only "(set)" for secrets (all of them if the adapter is gone). */
-export function credentialsJson(row: Pick<CredentialRow, 'provider' | 'fields' | 'updated_at'>, values: Record<string, string>, adapter: PaymentAdapter | undefined) {
+export function credentialsJson(
+  row: Pick<CredentialRow, 'provider' | 'fields' | 'updated_at'>,
+  values: Record<string, string>,
+  adapter: PaymentAdapter | undefined,
+) {
   const secret = new Set(adapter?.credentialFields.filter((f) => f.secret).map((f) => f.name) ?? row.fields);
   return {
-    object: 'provider_credentials' as const, provider: row.provider,
-    fields: Object.fromEntries(row.fields.map((f) => [f, secret.has(f) ? '(set)' : values[f] ?? ''])),
+    object: 'provider_credentials' as const,
+    provider: row.provider,
+    fields: Object.fromEntries(row.fields.map((f) => [f, secret.has(f) ? '(set)' : (values[f] ?? '')])),
     updated_at: new Date(row.updated_at).toISOString(),
   };
 }

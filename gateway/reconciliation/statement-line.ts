@@ -110,7 +110,17 @@ export function malformed(message: string, line: number | null, column: number |
 export function dedupeKey(line: StatementLine): string {
   if (line.bankReference) return `ref:${line.account}:${line.bankReference}${line.batchIndex === null ? '' : `#${line.batchIndex}`}`;
   const h = crypto.createHash('sha256');
-  for (const v of [line.account, line.bookingDate, line.amountMinor.toString(), line.currency, line.direction, String(line.reversal), line.endToEndId ?? '', line.contentNormalised, String(line.batchIndex ?? '')]) {
+  for (const v of [
+    line.account,
+    line.bookingDate,
+    line.amountMinor.toString(),
+    line.currency,
+    line.direction,
+    String(line.reversal),
+    line.endToEndId ?? '',
+    line.contentNormalised,
+    String(line.batchIndex ?? ''),
+  ]) {
     h.update(v).update('\u0000'); // a separator no field can contain, so fields cannot slide into each other
   }
   return `hash:${h.digest('hex')}`;

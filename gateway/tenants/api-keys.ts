@@ -46,7 +46,11 @@ export async function createApiKey(
   trx: Trx,
   clock: Clock,
   args: {
-    tenantId: string; role: Role; mode: KeyMode; label?: string; actor: string;
+    tenantId: string;
+    role: Role;
+    mode: KeyMode;
+    label?: string;
+    actor: string;
     /** The API key making this one (absent for operators: CLI, demo). */
     creator?: { keyId: string };
   },
@@ -55,11 +59,13 @@ export async function createApiKey(
     // Read under a row lock, not from the request's principal: a key revoked a moment ago on
     // another process (or demoted) cannot mint a successor, and a revocation waits for this mint.
     const creator = (await trx('api_keys').where({ id: args.creator.keyId, tenant_id: args.tenantId }).forUpdate().first('role', 'revoked_at')) as
-      | { role: Role; revoked_at: Date | null }
-      | undefined;
+      { role: Role; revoked_at: Date | null } | undefined;
     if (!creator || creator.revoked_at !== null) throw new FeegateError('FEEGATE_ERR_AUTH_REVOKED');
     if (roleRank(args.role) > roleRank(creator.role)) {
-      throw new FeegateError('FEEGATE_ERR_FORBIDDEN_ROLE', `A ${creator.role} key cannot create a ${args.role} key`, { role: args.role, creator_role: creator.role });
+      throw new FeegateError('FEEGATE_ERR_FORBIDDEN_ROLE', `A ${creator.role} key cannot create a ${args.role} key`, {
+        role: args.role,
+        creator_role: creator.role,
+      });
     }
   }
   const secret = generateKeySecret(args.mode);
@@ -128,11 +134,8 @@ export class ApiKeyResolver {
     if (hit && now - hit.at < this.ttlMs) return hit.principal;
     const generation = this.generation;
     const row = (await this.db('api_keys').where({ key_hash: hash }).first('id', 'tenant_id', 'role', 'mode', 'revoked_at')) as
-      | { id: string; tenant_id: string; role: Role; mode: KeyMode; revoked_at: Date | null }
-      | undefined;
-    const principal = row
-      ? { keyId: row.id, tenantId: row.tenant_id, role: row.role, mode: row.mode, revoked: row.revoked_at !== null }
-      : null;
+      { id: string; tenant_id: string; role: Role; mode: KeyMode; revoked_at: Date | null } | undefined;
+    const principal = row ? { keyId: row.id, tenantId: row.tenant_id, role: row.role, mode: row.mode, revoked: row.revoked_at !== null } : null;
     if (!live || generation !== this.generation) return principal;
     if (this.cache.size >= this.maxEntries) this.cache.clear();
     this.cache.set(hash, { at: now, principal });

@@ -48,7 +48,9 @@ export async function createTenant(trx: Trx, clock: Clock, t: NewTenant, actor =
 
 export async function findTenant(db: Db | Trx, idOrCode: string): Promise<Tenant | undefined> {
   const isUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(idOrCode);
-  return (await db('tenants').where(isUuid ? { id: idOrCode } : { code: idOrCode }).first()) as Tenant | undefined;
+  return (await db('tenants')
+    .where(isUuid ? { id: idOrCode } : { code: idOrCode })
+    .first()) as Tenant | undefined;
 }
 
 export async function listTenants(db: Db): Promise<Tenant[]> {

@@ -23,13 +23,21 @@ export const secretPurpose = (endpointId: string) => `webhook-endpoint:${endpoin
 
 export function endpointJson(e: EndpointRow) {
   return {
-    id: e.id, object: 'webhook_endpoint' as const, url: e.url, events: e.events, description: e.description,
-    status: e.status, disabled_reason: e.disabled_reason, created_at: e.created_at.toISOString(),
+    id: e.id,
+    object: 'webhook_endpoint' as const,
+    url: e.url,
+    events: e.events,
+    description: e.description,
+    status: e.status,
+    disabled_reason: e.disabled_reason,
+    created_at: e.created_at.toISOString(),
   };
 }
 
 export async function createEndpoint(
-  trx: Trx, clock: Clock, box: SecretBox,
+  trx: Trx,
+  clock: Clock,
+  box: SecretBox,
   a: { tenantId: string; url: string; events: string[]; description?: string; actor: string },
 ): Promise<{ endpoint: EndpointRow; secret: string }> {
   const id = crypto.randomUUID();
@@ -37,11 +45,24 @@ export async function createEndpoint(
   const now = clock.now();
   const [endpoint] = (await trx('webhook_endpoints')
     .insert({
-      id, tenant_id: a.tenantId, url: a.url, events: a.events, description: a.description ?? '',
-      secret_enc: box.seal(secret, secretPurpose(id)), created_at: now, updated_at: now,
+      id,
+      tenant_id: a.tenantId,
+      url: a.url,
+      events: a.events,
+      description: a.description ?? '',
+      secret_enc: box.seal(secret, secretPurpose(id)),
+      created_at: now,
+      updated_at: now,
     })
     .returning('*')) as EndpointRow[];
-  await appendAudit(trx, clock, { tenantId: a.tenantId, actor: a.actor, action: 'webhook_endpoint.created', entityType: 'webhook_endpoint', entityId: id, data: { url: a.url, events: a.events } });
+  await appendAudit(trx, clock, {
+    tenantId: a.tenantId,
+    actor: a.actor,
+    action: 'webhook_endpoint.created',
+    entityType: 'webhook_endpoint',
+    entityId: id,
+    data: { url: a.url, events: a.events },
+  });
   return { endpoint: endpoint!, secret };
 }
 

@@ -24,7 +24,9 @@ export const RESPONSE_EXCERPT_BYTES = 1024;
 
 /** At most `bytes` of UTF-8, cut on a character boundary, without NUL (PostgreSQL text cannot hold it). */
 export function excerpt(text: string, bytes = RESPONSE_EXCERPT_BYTES): string {
-  let s = Buffer.from(text.replace(/\u0000/g, '\uFFFD'), 'utf8').subarray(0, bytes).toString('utf8');
+  let s = Buffer.from(text.replace(/\u0000/g, '\uFFFD'), 'utf8')
+    .subarray(0, bytes)
+    .toString('utf8');
   while (Buffer.byteLength(s, 'utf8') > bytes) s = s.slice(0, -1);
   return s;
 }
@@ -42,10 +44,18 @@ export const fanoutHandler: OutboxHandler = {
         .select('id')) as { id: string }[];
       if (endpoints.length) {
         await trx('outbox')
-          .insert(endpoints.map((e) => outboxRow(deps.clock, {
-            tenantId: event.tenant_id, kind: DELIVER, payload: { event_id: event.id, endpoint_id: e.id }, dedupeKey: `deliver:${event.id}:${e.id}`,
-          })))
-          .onConflict('dedupe_key').ignore();
+          .insert(
+            endpoints.map((e) =>
+              outboxRow(deps.clock, {
+                tenantId: event.tenant_id,
+                kind: DELIVER,
+                payload: { event_id: event.id, endpoint_id: e.id },
+                dedupeKey: `deliver:${event.id}:${e.id}`,
+              }),
+            ),
+          )
+          .onConflict('dedupe_key')
+          .ignore();
       }
       await completeRow(trx, deps.clock, row);
     });
@@ -75,9 +85,13 @@ export const deliverHandler: OutboxHandler = {
   backoffSeconds: WEBHOOK_BACKOFF,
   async run(row, deps) {
     const { db, clock } = deps;
-    const endpoint = (await db('webhook_endpoints').where({ id: String(row.payload.endpoint_id) }).first()) as EndpointRow | undefined;
+    const endpoint = (await db('webhook_endpoints')
+      .where({ id: String(row.payload.endpoint_id) })
+      .first()) as EndpointRow | undefined;
     if (!endpoint || endpoint.status !== 'enabled') return { cancel: `endpoint ${endpoint?.status ?? 'missing'}` };
-    const event = (await db('events').where({ id: String(row.payload.event_id) }).first()) as EventRow;
+    const event = (await db('events')
+      .where({ id: String(row.payload.event_id) })
+      .first()) as EventRow;
     const body = JSON.stringify(eventJson(event));
     const t = Math.floor(clock.now().getTime() / 1000);
     const secret = deps.secrets.open(endpoint.secret_enc, secretPurpose(endpoint.id));
@@ -111,11 +125,21 @@ export const deliverHandler: OutboxHandler = {
     const outcome = delivered ? 'delivered' : gone ? 'gone' : lastTry ? 'gave_up' : 'retry';
     await db.transaction(async (trx) => {
       await trx('webhook_attempts').insert({
-        tenant_id: event.tenant_id, event_id: event.id, endpoint_id: endpoint.id, attempt: row.attempts,
-        status_code: status, latency_ms: latency, response_excerpt: answer, error, outcome, created_at: clock.now(),
+        tenant_id: event.tenant_id,
+        event_id: event.id,
+        endpoint_id: endpoint.id,
+        attempt: row.attempts,
+        status_code: status,
+        latency_ms: latency,
+        response_excerpt: answer,
+        error,
+        outcome,
+        created_at: clock.now(),
       });
       if (gone) {
-        await trx('webhook_endpoints').where({ id: endpoint.id }).update({ status: 'disabled', disabled_reason: 'the endpoint answered 410 Gone', updated_at: clock.now() });
+        await trx('webhook_endpoints')
+          .where({ id: endpoint.id })
+          .update({ status: 'disabled', disabled_reason: 'the endpoint answered 410 Gone', updated_at: clock.now() });
         await cancelDeliveries(trx, clock, endpoint.id, 'endpoint answered 410 Gone');
       }
     });

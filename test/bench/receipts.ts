@@ -26,29 +26,60 @@ function rate(seconds: number, fn: (i: number) => void): number {
 
 export function sampleContent(n: number): ReceiptContent {
   return {
-    kind: 'original', templateSymbol: '01BLP0-001', seriesSymbol: 'AA-26E', number: n, issueDate: '2026-09-15',
+    kind: 'original',
+    templateSymbol: '01BLP0-001',
+    seriesSymbol: 'AA-26E',
+    number: n,
+    issueDate: '2026-09-15',
     collector: { name: 'Trường THCS Dịch Vọng', taxCode: '0101234567', address: 'Phường Dịch Vọng, Quận Cầu Giấy, Hà Nội', budgetCode: '1234567' },
     payer: { name: 'Nguyễn Văn An', idNumber: '001190012345' },
-    lines: [{ name: 'Học phí học kỳ I năm học 2026-2027', amount: 1_500_000 }, { name: 'Phí trông giữ xe đạp', amount: 50_000 }],
-    total: 1_550_000, paymentMethod: 'CK', lookupCode: 'ABCDEFGHJKLM',
-    extra: [{ field: 'Kênh thanh toán', value: 'VNPay' }, { field: 'Mã thanh toán', value: 'FG0123456789' }, { field: 'Năm học', value: '2026-2027' }],
+    lines: [
+      { name: 'Học phí học kỳ I năm học 2026-2027', amount: 1_500_000 },
+      { name: 'Phí trông giữ xe đạp', amount: 50_000 },
+    ],
+    total: 1_550_000,
+    paymentMethod: 'CK',
+    lookupCode: 'ABCDEFGHJKLM',
+    extra: [
+      { field: 'Kênh thanh toán', value: 'VNPay' },
+      { field: 'Mã thanh toán', value: 'FG0123456789' },
+      { field: 'Năm học', value: '2026-2027' },
+    ],
   };
 }
 
 export function benchSigner(): { signer: Signer; anchor: string } {
   const ca = createCa({ commonName: 'Bench CA', organization: 'feegate bench', notBefore: new Date('2020-01-01'), years: 30 });
-  const leaf = issueLeaf({ ca, commonName: 'Trường THCS Dịch Vọng', taxCode: '0101234567', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01') });
+  const leaf = issueLeaf({
+    ca,
+    commonName: 'Trường THCS Dịch Vọng',
+    taxCode: '0101234567',
+    notBefore: new Date('2026-01-01'),
+    notAfter: new Date('2029-01-01'),
+  });
   return {
     anchor: ca.certPem,
     signer: {
-      certId: 'bench', certPem: leaf.certPem, chainPems: [], key: crypto.createPrivateKey(leaf.keyPem), subject: 'UID=MST:0101234567, CN=Trường THCS Dịch Vọng, C=VN',
-      serial: '1', notBefore: new Date('2026-01-01'), notAfter: new Date('2029-01-01'),
+      certId: 'bench',
+      certPem: leaf.certPem,
+      chainPems: [],
+      key: crypto.createPrivateKey(leaf.keyPem),
+      subject: 'UID=MST:0101234567, CN=Trường THCS Dịch Vọng, C=VN',
+      serial: '1',
+      notBefore: new Date('2026-01-01'),
+      notAfter: new Date('2029-01-01'),
       keyInfoContent: `<X509Data><X509SubjectName>UID=MST:0101234567, CN=Trường THCS Dịch Vọng, C=VN</X509SubjectName><X509Certificate>${certBase64(leaf.certPem)}</X509Certificate></X509Data>`,
     },
   };
 }
 
-export interface SigningBench { raw: number; build: number; sign: number; verify: number; ratio: number }
+export interface SigningBench {
+  raw: number;
+  build: number;
+  sign: number;
+  verify: number;
+  ratio: number;
+}
 
 export function benchSigning(seconds = 5): SigningBench {
   const { signer, anchor } = benchSigner();

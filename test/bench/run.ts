@@ -54,13 +54,26 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface Result { name: string; rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
 
 async function run(name: string, opts: autocannon.Options): Promise<Result> {
   const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
   return {
-    name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
-    errors: r.errors + r.timeouts, non2xx: r.non2xx, total: r.requests.total,
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+    total: r.requests.total,
   };
 }
 
@@ -85,37 +98,50 @@ async function main() {
   });
   const N = Number(process.env.BENCH_ROWS ?? 60_000);
   const seedBills = async (prefix: string) =>
-    ((await db.raw(
-      `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+    (
+      (await db.raw(
+        `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
        SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
-       FROM generate_series(1, ?) g RETURNING id`, [tenantId, prefix, N],
-    )) as { rows: { id: string }[] }).rows.map((r) => r.id);
+       FROM generate_series(1, ?) g RETURNING id`,
+        [tenantId, prefix, N],
+      )) as { rows: { id: string }[] }
+    ).rows.map((r) => r.id);
   const billsForPayments = await seedBills('pay-');
   const billsForCallbacks = await seedBills('cb-');
-  await db.raw(
-    `INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM bills WHERE tenant_id = ?`,
-    [tenantId],
-  );
-  const refs = ((await db.raw(
-    `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
+  await db.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM bills WHERE tenant_id = ?`, [
+    tenantId,
+  ]);
+  const refs = (
+    (await db.raw(
+      `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
      SELECT ?, id, 'FG' || upper(substr(md5(id::text), 1, 20)), 'sandbox', 1500000, 'pending', now() + interval '1 day', now(), now()
-     FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, billsForCallbacks],
-  )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+     FROM unnest(?::uuid[]) AS id RETURNING reference`,
+      [tenantId, billsForCallbacks],
+    )) as { rows: { reference: string }[] }
+  ).rows.map((r) => r.reference);
   // (f): pending payments per provider, each on its own bill.
   const providerRefs: Record<string, string[]> = {};
   const perProvider = Number(process.env.BENCH_PROVIDER_ROWS ?? 40_000);
   for (const provider of BENCH_PROVIDERS) {
-    const bills = ((await db.raw(
-      `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+    const bills = (
+      (await db.raw(
+        `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
        SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
-       FROM generate_series(1, ?) g RETURNING id`, [tenantId, `${provider}-`, perProvider],
-    )) as { rows: { id: string }[] }).rows.map((r) => r.id);
-    await db.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [bills]);
-    providerRefs[provider] = ((await db.raw(
-      `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
+       FROM generate_series(1, ?) g RETURNING id`,
+        [tenantId, `${provider}-`, perProvider],
+      )) as { rows: { id: string }[] }
+    ).rows.map((r) => r.id);
+    await db.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [
+      bills,
+    ]);
+    providerRefs[provider] = (
+      (await db.raw(
+        `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, created_at, updated_at)
        SELECT ?, id, 'FG' || upper(substr(md5(id::text), 1, 20)), ?, 1500000, 'pending', now() + interval '1 day', now(), now()
-       FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, provider, bills],
-    )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+       FROM unnest(?::uuid[]) AS id RETURNING reference`,
+        [tenantId, provider, bills],
+      )) as { rows: { reference: string }[] }
+    ).rows.map((r) => r.reference);
   }
   await db.destroy();
 
@@ -125,14 +151,24 @@ async function main() {
   const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'gateway/server.ts'], {
     cwd: root,
     env: {
-      ...process.env, PORT: String(port), DATABASE_URL: dbUrl, FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'error',
-      FEEGATE_SANDBOX_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', VERIFY_RATE_LIMIT_PER_MINUTE: '100000000', DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
+      ...process.env,
+      PORT: String(port),
+      DATABASE_URL: dbUrl,
+      FEEGATE_DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      FEEGATE_SANDBOX_SECRET: SECRET,
+      RATE_LIMIT_PER_MINUTE: '100000000',
+      VERIFY_RATE_LIMIT_PER_MINUTE: '100000000',
+      DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    server.stdout!.on('data', (d) => { out += d; if (out.includes('listening on')) resolve(); });
+    server.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('listening on')) resolve();
+    });
     server.on('exit', (c) => reject(new Error(`server exited ${c}: ${out}`)));
   });
   const base = `http://127.0.0.1:${port}`;
@@ -140,65 +176,100 @@ async function main() {
   let issued: { receipts: number; rps: number; secs: number } | undefined;
   let credited: { provider: string; n: string }[] = [];
   let scale: { rows: number; seedSecs: number; sweepBefore: number; sweepAfter: number } | undefined;
-  let flood: { quietP99: number; floodedP99: number; answered: number; failed: number; requests: number; statuses: Record<string, number>; connections: number } | undefined;
+  let flood:
+    | { quietP99: number; floodedP99: number; answered: number; failed: number; requests: number; statuses: Record<string, number>; connections: number }
+    | undefined;
   try {
     const cases = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
     await run('warm-up', { url: `${base}/livez`, duration: 2 });
     if (cases.includes('a')) results.push(await run('(a) GET /livez (trivial)', { url: `${base}/livez` }));
 
     let i = 0;
-    if (cases.includes('b')) results.push(await run('(b) POST /v1/payments', {
-      url: base,
-      requests: [{
-        method: 'POST',
-        path: '/v1/payments',
-        setupRequest: (req) => {
-          const bill = billsForPayments[i++ % billsForPayments.length];
-          return {
-            ...req,
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': `bench-${i}-${bill}` },
-            body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }),
-          };
-        },
-      }],
-    }));
+    if (cases.includes('b'))
+      results.push(
+        await run('(b) POST /v1/payments', {
+          url: base,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/payments',
+              setupRequest: (req) => {
+                const bill = billsForPayments[i++ % billsForPayments.length];
+                return {
+                  ...req,
+                  headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'idempotency-key': `bench-${i}-${bill}` },
+                  body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }),
+                };
+              },
+            },
+          ],
+        }),
+      );
     if (i > billsForPayments.length) console.warn(`(b) ran out of fresh bills after ${billsForPayments.length}: later requests were refused`);
 
     let j = 0;
     const ts = Math.floor(Date.now() / 1000);
-    if (cases.includes('c')) results.push(await run('(c) POST /v1/notify/sandbox', {
-      url: base,
-      requests: [{
-        method: 'POST',
-        path: '/v1/notify/sandbox',
-        setupRequest: (req) => {
-          const reference = refs[j++ % refs.length]!;
-          const body = withSignature({
-            merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00',
-            amount: 1500000, currency: 'VND', paid_at: ts, ts,
-          }, SECRET);
-          return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-        },
-      }],
-    }));
+    if (cases.includes('c'))
+      results.push(
+        await run('(c) POST /v1/notify/sandbox', {
+          url: base,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/notify/sandbox',
+              setupRequest: (req) => {
+                const reference = refs[j++ % refs.length]!;
+                const body = withSignature(
+                  {
+                    merchant: 'FEEGATE-SANDBOX',
+                    reference,
+                    txn_id: `T${reference}`,
+                    status: 'SUCCESS',
+                    code: '00',
+                    amount: 1500000,
+                    currency: 'VND',
+                    paid_at: ts,
+                    ts,
+                  },
+                  SECRET,
+                );
+                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+              },
+            },
+          ],
+        }),
+      );
     if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
 
     if (cases.includes('g')) {
-      const callbacks = (name: string) => run(name, {
-        url: base,
-        requests: [{
-          method: 'POST',
-          path: '/v1/notify/sandbox',
-          setupRequest: (req) => {
-            const reference = refs[j++ % refs.length]!;
-            const body = withSignature({
-              merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00',
-              amount: 1500000, currency: 'VND', paid_at: ts, ts,
-            }, SECRET);
-            return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-          },
-        }],
-      });
+      const callbacks = (name: string) =>
+        run(name, {
+          url: base,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/notify/sandbox',
+              setupRequest: (req) => {
+                const reference = refs[j++ % refs.length]!;
+                const body = withSignature(
+                  {
+                    merchant: 'FEEGATE-SANDBOX',
+                    reference,
+                    txn_id: `T${reference}`,
+                    status: 'SUCCESS',
+                    code: '00',
+                    amount: 1500000,
+                    currency: 'VND',
+                    paid_at: ts,
+                    ts,
+                  },
+                  SECRET,
+                );
+                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+              },
+            },
+          ],
+        });
       // The verifier pool starts on first use: start it before measuring anything.
       await fetch(`${base}/v1/receipts/verify`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<BLai/>' });
       const quiet = await callbacks('(g) callbacks, quiet');
@@ -210,20 +281,35 @@ async function main() {
       const floodConnections = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 8);
       let attackResult: autocannon.Result | undefined;
       const attackDone = new Promise<void>((resolve, reject) => {
-        const attacker = autocannon({
-          url: base, connections: floodConnections, duration: SECONDS + 2,
-          requests: [
-            { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: manyElements },
-            { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: withinLimits },
-          ],
-        }, (err, res) => (err ? reject(err) : (attackResult = res, resolve())));
-        attacker.on('response', (_client, status) => { statuses[status] = (statuses[status] ?? 0) + 1; });
+        const attacker = autocannon(
+          {
+            url: base,
+            connections: floodConnections,
+            duration: SECONDS + 2,
+            requests: [
+              { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: manyElements },
+              { method: 'POST', path: '/v1/receipts/verify', headers: xml, body: withinLimits },
+            ],
+          },
+          (err, res) => (err ? reject(err) : ((attackResult = res), resolve())),
+        );
+        attacker.on('response', (_client, status) => {
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        });
       });
       await new Promise((r) => setTimeout(r, 1000)); // the flood is on before the callbacks start
       const flooded = await callbacks(`(g) callbacks, verifier flooded by ${floodConnections} clients`);
       results.push(flooded);
       await attackDone;
-      flood = { quietP99: quiet.p99, floodedP99: flooded.p99, answered: flooded.total - flooded.errors, failed: flooded.errors, requests: attackResult!.requests.total, statuses, connections: floodConnections };
+      flood = {
+        quietP99: quiet.p99,
+        floodedP99: flooded.p99,
+        answered: flooded.total - flooded.errors,
+        failed: flooded.errors,
+        requests: attackResult!.requests.total,
+        statuses,
+        connections: floodConnections,
+      };
       if (j > refs.length) console.warn('(g) ran out of pending payments: later callbacks were duplicates');
     }
 
@@ -232,22 +318,29 @@ async function main() {
       for (const provider of BENCH_PROVIDERS) {
         let k = 0;
         const refsFor = providerRefs[provider]!;
-        results.push(await run(`(f) ${provider} callback`, {
-          url: base,
-          requests: [{
-            setupRequest: (req) => {
-              const n = k++;
-              const c = make[provider](refsFor[n % refsFor.length]!, 1500000, n);
-              return { ...req, method: c.method, path: c.path, headers: c.headers, body: c.body };
-            },
-          }],
-        }));
+        results.push(
+          await run(`(f) ${provider} callback`, {
+            url: base,
+            requests: [
+              {
+                setupRequest: (req) => {
+                  const n = k++;
+                  const c = make[provider](refsFor[n % refsFor.length]!, 1500000, n);
+                  return { ...req, method: c.method, path: c.path, headers: c.headers, body: c.body };
+                },
+              },
+            ],
+          }),
+        );
         if (k > refsFor.length) console.warn(`(f) ${provider} ran out of pending payments: later callbacks were duplicates`);
       }
       // Proof the callbacks were believed, not just answered: payments that succeeded, per provider.
       const check = createDb({ url: dbUrl, poolMax: 1 });
-      credited = (await check.raw(`SELECT provider, count(*) AS n FROM payments WHERE status = 'succeeded' AND provider = ANY(?) GROUP BY provider ORDER BY provider`,
-        [BENCH_PROVIDERS as unknown as string[]])).rows as { provider: string; n: string }[];
+      credited = (
+        await check.raw(`SELECT provider, count(*) AS n FROM payments WHERE status = 'succeeded' AND provider = ANY(?) GROUP BY provider ORDER BY provider`, [
+          BENCH_PROVIDERS as unknown as string[],
+        ])
+      ).rows as { provider: string; n: string }[];
       await check.destroy();
     }
 
@@ -255,9 +348,11 @@ async function main() {
       // The server's own jobs issue the receipts of the payments (c) made succeed; watch them drain.
       const watch = createDb({ url: dbUrl, poolMax: 1 });
       const count = async () => {
-        const [{ done, left }] = (await watch.raw(
-          `SELECT (SELECT count(*) FROM receipts) AS done, (SELECT count(*) FROM outbox WHERE kind = 'receipt.issue' AND status = 'pending') AS left`,
-        )).rows as [{ done: string; left: string }];
+        const [{ done, left }] = (
+          await watch.raw(
+            `SELECT (SELECT count(*) FROM receipts) AS done, (SELECT count(*) FROM outbox WHERE kind = 'receipt.issue' AND status = 'pending') AS left`,
+          )
+        ).rows as [{ done: string; left: string }];
         return { done: Number(done), left: Number(left) };
       };
       const start = await count();
@@ -287,50 +382,84 @@ async function main() {
       // Fresh rows for the measured requests, after the ANALYZE: bills to pay, payments in flight to call back.
       const fresh = Number(process.env.BENCH_ROWS ?? 60_000);
       const freshBills = async (prefix: string) => {
-        const ids = ((await seedDb.raw(
-          `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
+        const ids = (
+          (await seedDb.raw(
+            `INSERT INTO bills (tenant_id, external_ref, kind, payer, total_amount, request_hash, created_at, updated_at, student_code, school_year, term)
            SELECT ?, ? || g, 'tuition', '{"name":"Phụ huynh"}', 1500000, 'x', now(), now(), 'HS' || g, '2026-2027', 'HK1'
-           FROM generate_series(1, ?) g RETURNING id`, [tenantId, prefix, fresh],
-        )) as { rows: { id: string }[] }).rows.map((r) => r.id);
-        await seedDb.raw(`INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`, [ids]);
+           FROM generate_series(1, ?) g RETURNING id`,
+            [tenantId, prefix, fresh],
+          )) as { rows: { id: string }[] }
+        ).rows.map((r) => r.id);
+        await seedDb.raw(
+          `INSERT INTO bill_items (bill_id, position, fee_code, name, amount) SELECT id, 0, 'HP', 'Học phí', 1500000 FROM unnest(?::uuid[]) AS id`,
+          [ids],
+        );
         return ids;
       };
       const payBills = await freshBills('year-pay-');
-      const cbRefs = ((await seedDb.raw(
-        `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, next_check_at, created_at, updated_at)
+      const cbRefs = (
+        (await seedDb.raw(
+          `INSERT INTO payments (tenant_id, bill_id, reference, provider, amount, status, expires_at, next_check_at, created_at, updated_at)
          SELECT ?, id, 'FGZ' || md5(id::text), 'sandbox', 1500000, 'pending', now() + interval '1 day', now() + interval '1 day', now(), now()
-         FROM unnest(?::uuid[]) AS id RETURNING reference`, [tenantId, await freshBills('year-cb-')],
-      )) as { rows: { reference: string }[] }).rows.map((r) => r.reference);
+         FROM unnest(?::uuid[]) AS id RETURNING reference`,
+          [tenantId, await freshBills('year-cb-')],
+        )) as { rows: { reference: string }[] }
+      ).rows.map((r) => r.reference);
       await seedDb.destroy();
 
       let n = 0;
-      results.push(await run(`(h) POST /v1/payments, ${YEAR} payments`, {
-        url: base,
-        requests: [{
-          method: 'POST', path: '/v1/payments',
-          setupRequest: (req) => {
-            const bill = payBills[n++ % payBills.length];
-            return { ...req, headers: { 'content-type': 'application/json', ...auth, 'idempotency-key': `bench-year-${n}-${bill}` }, body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }) };
-          },
-        }],
-      }));
+      results.push(
+        await run(`(h) POST /v1/payments, ${YEAR} payments`, {
+          url: base,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/payments',
+              setupRequest: (req) => {
+                const bill = payBills[n++ % payBills.length];
+                return {
+                  ...req,
+                  headers: { 'content-type': 'application/json', ...auth, 'idempotency-key': `bench-year-${n}-${bill}` },
+                  body: JSON.stringify({ bill_id: bill, provider: 'sandbox' }),
+                };
+              },
+            },
+          ],
+        }),
+      );
       if (n > payBills.length) console.warn('(h) ran out of fresh bills: later requests were refused');
       await lists(`${YEAR} payments`);
       let m = 0;
       const hts = Math.floor(Date.now() / 1000);
-      results.push(await run(`(h) POST /v1/notify/sandbox, ${YEAR} payments`, {
-        url: base,
-        requests: [{
-          method: 'POST', path: '/v1/notify/sandbox',
-          setupRequest: (req) => {
-            const reference = cbRefs[m++ % cbRefs.length]!;
-            const body = withSignature({
-              merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00', amount: 1500000, currency: 'VND', paid_at: hts, ts: hts,
-            }, SECRET);
-            return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-          },
-        }],
-      }));
+      results.push(
+        await run(`(h) POST /v1/notify/sandbox, ${YEAR} payments`, {
+          url: base,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/notify/sandbox',
+              setupRequest: (req) => {
+                const reference = cbRefs[m++ % cbRefs.length]!;
+                const body = withSignature(
+                  {
+                    merchant: 'FEEGATE-SANDBOX',
+                    reference,
+                    txn_id: `T${reference}`,
+                    status: 'SUCCESS',
+                    code: '00',
+                    amount: 1500000,
+                    currency: 'VND',
+                    paid_at: hts,
+                    ts: hts,
+                  },
+                  SECRET,
+                );
+                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+              },
+            },
+          ],
+        }),
+      );
       if (m > cbRefs.length) console.warn('(h) ran out of pending payments: later callbacks were duplicates');
       scale = { rows: YEAR, seedSecs, sweepBefore, sweepAfter };
     }
@@ -341,25 +470,35 @@ async function main() {
   }
 
   const ceiling = results.find((r) => r.name.startsWith('(a)'))?.rps ?? NaN;
-  console.log(`\nfeegate bench: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? ''}; Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${SECONDS} s each`);
+  console.log(
+    `\nfeegate bench: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.cpus()[0]?.model ?? ''}; Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${SECONDS} s each`,
+  );
   console.log('| case | req/s | p50 ms | p99 ms | vs (a) | errors | non-2xx |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / ceiling * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
+    console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${((r.rps / ceiling) * 100).toFixed(1)}% | ${r.errors} | ${r.non2xx} |`);
   }
   if (flood) {
-    console.log(`\n(g) verifier flood: ${flood.requests} hostile documents from ${flood.connections} connections (status: ${Object.entries(flood.statuses).map(([k, v]) => `${k} x${v}`).join(', ')}); `
-      + (flood.answered > 0
-        ? `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`
-        : `callback p99 ${flood.quietP99} ms quiet; flooded, NO callback was answered (${flood.failed} errors/timeouts)`));
+    console.log(
+      `\n(g) verifier flood: ${flood.requests} hostile documents from ${flood.connections} connections (status: ${Object.entries(flood.statuses)
+        .map(([k, v]) => `${k} x${v}`)
+        .join(', ')}); ` +
+        (flood.answered > 0
+          ? `callback p99 ${flood.quietP99} ms quiet, ${flood.floodedP99} ms flooded (${(flood.floodedP99 / flood.quietP99).toFixed(2)}x; target <= 2x)`
+          : `callback p99 ${flood.quietP99} ms quiet; flooded, NO callback was answered (${flood.failed} errors/timeouts)`),
+    );
   }
   if (scale) {
-    console.log(`\n(h) ${scale.rows} payments seeded and ANALYZEd in ${scale.seedSecs.toFixed(0)} s; one pass of the bill-expiry sweep: `
-      + `${scale.sweepBefore.toFixed(2)} ms before, ${scale.sweepAfter.toFixed(2)} ms after`);
+    console.log(
+      `\n(h) ${scale.rows} payments seeded and ANALYZEd in ${scale.seedSecs.toFixed(0)} s; one pass of the bill-expiry sweep: ` +
+        `${scale.sweepBefore.toFixed(2)} ms before, ${scale.sweepAfter.toFixed(2)} ms after`,
+    );
   }
   if (credited.length) console.log(`\n(f) payments credited by the callbacks: ${credited.map((c) => `${c.provider} ${c.n}`).join(', ')}`);
   if (issued) {
-    console.log(`\n(e) receipts issued by the server's outbox worker: ${issued.receipts} in total, ${Math.round(issued.rps)}/s while draining (${issued.secs.toFixed(1)} s)`);
+    console.log(
+      `\n(e) receipts issued by the server's outbox worker: ${issued.receipts} in total, ${Math.round(issued.rps)}/s while draining (${issued.secs.toFixed(1)} s)`,
+    );
   }
   const casesRun = (process.env.BENCH_CASES ?? 'a,b,c,f,d,e').split(',');
   if (casesRun.includes('d')) {

@@ -39,10 +39,14 @@ export async function seedYear(db: Db, tenantId: string, n: number): Promise<num
 /** One pass of the janitor's bill-expiry sweep, executed and rolled back: its execution time in ms. */
 export async function sweepMs(db: Db): Promise<number> {
   let ms = NaN;
-  await db.transaction(async (trx) => {
-    const { rows } = (await trx.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${EXPIRE_BILLS_SQL}`, [new Date(), vnDate(new Date())])) as { rows: { 'QUERY PLAN': [{ 'Execution Time': number }] }[] };
-    ms = rows[0]!['QUERY PLAN'][0]['Execution Time'];
-    await trx.rollback();
-  }).catch(() => undefined);
+  await db
+    .transaction(async (trx) => {
+      const { rows } = (await trx.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${EXPIRE_BILLS_SQL}`, [new Date(), vnDate(new Date())])) as {
+        rows: { 'QUERY PLAN': [{ 'Execution Time': number }] }[];
+      };
+      ms = rows[0]!['QUERY PLAN'][0]['Execution Time'];
+      await trx.rollback();
+    })
+    .catch(() => undefined);
   return ms;
 }

@@ -30,17 +30,23 @@ export const TEST_DEV_CA_DIR = path.join(os.tmpdir(), 'feegate-test-dev-ca');
 export const LOOPBACK_ALLOWED = { allowedPrivateHosts: ['127.0.0.1'] };
 
 export async function makeApp(
-  db: Db, overrides: Partial<Config> = {}, clock = new ManualClock('2026-03-10T02:00:00Z'), opts: Partial<AppOptions> = {},
+  db: Db,
+  overrides: Partial<Config> = {},
+  clock = new ManualClock('2026-03-10T02:00:00Z'),
+  opts: Partial<AppOptions> = {},
 ): Promise<TestApp> {
-  const config = loadConfig({}, {
-    publicUrl: PUBLIC_URL,
-    dataDir: '/nonexistent-test-data-dir',
-    devCaDir: TEST_DEV_CA_DIR,
-    sandbox: true,
-    jobs: false,
-    masterKey: TEST_MASTER_KEY,
-    ...overrides,
-  });
+  const config = loadConfig(
+    {},
+    {
+      publicUrl: PUBLIC_URL,
+      dataDir: '/nonexistent-test-data-dir',
+      devCaDir: TEST_DEV_CA_DIR,
+      sandbox: true,
+      jobs: false,
+      masterKey: TEST_MASTER_KEY,
+      ...overrides,
+    },
+  );
   const app = await buildApp({ config, db, clock, logger: false, ...opts });
   return { app, sim: app.simulators?.sandbox as SandboxSimulator, clock, db, close: () => app.close() };
 }
@@ -119,7 +125,11 @@ export async function billAndPayment(app: App, key: string, billOverrides: Recor
 }
 
 /** The payer at the provider: follows the checkout URL (first visit creates the order), then chooses. */
-export async function payAt(sim: SandboxSimulator, payment: { reference: string; checkout: { url?: string } | null }, result: 'success' | 'fail' | 'cancel' = 'success') {
+export async function payAt(
+  sim: SandboxSimulator,
+  payment: { reference: string; checkout: { url?: string } | null },
+  result: 'success' | 'fail' | 'cancel' = 'success',
+) {
   if (!sim.orders.has(payment.reference)) sim.openUrl(payment.checkout!.url!);
   const order = await sim.complete(payment.reference, result);
   if (!order) throw new Error(`no order ${payment.reference} at the provider`);
@@ -134,7 +144,9 @@ export function shortAdapterTimeout(app: App, ms: number): () => void {
     const c = await orig(p, tid);
     return { ...c, credentials: { ...c.credentials, timeout_ms: String(ms) } };
   };
-  return () => { providers.context = orig; };
+  return () => {
+    providers.context = orig;
+  };
 }
 
 /**

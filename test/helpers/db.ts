@@ -84,7 +84,9 @@ export async function openTestDb(engine: Engine): Promise<TestDb & { close(): Pr
   const db = createDb({ url: url.toString(), poolMax: 10 });
   await migrate(db);
   return {
-    db, engine, url: url.toString(),
+    db,
+    engine,
+    url: url.toString(),
     close: async () => {
       await db.destroy();
       const c = new pg.Client({ connectionString: PG_URL });
@@ -115,15 +117,24 @@ async function everyReceiptVerifies(t: Test, db: Db): Promise<void> {
   else if (noXmlsec) t.comment(`xmlsec1 checks of ${rows.length} receipts skipped: ${noXmlsec}; our verifier still checks them`);
   const failed: string[] = [];
   let next = 0;
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (next < rows.length) {
-      const r = rows[next++]!;
-      const sec = noXmlsec ? { ok: true, output: '' } : await xmlsecVerify(r.xml, { dataElement: 'DLBLai', trustedPems: anchors, verificationTime: r.signing_time });
-      const own = verifyReceiptXml(r.xml, anchors);
-      if (!sec.ok || !own.valid) failed.push(`${r.id}: xmlsec1 ${sec.ok ? 'ok' : sec.output.slice(-300)}; ours ${own.valid ? 'ok' : JSON.stringify(own.problems)}`);
-    }
-  }));
-  t.same(failed, [], `all ${rows.length} receipts this test produced verify ${noXmlsec ? 'with our verifier (xmlsec1 skipped)' : 'with xmlsec1 and with our verifier'}`);
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < rows.length) {
+        const r = rows[next++]!;
+        const sec = noXmlsec
+          ? { ok: true, output: '' }
+          : await xmlsecVerify(r.xml, { dataElement: 'DLBLai', trustedPems: anchors, verificationTime: r.signing_time });
+        const own = verifyReceiptXml(r.xml, anchors);
+        if (!sec.ok || !own.valid)
+          failed.push(`${r.id}: xmlsec1 ${sec.ok ? 'ok' : sec.output.slice(-300)}; ours ${own.valid ? 'ok' : JSON.stringify(own.problems)}`);
+      }
+    }),
+  );
+  t.same(
+    failed,
+    [],
+    `all ${rows.length} receipts this test produced verify ${noXmlsec ? 'with our verifier (xmlsec1 skipped)' : 'with xmlsec1 and with our verifier'}`,
+  );
 }
 
 /** Runs `fn` as one subtest per engine, each on a fresh database. */
@@ -152,13 +163,21 @@ export function eachDb(title: string, fn: (t: Test, env: TestDb) => Promise<void
  * "nothing was written" is this staying equal. knex's own bookkeeping tables are left out.
  */
 export async function snapshot(db: Db): Promise<Record<string, number | string>> {
-  const tables = ((await db.raw(
-    `SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE 'knex\\_%' ORDER BY tablename`,
-  )).rows as { tablename: string }[]).map((r) => r.tablename);
+  const tables = (
+    (await db.raw(`SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE 'knex\\_%' ORDER BY tablename`))
+      .rows as { tablename: string }[]
+  ).map((r) => r.tablename);
   if (tables.length === 0) throw new Error('snapshot: no tables in the current schema');
   // One statement for all tables: a snapshot is one round trip, cheap enough to take after every request batch.
-  const sql = tables.map(() => `SELECT ? AS t, count(*) AS n, md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) AS h FROM ?? AS x`).join(' UNION ALL ');
-  const rows = (await db.raw(sql, tables.flatMap((t) => [t, t]))).rows as { t: string; n: string | number; h: string }[];
+  const sql = tables
+    .map(() => `SELECT ? AS t, count(*) AS n, md5(coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '')) AS h FROM ?? AS x`)
+    .join(' UNION ALL ');
+  const rows = (
+    await db.raw(
+      sql,
+      tables.flatMap((t) => [t, t]),
+    )
+  ).rows as { t: string; n: string | number; h: string }[];
   const out: Record<string, number | string> = {};
   for (const r of rows) {
     out[r.t] = Number(r.n);

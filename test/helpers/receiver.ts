@@ -31,7 +31,10 @@ export async function startReceiver(): Promise<Receiver> {
     req.on('end', () => {
       const timer = setTimeout(() => answer(req, res, body), r.delayMs);
       timers.add(timer);
-      res.on('close', () => { clearTimeout(timer); timers.delete(timer); });
+      res.on('close', () => {
+        clearTimeout(timer);
+        timers.delete(timer);
+      });
     });
   });
   const answer = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => {
@@ -44,6 +47,11 @@ export async function startReceiver(): Promise<Receiver> {
   };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   r.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  r.close = () => new Promise<void>((resolve) => { timers.forEach(clearTimeout); server.closeAllConnections(); server.close(() => resolve()); });
+  r.close = () =>
+    new Promise<void>((resolve) => {
+      timers.forEach(clearTimeout);
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return r;
 }

@@ -14,9 +14,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(env: Record<string, string>): Promise<{ out: () => string; stop: () => Promise<number | null>; pid: number; alive: () => boolean }> {
+export async function startServer(
+  env: Record<string, string>,
+): Promise<{ out: () => string; stop: () => Promise<number | null>; pid: number; alive: () => boolean }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (d) => (out += d));

@@ -59,9 +59,12 @@ export async function xmlsecVerify(xml: string, opts: { dataElement: string; tru
     if (opts.verificationTime) args.push('--verification-time', opts.verificationTime.replace('T', ' '));
     args.push(file);
     return await new Promise((resolve) => {
-      execFile('xmlsec1', args, { encoding: 'utf8' }, (err, stdout, stderr) => resolve({
-        ok: !err, output: `${stdout}${stderr}${(err as NodeJS.ErrnoException | null)?.code === 'ENOENT' ? 'xmlsec1 is not installed (apt-get install xmlsec1; .ci/run does it)' : ''}`,
-      }));
+      execFile('xmlsec1', args, { encoding: 'utf8' }, (err, stdout, stderr) =>
+        resolve({
+          ok: !err,
+          output: `${stdout}${stderr}${(err as NodeJS.ErrnoException | null)?.code === 'ENOENT' ? 'xmlsec1 is not installed (apt-get install xmlsec1; .ci/run does it)' : ''}`,
+        }),
+      );
     });
   } finally {
     await fs.promises.rm(dir, { recursive: true, force: true });

@@ -11,6 +11,7 @@
  * By hand: npm run kill-test -- --payments 500 --kills 10 --concurrency 8
  * The suite (test/kill.test.ts) runs it with a modest count.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- these tests read arbitrary JSON answers */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
@@ -66,25 +67,33 @@ async function waitFor(url: string, ms: number): Promise<void> {
   while (Date.now() < end) {
     try {
       if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await sleep(100);
   }
   throw new Error(`${url} did not come up`);
 }
 
-async function call(method: string, url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function call(method: string, url: string, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: any }> {
   const res = await fetch(url, {
-    method, headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* html */ }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* html */
+  }
   return { status: res.status, body: parsed };
 }
 
 /** Retries a call through connection errors and 409 in-progress answers (the same idempotency key). */
-async function until<T>(what: string, fn: () => Promise<{ status: number; body: any }>, ok: (r: { status: number; body: any }) => T | undefined): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function until<T>(what: string, fn: () => Promise<{ status: number; body: any }>, ok: (r: { status: number; body: any }) => T | undefined): Promise<T> {
   const end = Date.now() + 120_000;
   let last = '';
   while (Date.now() < end) {
@@ -124,14 +133,29 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const secret = crypto.randomBytes(16).toString('hex');
     const simPort = await freePort();
     const gwPort = await freePort();
-    const sim = spawn(process.execPath, ['--import', 'tsx', 'adapters/simulator-cli.ts', 'sandbox', '--port', String(simPort), '--secret', secret], { cwd: root, stdio: 'ignore' });
+    const sim = spawn(process.execPath, ['--import', 'tsx', 'adapters/simulator-cli.ts', 'sandbox', '--port', String(simPort), '--secret', secret], {
+      cwd: root,
+      stdio: 'ignore',
+    });
     children.push(sim);
     const simUrl = `http://127.0.0.1:${simPort}`;
     const gw = `http://127.0.0.1:${gwPort}`;
     const env = {
-      ...process.env, PORT: String(gwPort), DATABASE_URL: dbUrl, PUBLIC_URL: gw, FEEGATE_DATA_DIR: dataDir, LOG_LEVEL: 'fatal',
-      FEEGATE_SANDBOX_URL: simUrl, FEEGATE_SANDBOX_SECRET: secret, FEEGATE_ALLOWED_PRIVATE_HOSTS: '127.0.0.1', FEEGATE_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
-      JANITOR_SCHEDULE_SECONDS: '1,1,2,2,3', JOB_INTERVAL_MS: '200', LEASE_SECONDS: '12', IDEMPOTENCY_LOCK_SECONDS: '2', RATE_LIMIT_PER_MINUTE: '1000000',
+      ...process.env,
+      PORT: String(gwPort),
+      DATABASE_URL: dbUrl,
+      PUBLIC_URL: gw,
+      FEEGATE_DATA_DIR: dataDir,
+      LOG_LEVEL: 'fatal',
+      FEEGATE_SANDBOX_URL: simUrl,
+      FEEGATE_SANDBOX_SECRET: secret,
+      FEEGATE_ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
+      FEEGATE_MASTER_KEY: crypto.randomBytes(32).toString('base64'),
+      JANITOR_SCHEDULE_SECONDS: '1,1,2,2,3',
+      JOB_INTERVAL_MS: '200',
+      LEASE_SECONDS: '12',
+      IDEMPOTENCY_LOCK_SECONDS: '2',
+      RATE_LIMIT_PER_MINUTE: '1000000',
     };
     let gateway: ChildProcess | undefined;
     const startGateway = async () => {
@@ -142,7 +166,11 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     await waitFor(`${simUrl}/sandbox/control/settlement.csv`, 30_000);
     await startGateway();
     const auth = { authorization: `Bearer ${key}` };
-    await until('webhook endpoint', () => call('POST', `${gw}/v1/webhook-endpoints`, { url: receiver.url, events: ['*'] }, { ...auth, 'idempotency-key': 'endpoint-1' }), (r) => (r.status === 201 ? true : undefined));
+    await until(
+      'webhook endpoint',
+      () => call('POST', `${gw}/v1/webhook-endpoints`, { url: receiver.url, events: ['*'] }, { ...auth, 'idempotency-key': 'endpoint-1' }),
+      (r) => (r.status === 201 ? true : undefined),
+    );
 
     // The driver: bills and payments through the API, payers at the provider.
     const refs: { reference: string; provider: string }[] = [];
@@ -150,16 +178,40 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const driver = async () => {
       for (let i = next++; i < o.payments; i = next++) {
         const provider = i % 2 === 0 ? 'sandbox' : 'sandbox_api';
-        const bill = await until(`bill ${i}`, () => call('POST', `${gw}/v1/bills`, {
-          external_ref: `KT-${i}`, kind: 'charge', payer: { name: `Người nộp ${i}` }, items: [{ fee_code: 'P', name: 'Phí', amount: 10_000 + i }],
-        }, { ...auth, 'idempotency-key': `bill-${i}` }), (r) => (r.status === 200 || r.status === 201 ? (r.body as { id: string }) : undefined));
-        const payment = await until(`payment ${i}`, () => call('POST', `${gw}/v1/payments`, { bill_id: bill.id, provider }, { ...auth, 'idempotency-key': `pay-${i}` }),
-          (r) => (r.status === 201 ? (r.body as { reference: string; status: string; checkout: { url: string } | null }) : undefined));
+        const bill = await until(
+          `bill ${i}`,
+          () =>
+            call(
+              'POST',
+              `${gw}/v1/bills`,
+              {
+                external_ref: `KT-${i}`,
+                kind: 'charge',
+                payer: { name: `Người nộp ${i}` },
+                items: [{ fee_code: 'P', name: 'Phí', amount: 10_000 + i }],
+              },
+              { ...auth, 'idempotency-key': `bill-${i}` },
+            ),
+          (r) => (r.status === 200 || r.status === 201 ? (r.body as { id: string }) : undefined),
+        );
+        const payment = await until(
+          `payment ${i}`,
+          () => call('POST', `${gw}/v1/payments`, { bill_id: bill.id, provider }, { ...auth, 'idempotency-key': `pay-${i}` }),
+          (r) => (r.status === 201 ? (r.body as { reference: string; status: string; checkout: { url: string } | null }) : undefined),
+        );
         refs.push({ reference: payment.reference, provider });
         if (payment.status !== 'pending' || !payment.checkout) continue;
-        await until(`open ${i}`, () => call('GET', payment.checkout!.url, undefined, {}), (r) => (r.status === 200 ? true : undefined));
+        await until(
+          `open ${i}`,
+          () => call('GET', payment.checkout!.url, undefined, {}),
+          (r) => (r.status === 200 ? true : undefined),
+        );
         const result = Math.random() < 0.8 ? 'success' : Math.random() < 0.5 ? 'fail' : 'cancel';
-        await until(`pay ${i}`, () => call('POST', `${simUrl}/sandbox/control/orders/${payment.reference}/complete`, { result }, {}), (r) => (r.status === 200 ? true : undefined));
+        await until(
+          `pay ${i}`,
+          () => call('POST', `${simUrl}/sandbox/control/orders/${payment.reference}/complete`, { result }, {}),
+          (r) => (r.status === 200 ? true : undefined),
+        );
       }
     };
     const killer = async () => {
@@ -177,11 +229,17 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const settleEnd = Date.now() + 90_000;
     for (;;) {
       // (The demo payments `npm start` creates at each start are another tenant's, and wait for their payer.)
-      const [{ inflight }] = (await db('payments').where({ tenant_id: tenantId }).whereIn('status', ['created', 'pending', 'unknown']).count({ inflight: '*' })) as [{ inflight: string }];
+      const [{ inflight }] = (await db('payments')
+        .where({ tenant_id: tenantId })
+        .whereIn('status', ['created', 'pending', 'unknown'])
+        .count({ inflight: '*' })) as [{ inflight: string }];
       const [{ queued }] = (await db('outbox').where({ status: 'pending' }).count({ queued: '*' })) as [{ queued: string }];
       if (Number(inflight) === 0 && Number(queued) === 0) break;
       if (Date.now() > settleEnd) {
-        const rows = await db('payments').where({ tenant_id: tenantId }).whereIn('status', ['created', 'pending', 'unknown']).select('reference', 'provider', 'status', 'check_count', 'next_check_at', 'failure_message');
+        const rows = await db('payments')
+          .where({ tenant_id: tenantId })
+          .whereIn('status', ['created', 'pending', 'unknown'])
+          .select('reference', 'provider', 'status', 'check_count', 'next_check_at', 'failure_message');
         for (const r of rows as { reference: string }[]) {
           const order = (await call('GET', `${simUrl}/sandbox/control/orders/${r.reference}`, undefined, {})).body as { status?: string };
           log(`in flight: ${JSON.stringify(r)} provider: ${order.status ?? 'no order'}`);
@@ -196,7 +254,10 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     for (const { reference } of refs) {
       const order = (await call('GET', `${simUrl}/sandbox/control/orders/${reference}`, undefined, {})).body as { status?: string };
       const rows = (await db('payments').where({ reference })) as { id: string; status: string; amount: string }[];
-      if (rows.length !== 1) { problems.push(`${reference}: ${rows.length} payment rows`); continue; }
+      if (rows.length !== 1) {
+        problems.push(`${reference}: ${rows.length} payment rows`);
+        continue;
+      }
       const p = rows[0]!;
       const credits = (await db('ledger_transfers').where({ payment_id: p.id, kind: 'payment.succeeded' })).length;
       if (order.status === 'SUCCESS') {
@@ -211,7 +272,12 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const clearing = (await balances(db, tenantId)).find((b) => b.account === 'provider_clearing:sandbox')?.balance ?? 0;
     const clearingApi = (await balances(db, tenantId)).find((b) => b.account === 'provider_clearing:sandbox_api')?.balance ?? 0;
     if (clearing + clearingApi !== Number(sum ?? 0)) problems.push(`journal ${clearing + clearingApi} ≠ payments ${sum}`);
-    const [{ doubled }] = (await db('payments').where({ tenant_id: tenantId }).whereIn('status', ['succeeded']).groupBy('bill_id').havingRaw('count(*) > 1').count({ doubled: '*' })
+    const [{ doubled }] = (await db('payments')
+      .where({ tenant_id: tenantId })
+      .whereIn('status', ['succeeded'])
+      .groupBy('bill_id')
+      .havingRaw('count(*) > 1')
+      .count({ doubled: '*' })
       .then((r) => (r.length ? r : [{ doubled: 0 }]))) as [{ doubled: string | number }];
     if (Number(doubled) > 0) problems.push(`${doubled} bills paid twice`);
     await sealAudit(db);
@@ -222,7 +288,9 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const [{ bad }] = (await db('outbox').whereIn('status', ['pending', 'dead']).count({ bad: '*' })) as [{ bad: string }];
     if (Number(bad) > 0) problems.push(`${bad} outbox rows pending or dead`);
     // E-receipts: one per succeeded payment, none for any other, numbered 1..n per series and year.
-    const { rows: [rc] } = (await db.raw(
+    const {
+      rows: [rc],
+    } = (await db.raw(
       `SELECT (SELECT count(*) FROM receipts WHERE tenant_id = ?) AS receipts,
               (SELECT count(*) FROM payments p WHERE p.tenant_id = ? AND p.status = 'succeeded'
                  AND (SELECT count(*) FROM receipts r WHERE r.payment_id = p.id AND r.kind = 'original') <> 1) AS wrong,
@@ -238,7 +306,17 @@ export async function runKillTest(o: KillTestOptions): Promise<KillTestReport> {
     const delivered = new Set(receiver.received.map((r) => String(r.headers['feegate-event-id'])));
     const missing = events.filter((e) => !delivered.has(e.id));
     if (missing.length) problems.push(`${missing.length} of ${events.length} events never delivered`);
-    return { payments: refs.length, kills: o.kills, paidAtProvider, succeeded: Number(succeeded), receipts: Number(rc!.receipts), problems, eventsDelivered: events.length - missing.length, events: events.length, seconds: (Date.now() - started) / 1000 };
+    return {
+      payments: refs.length,
+      kills: o.kills,
+      paidAtProvider,
+      succeeded: Number(succeeded),
+      receipts: Number(rc!.receipts),
+      problems,
+      eventsDelivered: events.length - missing.length,
+      events: events.length,
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await receiver.close();
@@ -255,13 +333,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     return i > 0 ? Number(process.argv[i + 1]) : dflt;
   };
   runKillTest({
-    payments: arg('payments', 200), kills: arg('kills', 8), concurrency: arg('concurrency', 6),
+    payments: arg('payments', 200),
+    kills: arg('kills', 8),
+    concurrency: arg('concurrency', 6),
     pgUrl: process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  }).then((r) => {
-    console.log(JSON.stringify(r, null, 2));
-    process.exit(r.problems.length ? 1 : 0);
-  }, (err) => {
-    console.error(err);
-    process.exit(1);
-  });
+  }).then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+      process.exit(r.problems.length ? 1 : 0);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

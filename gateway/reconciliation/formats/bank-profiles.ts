@@ -8,8 +8,7 @@
  */
 
 export type ColumnRole =
-  | 'bookingDate' | 'valueDate' | 'debit' | 'credit' | 'amount' | 'content' | 'reference'
-  | 'balance' | 'counterpartyName' | 'counterpartyAccount';
+  'bookingDate' | 'valueDate' | 'debit' | 'credit' | 'amount' | 'content' | 'reference' | 'balance' | 'counterpartyName' | 'counterpartyAccount';
 
 export interface BankProfile {
   id: string;
@@ -45,31 +44,62 @@ const FOOTER = ['tong cong', 'tong so', 'cong phat sinh', 'total', 'chung tu nay
 export const BANK_PROFILES: Record<string, BankProfile> = {
   // Vietcombank account statement: STT · Ngày GD · Số CT (5243.65937) · Ghi nợ · Ghi có · Số dư · Nội dung; comma thousands.
   vietcombank: {
-    id: 'vietcombank', bank: 'Vietcombank', sign: 'split', thousands: ',', decimal: '.', currency: 'VND', headerSearchRows: 30,
+    id: 'vietcombank',
+    bank: 'Vietcombank',
+    sign: 'split',
+    thousands: ',',
+    decimal: '.',
+    currency: 'VND',
+    headerSearchRows: 30,
     columns: { bookingDate: DATE, reference: REF, debit: DEBIT, credit: CREDIT, balance: BALANCE, content: CONTENT },
-    meta: META, footer: FOOTER,
+    meta: META,
+    footer: FOOTER,
   },
   // BIDV: STT · Ngày giao dịch (10/09/2024 01:03:56) · Số tiền ghi nợ (VND) · Số tiền ghi có (VND) · Số dư · Mô tả; '.' thousands.
   bidv: {
-    id: 'bidv', bank: 'BIDV', sign: 'split', thousands: '.', decimal: ',', currency: 'VND', headerSearchRows: 30,
+    id: 'bidv',
+    bank: 'BIDV',
+    sign: 'split',
+    thousands: '.',
+    decimal: ',',
+    currency: 'VND',
+    headerSearchRows: 30,
     columns: { bookingDate: DATE, debit: DEBIT, credit: CREDIT, balance: BALANCE, content: CONTENT, reference: REF },
-    meta: META, footer: FOOTER,
+    meta: META,
+    footer: FOOTER,
   },
   // VietinBank: STT · Ngày giao dịch · Mô tả giao dịch · Số tiền (signed) · Tên đối ứng · Tài khoản đối ứng; '.' thousands.
   vietinbank: {
-    id: 'vietinbank', bank: 'VietinBank', sign: 'signed', thousands: '.', decimal: ',', currency: 'VND', headerSearchRows: 30,
+    id: 'vietinbank',
+    bank: 'VietinBank',
+    sign: 'signed',
+    thousands: '.',
+    decimal: ',',
+    currency: 'VND',
+    headerSearchRows: 30,
     columns: {
-      bookingDate: DATE, content: ['mo ta giao dich', ...CONTENT], amount: ['so tien giao dich', 'so tien', 'amount'],
+      bookingDate: DATE,
+      content: ['mo ta giao dich', ...CONTENT],
+      amount: ['so tien giao dich', 'so tien', 'amount'],
       counterpartyName: ['ten doi ung', 'ten tai khoan doi ung', 'counterparty name'],
-      counterpartyAccount: ['tai khoan doi ung', 'so tai khoan doi ung', 'counterparty account'], reference: REF,
+      counterpartyAccount: ['tai khoan doi ung', 'so tai khoan doi ung', 'counterparty account'],
+      reference: REF,
     },
-    meta: META, footer: FOOTER,
+    meta: META,
+    footer: FOOTER,
   },
   // Agribank: Ngày · Diễn giải · Phát sinh nợ · Phát sinh có · Số dư; comma thousands (50,000).
   agribank: {
-    id: 'agribank', bank: 'Agribank', sign: 'split', thousands: ',', decimal: '.', currency: 'VND', headerSearchRows: 30,
+    id: 'agribank',
+    bank: 'Agribank',
+    sign: 'split',
+    thousands: ',',
+    decimal: '.',
+    currency: 'VND',
+    headerSearchRows: 30,
     columns: { bookingDate: DATE, valueDate: VALUE_DATE, content: CONTENT, debit: DEBIT, credit: CREDIT, balance: BALANCE, reference: REF },
-    meta: META, footer: FOOTER,
+    meta: META,
+    footer: FOOTER,
   },
 };
 

@@ -10,13 +10,21 @@ import type { BankProfile } from './bank-profiles.js';
 import { TabularReader, type TabularOptions } from './tabular.js';
 import { decodeText, type TextEncoding } from './text-input.js';
 
-export interface CsvOptions extends TabularOptions { encoding?: TextEncoding; delimiter?: string }
+export interface CsvOptions extends TabularOptions {
+  encoding?: TextEncoding;
+  delimiter?: string;
+}
 
 export async function* parseBankCsv(input: Readable, profile: BankProfile, options: CsvOptions = {}): AsyncGenerator<StatementEvent> {
   const reader = new TabularReader(profile, 'csv', options);
   const parser = parse({
-    delimiter: options.delimiter ?? [',', ';', '\t'], relax_column_count: true, info: true, bom: true,
-    skip_empty_lines: false, max_record_size: 65_536, trim: false,
+    delimiter: options.delimiter ?? [',', ';', '\t'],
+    relax_column_count: true,
+    info: true,
+    bom: true,
+    skip_empty_lines: false,
+    max_record_size: 65_536,
+    trim: false,
   });
   // Exports put a title and the account above the header, so rows differ in length from the first
   // one; csv-parse then builds (and, relaxed, drops) a CsvError per row, whose stack trace cost 2/3
@@ -25,7 +33,11 @@ export async function* parseBankCsv(input: Readable, profile: BankProfile, optio
   parser._transform = (chunk, enc, cb) => {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    try { transform(chunk, enc, cb); } finally { Error.stackTraceLimit = limit; }
+    try {
+      transform(chunk, enc, cb);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   };
   const text = Readable.from(decodeText(input, options.encoding));
   text.on('error', (e) => parser.destroy(e));

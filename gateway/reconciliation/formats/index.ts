@@ -29,14 +29,19 @@ export async function* parseStatement(format: FormatName, input: Readable, optio
 
 function pick(format: FormatName, input: Readable, options: ParseOptions): AsyncGenerator<StatementEvent> {
   switch (format) {
-    case 'camt.053': return parseCamt053(input, options);
-    case 'camt.054': return parseCamt054(input, options);
-    case 'mt940': return parseMt940(input, options);
-    case 'csv': case 'xlsx': {
+    case 'camt.053':
+      return parseCamt053(input, options);
+    case 'camt.054':
+      return parseCamt054(input, options);
+    case 'mt940':
+      return parseMt940(input, options);
+    case 'csv':
+    case 'xlsx': {
       const profile = options.profile === undefined ? undefined : bankProfile(options.profile);
       if (!profile) throw new StatementError('FEEGATE_ERR_STATEMENT_UNSUPPORTED', `no bank profile "${String(options.profile).slice(0, 40)}"`, null);
       return format === 'csv' ? parseBankCsv(input, profile, options) : parseBankXlsx(input, profile, options);
     }
-    default: throw new StatementError('FEEGATE_ERR_STATEMENT_UNSUPPORTED', `no statement format "${String(format).slice(0, 40)}"`, null);
+    default:
+      throw new StatementError('FEEGATE_ERR_STATEMENT_UNSUPPORTED', `no statement format "${String(format).slice(0, 40)}"`, null);
   }
 }

@@ -13,10 +13,7 @@ import type { Readable } from 'node:stream';
 import { parseAmount } from '../amount.js';
 import { validYmd, ymd } from '../dates.js';
 import { normaliseContent } from '../transfer-content.js';
-import {
-  StatementTotals, malformed,
-  type StatementBalance, type StatementEvent, type StatementLine, type StatementSource,
-} from '../statement-line.js';
+import { StatementTotals, malformed, type StatementBalance, type StatementEvent, type StatementLine, type StatementSource } from '../statement-line.js';
 import { decodeText, textLines } from './text-input.js';
 
 const LINE_61 = /^(\d{6})(\d{4})?(RC|RD|EC|ED|C|D)([A-Z])?(\d{1,15},\d{0,5})([A-Z][A-Z0-9]{3})(.*)$/;
@@ -24,10 +21,22 @@ const BALANCE = /^([CD])(\d{6})([A-Z]{3})(\d{1,15},\d{0,5})$/;
 const MAX_INFO = 16_384;
 
 interface Stmt {
-  line: number; ref: string; account: string | null; seq: string | null; currency: string | null;
-  opening: StatementBalance | null; closing: StatementBalance | null; intermediate: boolean; totals: StatementTotals; info: string;
+  line: number;
+  ref: string;
+  account: string | null;
+  seq: string | null;
+  currency: string | null;
+  opening: StatementBalance | null;
+  closing: StatementBalance | null;
+  intermediate: boolean;
+  totals: StatementTotals;
+  info: string;
 }
-interface Pending { line: StatementLine; info: string[]; details: string | null }
+interface Pending {
+  line: StatementLine;
+  info: string[];
+  details: string | null;
+}
 
 function yymmdd(s: string, line: number): { y: number; m: number; d: number } {
   const yy = +s.slice(0, 2);
@@ -38,7 +47,9 @@ function yymmdd(s: string, line: number): { y: number; m: number; d: number } {
   return { y, m, d };
 }
 
-export interface Mt940Options { source?: StatementSource }
+export interface Mt940Options {
+  source?: StatementSource;
+}
 
 export async function* parseMt940(input: Readable, options: Mt940Options = {}): AsyncGenerator<StatementEvent> {
   const source = options.source ?? 'bank_statement';
@@ -66,10 +77,21 @@ export async function* parseMt940(input: Readable, options: Mt940Options = {}): 
     if (!s.opening) throw malformed('the statement has no :60F:/:60M: opening balance', s.line);
     if (!s.closing) throw malformed('the statement has no :62F:/:62M: closing balance', endLine);
     yield {
-      kind: 'statement', statement: {
-        source, format: 'mt940', formatVersion: 'mt940', statementId: s.seq ? `${s.ref}/${s.seq}` : s.ref, account: s.account,
-        currency: s.currency, opening: s.opening, closing: s.closing, intermediate: s.intermediate,
-        lineCount: s.totals.lineCount, creditsMinor: s.totals.creditsMinor, debitsMinor: s.totals.debitsMinor, sourceLine: s.line,
+      kind: 'statement',
+      statement: {
+        source,
+        format: 'mt940',
+        formatVersion: 'mt940',
+        statementId: s.seq ? `${s.ref}/${s.seq}` : s.ref,
+        account: s.account,
+        currency: s.currency,
+        opening: s.opening,
+        closing: s.closing,
+        intermediate: s.intermediate,
+        lineCount: s.totals.lineCount,
+        creditsMinor: s.totals.creditsMinor,
+        debitsMinor: s.totals.debitsMinor,
+        sourceLine: s.line,
       },
     };
   };
@@ -85,23 +107,32 @@ export async function* parseMt940(input: Readable, options: Mt940Options = {}): 
 
   for await (const { text, no } of textLines(decodeText(input), 4096)) {
     let l = text.replace(/\s+$/, '');
-    if (l.startsWith('{')) { // SWIFT header blocks; the text block {4: may share the line
+    if (l.startsWith('{')) {
+      // SWIFT header blocks; the text block {4: may share the line
       const i = l.indexOf('{4:');
       if (i < 0) continue;
       l = l.slice(i + 3);
       if (!l) continue;
     }
-    if (l === '-}' || l === '-' || l.startsWith('-}')) { yield* flushStatement(no); tag = null; continue; }
+    if (l === '-}' || l === '-' || l.startsWith('-}')) {
+      yield* flushStatement(no);
+      tag = null;
+      continue;
+    }
     if (l === '') continue;
     const m = /^:(\d{2}[A-Z]?):(.*)$/.exec(l);
     if (!m) {
       if (tag === '86') {
         const info = pending ? pending.info : null;
-        if (info) { if (info.join('').length + l.length <= MAX_INFO) info.push(l); }
-        else if (stmt && stmt.info.length + l.length <= MAX_INFO) stmt.info += l;
+        if (info) {
+          if (info.join('').length + l.length <= MAX_INFO) info.push(l);
+        } else if (stmt && stmt.info.length + l.length <= MAX_INFO) stmt.info += l;
         continue;
       }
-      if (tag === '61' && pending && pending.details === null) { pending.details = l.trim(); continue; }
+      if (tag === '61' && pending && pending.details === null) {
+        pending.details = l.trim();
+        continue;
+      }
       throw malformed(`"${l.slice(0, 40)}" is neither a :tag: nor a continuation of :86:`, no, 1);
     }
     const [, t, v] = m as unknown as [string, string, string];
@@ -110,18 +141,36 @@ export async function* parseMt940(input: Readable, options: Mt940Options = {}): 
     tag = t;
     if (t === '20') {
       yield* flushStatement(no);
-      stmt = { line: no, ref: v.trim(), account: null, seq: null, currency: null, opening: null, closing: null, intermediate: false, totals: new StatementTotals(), info: '' };
+      stmt = {
+        line: no,
+        ref: v.trim(),
+        account: null,
+        seq: null,
+        currency: null,
+        opening: null,
+        closing: null,
+        intermediate: false,
+        totals: new StatementTotals(),
+        info: '',
+      };
       continue;
     }
     if (!stmt) throw malformed(`:${t}: before any :20: statement reference`, no, 1);
     switch (t) {
-      case '25': stmt.account = v.trim(); break;
-      case '28C': case '28': stmt.seq = v.trim(); break;
-      case '60F': case '60M':
+      case '25':
+        stmt.account = v.trim();
+        break;
+      case '28C':
+      case '28':
+        stmt.seq = v.trim();
+        break;
+      case '60F':
+      case '60M':
         stmt.opening = balance(v, no);
         if (t === '60M') stmt.intermediate = true;
         break;
-      case '62F': case '62M':
+      case '62F':
+      case '62M':
         if (!stmt.opening) throw malformed(`:${t}: before an opening balance`, no, 1);
         stmt.closing = balance(v, no);
         if (t === '62M') stmt.intermediate = true;
@@ -150,14 +199,27 @@ export async function* parseMt940(input: Readable, options: Mt940Options = {}): 
         const customerRef = (sep >= 0 ? refs.slice(0, sep) : refs).trim();
         const bankRef = sep >= 0 ? refs.slice(sep + 2).trim() : '';
         pending = {
-          info: [], details: null,
+          info: [],
+          details: null,
           line: {
-            source, format: 'mt940', account: stmt.account, statementId: stmt.seq ? `${stmt.ref}/${stmt.seq}` : stmt.ref,
-            bookingDate: booking, valueDate: ymd(val.y, val.m, val.d), amountMinor: amount, currency: stmt.currency!,
-            direction: mark === 'C' || mark === 'RD' || mark === 'EC' ? 'credit' : 'debit', reversal: mark === 'RC' || mark === 'RD',
-            bankReference: bankRef || (customerRef && customerRef !== 'NONREF' ? customerRef : null), batchIndex: null,
+            source,
+            format: 'mt940',
+            account: stmt.account,
+            statementId: stmt.seq ? `${stmt.ref}/${stmt.seq}` : stmt.ref,
+            bookingDate: booking,
+            valueDate: ymd(val.y, val.m, val.d),
+            amountMinor: amount,
+            currency: stmt.currency!,
+            direction: mark === 'C' || mark === 'RD' || mark === 'EC' ? 'credit' : 'debit',
+            reversal: mark === 'RC' || mark === 'RD',
+            bankReference: bankRef || (customerRef && customerRef !== 'NONREF' ? customerRef : null),
+            batchIndex: null,
             endToEndId: customerRef && customerRef !== 'NONREF' ? customerRef : null,
-            counterpartyName: null, counterpartyAccount: null, contentRaw: '', contentNormalised: '', sourceLine: no,
+            counterpartyName: null,
+            counterpartyAccount: null,
+            contentRaw: '',
+            contentNormalised: '',
+            sourceLine: no,
             provisional: source === 'bank_feed',
           },
         };
@@ -167,7 +229,8 @@ export async function* parseMt940(input: Readable, options: Mt940Options = {}): 
         if (pending) pending.info.push(v);
         else stmt.info += v;
         break;
-      default: break; // :64:, :65:, :21:, :13D:, :34F:, … carry nothing we reconcile on
+      default:
+        break; // :64:, :65:, :21:, :13D:, :34F:, … carry nothing we reconcile on
     }
   }
   if (stmt) yield* flushStatement(stmt.line);

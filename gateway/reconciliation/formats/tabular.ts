@@ -7,8 +7,14 @@ import { parseAmount, type DecimalStyle } from '../amount.js';
 import { dayFirstToDate, isoToVnDate, ymd } from '../dates.js';
 import { foldText, normaliseContent } from '../transfer-content.js';
 import {
-  StatementError, StatementTotals, malformed,
-  type StatementBalance, type StatementEvent, type StatementFormat, type StatementLine, type StatementSource,
+  StatementError,
+  StatementTotals,
+  malformed,
+  type StatementBalance,
+  type StatementEvent,
+  type StatementFormat,
+  type StatementLine,
+  type StatementSource,
 } from '../statement-line.js';
 import type { BankProfile, ColumnRole } from './bank-profiles.js';
 
@@ -21,9 +27,27 @@ export interface TabularOptions {
   statementId?: string;
 }
 
-const fold = (c: Cell): string => (typeof c === 'string' ? foldText(c).toLowerCase().replace(/[():*]/g, ' ').replace(/ +/g, ' ').trim() : '');
+const fold = (c: Cell): string =>
+  typeof c === 'string'
+    ? foldText(c)
+        .toLowerCase()
+        .replace(/[():*]/g, ' ')
+        .replace(/ +/g, ' ')
+        .trim()
+    : '';
 const words = (kw: string): RegExp => new RegExp(`(^| )${kw.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( |$)`);
-const ASSIGN_ORDER: ColumnRole[] = ['valueDate', 'debit', 'credit', 'reference', 'counterpartyName', 'counterpartyAccount', 'balance', 'amount', 'bookingDate', 'content'];
+const ASSIGN_ORDER: ColumnRole[] = [
+  'valueDate',
+  'debit',
+  'credit',
+  'reference',
+  'counterpartyName',
+  'counterpartyAccount',
+  'balance',
+  'amount',
+  'bookingDate',
+  'content',
+];
 
 export class TabularReader {
   private header: Map<ColumnRole, number> | null = null;
@@ -37,30 +61,55 @@ export class TabularReader {
   private readonly style: DecimalStyle;
   private readonly required: ColumnRole[];
 
-  constructor(private readonly profile: BankProfile, private readonly format: StatementFormat, private readonly options: TabularOptions = {}) {
+  constructor(
+    private readonly profile: BankProfile,
+    private readonly format: StatementFormat,
+    private readonly options: TabularOptions = {},
+  ) {
     this.account = options.account ?? null;
     this.style = { decimal: profile.decimal, thousands: profile.thousands };
-    this.required = ['bookingDate', 'content', ...(profile.sign === 'split' ? ['debit', 'credit'] as const : ['amount'] as const)];
+    this.required = ['bookingDate', 'content', ...(profile.sign === 'split' ? (['debit', 'credit'] as const) : (['amount'] as const))];
   }
 
   row(cells: Cell[], line: number): StatementEvent[] {
     if (cells.length > 200) throw new StatementError('FEEGATE_ERR_STATEMENT_TOO_COMPLEX', 'a row has more than 200 cells', line);
     if (cells.every((c) => c === null || c === undefined || (typeof c === 'string' && c.trim() === ''))) return [];
-    if (!this.header) { this.findHeader(cells, line); return []; }
+    if (!this.header) {
+      this.findHeader(cells, line);
+      return [];
+    }
     return this.dataRow(cells, line);
   }
 
   end(lastLine: number): StatementEvent[] {
     if (!this.header) {
-      if (this.bestPartial) throw malformed(`the header row lacks the column(s) ${this.bestPartial.missing.join(', ')} (keywords: ${this.bestPartial.missing.map((r) => this.profile.columns[r]?.[0]).join(', ')})`, this.bestPartial.line);
-      throw malformed(`no header row with the ${this.profile.bank} columns (${this.required.join(', ')}) in the first ${this.profile.headerSearchRows} rows`, Math.min(lastLine, this.profile.headerSearchRows) || 1);
+      if (this.bestPartial)
+        throw malformed(
+          `the header row lacks the column(s) ${this.bestPartial.missing.join(', ')} (keywords: ${this.bestPartial.missing.map((r) => this.profile.columns[r]?.[0]).join(', ')})`,
+          this.bestPartial.line,
+        );
+      throw malformed(
+        `no header row with the ${this.profile.bank} columns (${this.required.join(', ')}) in the first ${this.profile.headerSearchRows} rows`,
+        Math.min(lastLine, this.profile.headerSearchRows) || 1,
+      );
     }
     const out = this.release();
     out.push({
-      kind: 'statement', statement: {
-        source: this.options.source ?? 'bank_statement', format: this.format, formatVersion: this.profile.id, statementId: this.statementId(),
-        account: this.account!, currency: this.profile.currency, opening: this.opening, closing: this.closing, intermediate: false,
-        lineCount: this.totals.lineCount, creditsMinor: this.totals.creditsMinor, debitsMinor: this.totals.debitsMinor, sourceLine: this.headerLine,
+      kind: 'statement',
+      statement: {
+        source: this.options.source ?? 'bank_statement',
+        format: this.format,
+        formatVersion: this.profile.id,
+        statementId: this.statementId(),
+        account: this.account!,
+        currency: this.profile.currency,
+        opening: this.opening,
+        closing: this.closing,
+        intermediate: false,
+        lineCount: this.totals.lineCount,
+        creditsMinor: this.totals.creditsMinor,
+        debitsMinor: this.totals.debitsMinor,
+        sourceLine: this.headerLine,
       },
     });
     return out;
@@ -80,9 +129,13 @@ export class TabularReader {
         const inCell = typeof raw === 'string' && raw.includes(':') ? raw.slice(raw.indexOf(':') + 1).trim() : '';
         const next = inCell || cells.slice(i + 1).find((c) => c !== null && c !== undefined && String(c).trim() !== '');
         if (next === undefined || next === '') return true;
-        if (key === 'account') { if (!this.account) this.account = String(next).replace(/[^0-9A-Za-z]/g, '') || null; }
-        else {
-          const v = typeof next === 'number' ? this.numberCell(next, line, i + 1) : parseAmount(String(next).replace(/\s*(VND|đ|d)$/i, ''), this.profile.currency, this.style, line, i + 1);
+        if (key === 'account') {
+          if (!this.account) this.account = String(next).replace(/[^0-9A-Za-z]/g, '') || null;
+        } else {
+          const v =
+            typeof next === 'number'
+              ? this.numberCell(next, line, i + 1)
+              : parseAmount(String(next).replace(/\s*(VND|đ|d)$/i, ''), this.profile.currency, this.style, line, i + 1);
           this[key] = { amountMinor: v, currency: this.profile.currency, date: null };
         }
         return true;
@@ -104,7 +157,11 @@ export class TabularReader {
           const re = words(kw);
           for (let i = 0; i < folded.length; i++) {
             if (taken.has(i) || !folded[i]) continue;
-            if (pass === 'exact' ? folded[i] === kw : re.test(folded[i]!)) { roles.set(role, i); taken.add(i); break outer; }
+            if (pass === 'exact' ? folded[i] === kw : re.test(folded[i]!)) {
+              roles.set(role, i);
+              taken.add(i);
+              break outer;
+            }
           }
         }
       }
@@ -126,12 +183,20 @@ export class TabularReader {
     return i === undefined ? null : cells[i];
   }
 
-  private col(role: ColumnRole): number { return (this.header!.get(role) ?? 0) + 1; }
+  private col(role: ColumnRole): number {
+    return (this.header!.get(role) ?? 0) + 1;
+  }
 
   private numberCell(n: number, line: number, column: number): bigint {
     if (!Number.isFinite(n)) throw malformed(`amount ${n} is not a number`, line, column);
     // An XLSX number is a double; its shortest decimal text is what the sheet shows.
-    return parseAmount(Number.isInteger(n) && Math.abs(n) < 1e21 ? BigInt(n).toString() : String(n), this.profile.currency, { decimal: '.', thousands: null }, line, column);
+    return parseAmount(
+      Number.isInteger(n) && Math.abs(n) < 1e21 ? BigInt(n).toString() : String(n),
+      this.profile.currency,
+      { decimal: '.', thousands: null },
+      line,
+      column,
+    );
   }
 
   private amount(c: Cell, role: ColumnRole, line: number): bigint | null {
@@ -164,18 +229,27 @@ export class TabularReader {
 
   private dataRow(cells: Cell[], line: number): StatementEvent[] {
     const dateCell = this.cell(cells, 'bookingDate');
-    const text = (r: ColumnRole): string | null => { const c = this.cell(cells, r); return c === null || c === undefined ? null : String(c).trim() || null; };
+    const text = (r: ColumnRole): string | null => {
+      const c = this.cell(cells, r);
+      return c === null || c === undefined ? null : String(c).trim() || null;
+    };
     const noDate = dateCell === null || dateCell === undefined || (typeof dateCell === 'string' && dateCell.trim() === '');
     const looksDate = dateCell instanceof Date || (typeof dateCell === 'string' && /^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}/.test(dateCell));
     // Totals, "printed by" notes and balance rows carry no date; a payer's text starting "Tong…" does.
-    if (!looksDate && cells.map(fold).some((f) => this.profile.footer.some((k) => f.startsWith(k)))) { this.meta(cells, line); return this.release(); }
+    if (!looksDate && cells.map(fold).some((f) => this.profile.footer.some((k) => f.startsWith(k)))) {
+      this.meta(cells, line);
+      return this.release();
+    }
     if (!looksDate && this.meta(cells, line)) return this.release();
     const debit = this.profile.sign === 'split' ? this.amount(this.cell(cells, 'debit'), 'debit', line) : null;
     const credit = this.profile.sign === 'split' ? this.amount(this.cell(cells, 'credit'), 'credit', line) : null;
     const signed = this.profile.sign === 'signed' ? this.amount(this.cell(cells, 'amount'), 'amount', line) : null;
     if (noDate) {
       const more = text('content');
-      if (this.held && more && !debit && !credit && signed === null) { this.held.contentRaw += ' ' + more; return []; }
+      if (this.held && more && !debit && !credit && signed === null) {
+        this.held.contentRaw += ' ' + more;
+        return [];
+      }
       throw malformed('the row has no date', line, this.col('bookingDate'));
     }
     const booking = this.date(dateCell, 'bookingDate', line)!;
@@ -197,11 +271,25 @@ export class TabularReader {
     const out = this.release();
     const provisional = this.options.source === 'bank_feed';
     this.held = {
-      source: this.options.source ?? 'bank_statement', format: this.format, account: this.account!, statementId: this.statementId(),
-      bookingDate: booking, valueDate: this.date(this.cell(cells, 'valueDate'), 'valueDate', line), amountMinor: amount,
-      currency: this.profile.currency, direction, reversal: false, bankReference: text('reference'), batchIndex: null, endToEndId: null,
-      counterpartyName: text('counterpartyName'), counterpartyAccount: text('counterpartyAccount'),
-      contentRaw: text('content') ?? '', contentNormalised: '', sourceLine: line, provisional,
+      source: this.options.source ?? 'bank_statement',
+      format: this.format,
+      account: this.account!,
+      statementId: this.statementId(),
+      bookingDate: booking,
+      valueDate: this.date(this.cell(cells, 'valueDate'), 'valueDate', line),
+      amountMinor: amount,
+      currency: this.profile.currency,
+      direction,
+      reversal: false,
+      bankReference: text('reference'),
+      batchIndex: null,
+      endToEndId: null,
+      counterpartyName: text('counterpartyName'),
+      counterpartyAccount: text('counterpartyAccount'),
+      contentRaw: text('content') ?? '',
+      contentNormalised: '',
+      sourceLine: line,
+      provisional,
     };
     return out;
   }

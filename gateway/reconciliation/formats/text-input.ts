@@ -11,7 +11,10 @@ import { StatementError } from '../statement-line.js';
 
 export type TextEncoding = 'utf-8' | 'windows-1258';
 
-interface Decoder { write(b: Buffer): string; end(): string }
+interface Decoder {
+  write(b: Buffer): string;
+  end(): string;
+}
 
 function decoderFor(encoding: TextEncoding): Decoder {
   if (encoding === 'windows-1258') {
@@ -32,9 +35,14 @@ export async function* decodeText(input: Readable, encoding: TextEncoding = 'utf
     if (bad >= 0) {
       const before = text.slice(0, bad);
       const at = line + (before.match(/\n/g)?.length ?? 0);
-      throw new StatementError('FEEGATE_ERR_STATEMENT_ENCODING', encoding === 'utf-8'
-        ? 'the file is not valid UTF-8 (a Windows-1258 or binary file? declare its encoding, or export as UTF-8)'
-        : 'the file contains NUL bytes: it is not text', at, before.length - before.lastIndexOf('\n'));
+      throw new StatementError(
+        'FEEGATE_ERR_STATEMENT_ENCODING',
+        encoding === 'utf-8'
+          ? 'the file is not valid UTF-8 (a Windows-1258 or binary file? declare its encoding, or export as UTF-8)'
+          : 'the file contains NUL bytes: it is not text',
+        at,
+        before.length - before.lastIndexOf('\n'),
+      );
     }
     line += text.match(/\n/g)?.length ?? 0;
     return encoding === 'windows-1258' ? text.normalize('NFC') : text;
@@ -74,7 +82,9 @@ export async function* textLines(chunks: AsyncIterable<string>, maxLine = 100_00
         yield { text: pending + s.slice(start, i), no: ++no };
         pending = '';
         if (c === 13) {
-          if (i + 1 < s.length) { if (s.charCodeAt(i + 1) === 10) i++; } else lastCr = true;
+          if (i + 1 < s.length) {
+            if (s.charCodeAt(i + 1) === 10) i++;
+          } else lastCr = true;
         }
         start = i + 1;
       }

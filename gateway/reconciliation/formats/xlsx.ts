@@ -39,7 +39,12 @@ async function zipSource(input: Readable): Promise<{ src: PassThrough; failure: 
     if (n.done) throw new StatementError('FEEGATE_ERR_STATEMENT_UNSUPPORTED', 'not an XLSX file (shorter than a zip header)', null);
     head = Buffer.concat([head, typeof n.value === 'string' ? Buffer.from(n.value) : n.value]);
   }
-  if (head.readUInt32LE(0) !== 0x04034b50) throw new StatementError('FEEGATE_ERR_STATEMENT_UNSUPPORTED', 'not an XLSX file (no zip signature; legacy .xls is not read: save as .xlsx or CSV UTF-8)', null);
+  if (head.readUInt32LE(0) !== 0x04034b50)
+    throw new StatementError(
+      'FEEGATE_ERR_STATEMENT_UNSUPPORTED',
+      'not an XLSX file (no zip signature; legacy .xls is not read: save as .xlsx or CSV UTF-8)',
+      null,
+    );
   const src = new PassThrough();
   let failure: unknown = null;
   let doneAt: number | null = null;
@@ -51,7 +56,9 @@ async function zipSource(input: Readable): Promise<{ src: PassThrough; failure: 
         if (n.done) break;
         if (!src.write(n.value)) await once(src, 'drain');
       }
-    } catch (e) { failure = e; }
+    } catch (e) {
+      failure = e;
+    }
     doneAt = Date.now();
     src.end();
   })();
@@ -73,8 +80,14 @@ function guard<T>(iterable: AsyncIterable<T>, stalled: Promise<never>, progress:
     [Symbol.asyncIterator]() {
       const it = iterable[Symbol.asyncIterator]();
       return {
-        async next() { const r = await Promise.race([it.next(), stalled]); progress(); return r; },
-        async return() { return (await it.return?.()) ?? { done: true as const, value: undefined }; },
+        async next() {
+          const r = await Promise.race([it.next(), stalled]);
+          progress();
+          return r;
+        },
+        async return() {
+          return (await it.return?.()) ?? { done: true as const, value: undefined };
+        },
       };
     },
   };
@@ -89,17 +102,28 @@ export async function* parseBankXlsx(input: Readable, profile: BankProfile, opti
   let lastProgress = Date.now();
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setInterval(() => {
-      const done = doneAt();
-      if (done !== null && Date.now() - Math.max(done, lastProgress) > stallMs) {
-        reject(new StatementError('FEEGATE_ERR_STATEMENT_MALFORMED', 'not a readable XLSX workbook (the reader stalled on a damaged zip)', last || null));
-      }
-    }, Math.min(250, stallMs));
+    timer = setInterval(
+      () => {
+        const done = doneAt();
+        if (done !== null && Date.now() - Math.max(done, lastProgress) > stallMs) {
+          reject(new StatementError('FEEGATE_ERR_STATEMENT_MALFORMED', 'not a readable XLSX workbook (the reader stalled on a damaged zip)', last || null));
+        }
+      },
+      Math.min(250, stallMs),
+    );
   });
   stalled.catch(() => undefined);
-  const progress = (): void => { lastProgress = Date.now(); };
+  const progress = (): void => {
+    lastProgress = Date.now();
+  };
   try {
-    const wb = new ExcelJS.stream.xlsx.WorkbookReader(src, { worksheets: 'emit', sharedStrings: 'cache', styles: 'cache', hyperlinks: 'ignore', entries: 'ignore' });
+    const wb = new ExcelJS.stream.xlsx.WorkbookReader(src, {
+      worksheets: 'emit',
+      sharedStrings: 'cache',
+      styles: 'cache',
+      hyperlinks: 'ignore',
+      entries: 'ignore',
+    });
     for await (const ws of guard(wb as AsyncIterable<ExcelJS.stream.xlsx.WorksheetReader>, stalled, progress)) {
       sheets++;
       for await (const row of guard(ws as unknown as AsyncIterable<ExcelJS.Row>, stalled, progress)) {
@@ -112,7 +136,11 @@ export async function* parseBankXlsx(input: Readable, profile: BankProfile, opti
   } catch (e) {
     if (failure()) throw failure();
     if (e instanceof StatementError) throw e;
-    throw new StatementError('FEEGATE_ERR_STATEMENT_MALFORMED', `not a readable XLSX workbook: ${String((e as Error)?.message ?? e).slice(0, 200)}`, last || null);
+    throw new StatementError(
+      'FEEGATE_ERR_STATEMENT_MALFORMED',
+      `not a readable XLSX workbook: ${String((e as Error)?.message ?? e).slice(0, 200)}`,
+      last || null,
+    );
   } finally {
     clearInterval(timer);
     src.destroy();
