@@ -213,30 +213,7 @@ async function main() {
       results.push(
         await run('(c) POST /v1/notify/sandbox', {
           url: base,
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/notify/sandbox',
-              setupRequest: (req) => {
-                const reference = refs[j++ % refs.length]!;
-                const body = withSignature(
-                  {
-                    merchant: 'FEEGATE-SANDBOX',
-                    reference,
-                    txn_id: `T${reference}`,
-                    status: 'SUCCESS',
-                    code: '00',
-                    amount: 1500000,
-                    currency: 'VND',
-                    paid_at: ts,
-                    ts,
-                  },
-                  SECRET,
-                );
-                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-              },
-            },
-          ],
+          requests: sandboxCallbacks(() => refs[j++ % refs.length]!, ts),
         }),
       );
     if (j > refs.length) console.warn('(c) ran out of pending payments: later callbacks were duplicates');
@@ -245,30 +222,7 @@ async function main() {
       const callbacks = (name: string) =>
         run(name, {
           url: base,
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/notify/sandbox',
-              setupRequest: (req) => {
-                const reference = refs[j++ % refs.length]!;
-                const body = withSignature(
-                  {
-                    merchant: 'FEEGATE-SANDBOX',
-                    reference,
-                    txn_id: `T${reference}`,
-                    status: 'SUCCESS',
-                    code: '00',
-                    amount: 1500000,
-                    currency: 'VND',
-                    paid_at: ts,
-                    ts,
-                  },
-                  SECRET,
-                );
-                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-              },
-            },
-          ],
+          requests: sandboxCallbacks(() => refs[j++ % refs.length]!, ts),
         });
       // The verifier pool starts on first use: start it before measuring anything.
       await fetch(`${base}/v1/receipts/verify`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<BLai/>' });
@@ -434,30 +388,7 @@ async function main() {
       results.push(
         await run(`(h) POST /v1/notify/sandbox, ${YEAR} payments`, {
           url: base,
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/notify/sandbox',
-              setupRequest: (req) => {
-                const reference = cbRefs[m++ % cbRefs.length]!;
-                const body = withSignature(
-                  {
-                    merchant: 'FEEGATE-SANDBOX',
-                    reference,
-                    txn_id: `T${reference}`,
-                    status: 'SUCCESS',
-                    code: '00',
-                    amount: 1500000,
-                    currency: 'VND',
-                    paid_at: hts,
-                    ts: hts,
-                  },
-                  SECRET,
-                );
-                return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
-              },
-            },
-          ],
+          requests: sandboxCallbacks(() => cbRefs[m++ % cbRefs.length]!, hts),
         }),
       );
       if (m > cbRefs.length) console.warn('(h) ran out of pending payments: later callbacks were duplicates');
@@ -517,3 +448,21 @@ main().catch((err) => {
   console.error(err);
   process.exit(1);
 });
+
+/** autocannon requests: the sandbox provider's signed success callback for the payment that `next()` names. */
+function sandboxCallbacks(next: () => string, ts: number): autocannon.Request[] {
+  return [
+    {
+      method: 'POST',
+      path: '/v1/notify/sandbox',
+      setupRequest: (req) => {
+        const reference = next();
+        const body = withSignature(
+          { merchant: 'FEEGATE-SANDBOX', reference, txn_id: `T${reference}`, status: 'SUCCESS', code: '00', amount: 1500000, currency: 'VND', paid_at: ts, ts },
+          SECRET,
+        );
+        return { ...req, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+      },
+    },
+  ];
+}
