@@ -13,7 +13,7 @@ export class ProviderRegistry {
   private readonly adapters = new Map<string, PaymentAdapter>();
   constructor(private readonly deps: { http: HttpClient; clock: Clock; publicUrl: string; credentials: CredentialResolver }) {}
 
-  /** The outbound HTTP client (also used for merchant webhooks). */
+  /** The HTTP client for calls to providers (gateway/outbound.ts: guarded; webhooks have their own). */
   get http(): HttpClient {
     return this.deps.http;
   }

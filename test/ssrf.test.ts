@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { eachDb } from './helpers/db.js';
-import { billAndPayment, billInput, client, makeApp, payAt, PUBLIC_URL, seedTenant, type TestApp } from './helpers/app.js';
+import { billAndPayment, billInput, client, LOOPBACK_ALLOWED, makeApp, payAt, PUBLIC_URL, seedTenant, type TestApp } from './helpers/app.js';
 import { startReceiver } from './helpers/receiver.js';
 import { drainOutbox } from '../gateway/outbox/outbox.js';
 import { createEndpoint } from '../gateway/webhooks/endpoints.js';
@@ -284,7 +284,7 @@ eachDb('ssrf: at most 1 KiB of a delivery answer is read and stored (and a NUL i
       }),
   );
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const env = await makeApp(db, { allowedPrivateHosts: ['127.0.0.1'] });
+  const env = await makeApp(db, LOOPBACK_ALLOWED);
   t.teardown(env.close);
   const ten = await seedTenant(db, env.clock);
   const admin = client(env.app, ten.keys.admin);

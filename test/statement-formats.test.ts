@@ -2,7 +2,7 @@ import t from 'tap';
 import { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import iconv from 'iconv-lite';
-import { collect, fixture, refusal } from './statement-helpers.js';
+import { collect, fixture, refusal } from './helpers/statements.js';
 import { dedupeKey } from '../gateway/reconciliation/statement-line.js';
 import { parseAmount } from '../gateway/reconciliation/amount.js';
 

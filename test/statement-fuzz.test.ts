@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import ExcelJS from 'exceljs';
-import { collect, FIXTURES } from './statement-helpers.js';
+import { collect, FIXTURES } from './helpers/statements.js';
 import type { FormatName, ParseOptions } from '../gateway/reconciliation/formats/index.js';
 import { findPaymentCodes, normaliseContent } from '../gateway/reconciliation/transfer-content.js';
 

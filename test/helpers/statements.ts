@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { parseStatement, type FormatName, type ParseOptions } from '../gateway/reconciliation/formats/index.js';
-import type { StatementInfo, StatementLine } from '../gateway/reconciliation/statement-line.js';
+import { parseStatement, type FormatName, type ParseOptions } from '../../gateway/reconciliation/formats/index.js';
+import type { StatementInfo, StatementLine } from '../../gateway/reconciliation/statement-line.js';
 
-export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'statements');
+export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'statements');
 
 export function fixture(name: string): Readable {
   return fs.createReadStream(path.join(FIXTURES, name));
